@@ -1,0 +1,90 @@
+//! Signalling WebSocket messages on `/ws?peer=<name>&room=<interest>`.
+//!
+//! ```text
+//! peer → server  {"type":"announce","peer":"peer-1","room":"rock","neighbors":["peer-2","peer-5"]}
+//! peer → server  {"type":"request_path","target":"peer-30"}
+//! server → peers {"type":"path","path":["peer-1","peer-6","peer-18","peer-30"]}
+//! server → peer  {"type":"error","error":"no path from peer-1 to peer-30 in room rock","target":"peer-30"}
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// What a peer sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// The peer's neighbor list in its room. `peer` and `room`, when given,
+    /// must match the connection's own query parameters.
+    Announce {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        neighbors: Vec<String>,
+    },
+    /// Ask for the shortest path from this peer to `target` in its room.
+    RequestPath { target: String },
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Sent to every peer on the path, the requester included.
+    Path { path: Vec<String> },
+    /// A refused message; the connection stays usable.
+    Error {
+        error: String,
+        /// The `request_path` target this error answers, when it answers one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roundtrip;
+
+    #[test]
+    fn spec_messages_parse_exactly() {
+        roundtrip(
+            &ClientMessage::Announce {
+                peer: Some("peer-1".into()),
+                room: Some("rock".into()),
+                neighbors: vec!["peer-2".into(), "peer-5".into()],
+            },
+            r#"{"type":"announce","peer":"peer-1","room":"rock","neighbors":["peer-2","peer-5"]}"#,
+        );
+        roundtrip(
+            &ClientMessage::RequestPath {
+                target: "peer-30".into(),
+            },
+            r#"{"type":"request_path","target":"peer-30"}"#,
+        );
+        roundtrip(
+            &ServerMessage::Path {
+                path: vec![
+                    "peer-1".into(),
+                    "peer-6".into(),
+                    "peer-18".into(),
+                    "peer-30".into(),
+                ],
+            },
+            r#"{"type":"path","path":["peer-1","peer-6","peer-18","peer-30"]}"#,
+        );
+        roundtrip(
+            &ServerMessage::Error {
+                error: "no path".into(),
+                target: Some("peer-30".into()),
+            },
+            r#"{"type":"error","error":"no path","target":"peer-30"}"#,
+        );
+    }
+
+    #[test]
+    fn unknown_type_is_refused() {
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"request_path"}"#).is_err());
+    }
+}
