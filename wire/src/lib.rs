@@ -5,10 +5,12 @@
 //! - [`topology`]: `POST /peers`, `GET /graph`, `GET /path`.
 //! - [`tracker`]: `POST /announce`, `POST /heartbeat`, `GET /segments/<id>`, `GET /peers`.
 //! - [`signalling`]: the `/ws` messages (`announce`, `request_path`, `path`, `error`).
+//! - [`agent`]: the agent's ingest, inventory and stats bodies.
 //! - [`relay`]: the HTTP headers of the hop-by-hop relay contract.
 //! - [`ids`]: validation of peer ids and content-addressed segment ids.
 //! - [`ErrorBody`]: the JSON error every service answers with.
 
+pub mod agent;
 pub mod ids;
 pub mod relay;
 pub mod signalling;
