@@ -1,0 +1,1 @@
+//! PostgreSQL setup of origin and edges: schema, publication, subscriptions.

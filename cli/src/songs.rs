@@ -1,0 +1,1 @@
+//! Songs through the mesh: publish, play, stats, swarm benchmark.
