@@ -1,1 +1,21 @@
-pub fn placeholder() {}
+//! The mesh control plane, as a library behind three small binaries.
+//!
+//! - [`topology`]: the global graph of peers and their links; BFS paths (`:8090`).
+//! - [`tracker`]: live peers and who holds which segment, in Redis with TTL
+//!   liveness; candidate lookup by region and RTT (`:7070`).
+//! - [`signalling`]: WebSocket rooms; BFS routes pushed to every peer on them (`:7080`).
+//! - [`graph`]: the undirected "either end lists the other" graph both use.
+//! - [`http`]: JSON errors, body parsing, tokens and serving, shared by all three.
+//! - [`metrics`]: Prometheus text counters.
+//! - [`cli`]: what the binaries share: tracing, signals, env/flag parsing.
+//!
+//! Each service is `run(config, listener, shutdown)`: tests bind port 0 and
+//! start it in-process.
+
+pub mod cli;
+pub mod graph;
+pub mod http;
+pub mod metrics;
+pub mod signalling;
+pub mod topology;
+pub mod tracker;

@@ -1,0 +1,292 @@
+//! The undirected mesh graph shared by topology (one graph) and signalling
+//! (one per room).
+//!
+//! Each peer lists its neighbors; an edge `a — b` exists when either end
+//! lists the other and both ends are present. Listing a peer that is not
+//! (yet) present is remembered, so the edge appears when it arrives.
+
+use petgraph::graphmap::UnGraphMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Why no path was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("unknown peer {0:?} (from)")]
+    UnknownFrom(String),
+    #[error("unknown peer {0:?} (to)")]
+    UnknownTo(String),
+    #[error("no path from {from:?} to {to:?}")]
+    NoPath { from: String, to: String },
+}
+
+/// Peers, the neighbors each listed, and the edges that follow from them.
+#[derive(Default)]
+pub struct MeshGraph {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+    free: Vec<u32>,
+    /// The neighbor list each present peer gave, as given.
+    listed: HashMap<u32, Vec<String>>,
+    /// name → present peers that list it (names of absent peers included).
+    listed_by: HashMap<String, HashSet<u32>>,
+    graph: UnGraphMap<u32, ()>,
+}
+
+impl MeshGraph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.listed.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty()
+    }
+
+    pub fn contains(&self, peer: &str) -> bool {
+        self.ids.contains_key(peer)
+    }
+
+    pub fn edge_count(&self) -> usize {
+        self.graph.edge_count()
+    }
+
+    /// The neighbor list `peer` gave, if present.
+    pub fn listed(&self, peer: &str) -> Option<&[String]> {
+        self.ids
+            .get(peer)
+            .and_then(|i| self.listed.get(i))
+            .map(Vec::as_slice)
+    }
+
+    /// Adds `peer` or replaces its neighbor list; returns true when it is new.
+    pub fn upsert(&mut self, peer: &str, neighbors: &[String]) -> bool {
+        let (id, new) = match self.ids.get(peer) {
+            Some(&id) => (id, false),
+            None => {
+                let id = match self.free.pop() {
+                    Some(id) => {
+                        self.names[id as usize] = peer.to_string();
+                        id
+                    }
+                    None => {
+                        self.names.push(peer.to_string());
+                        (self.names.len() - 1) as u32
+                    }
+                };
+                self.ids.insert(peer.to_string(), id);
+                self.graph.add_node(id);
+                (id, true)
+            }
+        };
+        let mut list: Vec<String> = Vec::with_capacity(neighbors.len());
+        for n in neighbors {
+            if n != peer && !list.contains(n) {
+                list.push(n.clone());
+            }
+        }
+        if let Some(old) = self.listed.remove(&id) {
+            for n in &old {
+                if let Some(set) = self.listed_by.get_mut(n) {
+                    set.remove(&id);
+                    if set.is_empty() {
+                        self.listed_by.remove(n);
+                    }
+                }
+                // The edge stays only if the other end still lists this peer.
+                if let Some(&other) = self.ids.get(n) {
+                    let still = self
+                        .listed_by
+                        .get(peer)
+                        .is_some_and(|set| set.contains(&other));
+                    if !still {
+                        self.graph.remove_edge(id, other);
+                    }
+                }
+            }
+        }
+        for n in &list {
+            self.listed_by.entry(n.clone()).or_default().insert(id);
+            if let Some(&other) = self.ids.get(n) {
+                self.graph.add_edge(id, other, ());
+            }
+        }
+        if new {
+            if let Some(set) = self.listed_by.get(peer) {
+                for &other in set {
+                    self.graph.add_edge(id, other, ());
+                }
+            }
+        }
+        self.listed.insert(id, list);
+        new
+    }
+
+    /// Removes `peer` and every incident edge; returns true when it was present.
+    pub fn remove(&mut self, peer: &str) -> bool {
+        let Some(id) = self.ids.remove(peer) else {
+            return false;
+        };
+        for n in self.listed.remove(&id).unwrap_or_default() {
+            if let Some(set) = self.listed_by.get_mut(&n) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.listed_by.remove(&n);
+                }
+            }
+        }
+        self.graph.remove_node(id);
+        self.names[id as usize].clear();
+        self.free.push(id);
+        true
+    }
+
+    /// Present peers, sorted.
+    pub fn peers(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.ids.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Every edge once as `[a, b]` with `a < b`, sorted.
+    pub fn edges(&self) -> Vec<[String; 2]> {
+        let mut v: Vec<[String; 2]> = self
+            .graph
+            .all_edges()
+            .map(|(a, b, _)| {
+                let (a, b) = (&self.names[a as usize], &self.names[b as usize]);
+                if a < b {
+                    [a.clone(), b.clone()]
+                } else {
+                    [b.clone(), a.clone()]
+                }
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The present peers `peer` has an edge with, sorted.
+    pub fn neighbors_of(&self, peer: &str) -> Vec<&str> {
+        let Some(&id) = self.ids.get(peer) else {
+            return Vec::new();
+        };
+        let mut v: Vec<&str> = self
+            .graph
+            .neighbors(id)
+            .map(|n| self.names[n as usize].as_str())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Breadth-first shortest path, both ends included.
+    pub fn shortest_path(&self, from: &str, to: &str) -> Result<Vec<String>, PathError> {
+        let &src = self
+            .ids
+            .get(from)
+            .ok_or_else(|| PathError::UnknownFrom(from.to_string()))?;
+        let &dst = self
+            .ids
+            .get(to)
+            .ok_or_else(|| PathError::UnknownTo(to.to_string()))?;
+        if src == dst {
+            return Ok(vec![from.to_string()]);
+        }
+        let mut prev: HashMap<u32, u32> = HashMap::new();
+        let mut queue = VecDeque::from([src]);
+        prev.insert(src, src);
+        while let Some(node) = queue.pop_front() {
+            for next in self.graph.neighbors(node) {
+                if prev.contains_key(&next) {
+                    continue;
+                }
+                prev.insert(next, node);
+                if next == dst {
+                    let mut path = vec![self.names[dst as usize].clone()];
+                    let mut at = dst;
+                    while at != src {
+                        at = prev[&at];
+                        path.push(self.names[at as usize].clone());
+                    }
+                    path.reverse();
+                    return Ok(path);
+                }
+                queue.push_back(next);
+            }
+        }
+        Err(PathError::NoPath {
+            from: from.to_string(),
+            to: to.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn edge_needs_one_lister_and_both_ends() {
+        let mut g = MeshGraph::new();
+        g.upsert("a", &s(&["b"]));
+        assert!(g.edges().is_empty(), "b is not present yet");
+        g.upsert("b", &[]);
+        assert_eq!(g.edges(), vec![["a".to_string(), "b".to_string()]]);
+        // b lists a too, then a stops listing b: the edge stays (b lists it).
+        g.upsert("b", &s(&["a"]));
+        g.upsert("a", &[]);
+        assert_eq!(g.edges().len(), 1);
+        g.upsert("b", &[]);
+        assert!(g.edges().is_empty());
+    }
+
+    #[test]
+    fn remove_drops_incident_edges_and_readd_restores_listed_ones() {
+        let mut g = MeshGraph::new();
+        g.upsert("a", &s(&["b", "c"]));
+        g.upsert("b", &s(&["c"]));
+        g.upsert("c", &[]);
+        assert_eq!(g.edge_count(), 3);
+        assert!(g.remove("c"));
+        assert_eq!(g.edges(), vec![["a".to_string(), "b".to_string()]]);
+        g.upsert("c", &[]);
+        assert_eq!(g.edge_count(), 3);
+        assert!(!g.remove("zzz"));
+    }
+
+    #[test]
+    fn bfs_finds_shortest_and_names_failures() {
+        let mut g = MeshGraph::new();
+        for (p, n) in [
+            ("p1", vec!["p2"]),
+            ("p2", vec!["p3"]),
+            ("p3", vec!["p4"]),
+            ("p4", vec![]),
+            ("p5", vec!["p1", "p4"]),
+            ("lone", vec![]),
+        ] {
+            g.upsert(p, &s(&n));
+        }
+        assert_eq!(g.shortest_path("p1", "p4").unwrap(), s(&["p1", "p5", "p4"]));
+        assert_eq!(g.shortest_path("p1", "p1").unwrap(), s(&["p1"]));
+        assert_eq!(
+            g.shortest_path("x", "p1"),
+            Err(PathError::UnknownFrom("x".into()))
+        );
+        assert_eq!(
+            g.shortest_path("p1", "x"),
+            Err(PathError::UnknownTo("x".into()))
+        );
+        assert!(matches!(
+            g.shortest_path("p1", "lone"),
+            Err(PathError::NoPath { .. })
+        ));
+    }
+}
