@@ -1,0 +1,654 @@
+//! The tracker: which live peer holds which segment, kept in Redis with
+//! liveness decided on every read from last-seen times.
+//!
+//! ```text
+//! POST /announce   Announce  → 200 Ack        (full state; upserts topology)
+//! POST /heartbeat  Heartbeat → 200 Ack, or 404 "announce again" when unknown/expired
+//! GET  /segments/<segment>?region=<preferred>&limit=N → SegmentLookup
+//! GET  /peers      → PeersResponse (live peers, sorted by id)
+//! GET  /healthz, /metrics
+//! ```
+//!
+//! Every call is one Redis round trip (a Lua script, see [`scripts`]). A
+//! reaper sweeps expired peers every `ttl/4` (or `reap_interval`), deletes
+//! their keys and queues `DELETE /peers/<id>` for topology ([`sync`]).
+//! With Redis down, every endpoint answers 503 and the connection manager
+//! reconnects by itself.
+
+pub mod scripts;
+pub mod sync;
+
+use crate::http::{self, ApiError, JsonBody};
+use crate::metrics::Metrics;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use redis::aio::ConnectionManager;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use sync::{Change, TopologySync};
+use tokio_util::sync::CancellationToken;
+use wire::tracker::{
+    Ack, Announce, Candidate, Heartbeat, PeerStatus, PeersResponse, SegmentLookup,
+};
+
+/// Tracker settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Redis URL, `redis://host:port[/db]` (`REDIS_ADDR`, see
+    /// [`redis_url_from_addr`]). Default `redis://redis:6379`.
+    pub redis_url: String,
+    /// Topology manager base URL (`TOPOLOGY_URL`), told about announces,
+    /// neighbor changes and expiries. `None` leaves topology alone.
+    /// Default `http://topology:8090`.
+    pub topology_url: Option<String>,
+    /// A peer not heard from for this long is dead (`TRACKER_TTL_SECONDS`).
+    /// Default 120 s.
+    pub ttl: Duration,
+    /// How often the reaper sweeps expired peers. `None` means `ttl / 4`;
+    /// longer values are clamped to `ttl / 4`.
+    pub reap_interval: Option<Duration>,
+    /// Bearer token required on `POST /announce` and `POST /heartbeat`
+    /// (`MESH_TOKEN`). Default: none.
+    pub token: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            redis_url: "redis://redis:6379".into(),
+            topology_url: Some("http://topology:8090".into()),
+            ttl: Duration::from_secs(120),
+            reap_interval: None,
+            token: None,
+        }
+    }
+}
+
+/// `REDIS_ADDR` as the spec gives it (`host:port`) or a `redis://` URL, as a URL.
+pub fn redis_url_from_addr(addr: &str) -> String {
+    if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("redis://{addr}")
+    }
+}
+
+/// Default and largest `limit` of a segment lookup.
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 1000;
+/// The most neighbors one peer may list.
+pub const MAX_NEIGHBORS: usize = 1024;
+/// How long one Redis call may take before the endpoint answers 503.
+const REDIS_DEADLINE: Duration = Duration::from_secs(3);
+/// Peers reaped per script call, so one sweep never blocks Redis for long.
+const REAP_BATCH: usize = 256;
+
+#[derive(Clone)]
+struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    redis: ConnectionManager,
+    ttl: Duration,
+    token: Option<String>,
+    metrics: Metrics,
+    topology: TopologySync,
+    scripts: Scripts,
+}
+
+struct Scripts {
+    announce: redis::Script,
+    heartbeat: redis::Script,
+    lookup: redis::Script,
+    peers: redis::Script,
+    reap: redis::Script,
+}
+
+/// Why a Redis call failed, as an answer.
+fn redis_down(e: impl std::fmt::Display) -> ApiError {
+    ApiError::unavailable(format!("redis unavailable: {e}"))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Inner {
+    fn cutoff(&self, now: u64) -> u64 {
+        now.saturating_sub(self.ttl.as_millis() as u64)
+    }
+
+    /// Runs one script invocation with a deadline; errors become 503.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, ApiError> {
+        let mut conn = self.redis.clone();
+        match tokio::time::timeout(REDIS_DEADLINE, inv.invoke_async(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                self.metrics
+                    .inc("redis_errors_total", "Redis calls that failed.", 1);
+                Err(redis_down(e))
+            }
+            Err(_) => {
+                self.metrics
+                    .inc("redis_errors_total", "Redis calls that failed.", 1);
+                Err(redis_down("no answer within 3 s"))
+            }
+        }
+    }
+
+    /// Every live peer, sorted by id.
+    async fn live_peers(&self) -> Result<Vec<PeerStatus>, ApiError> {
+        let now = now_ms();
+        let mut inv = self.scripts.peers.prepare_invoke();
+        inv.arg(self.cutoff(now));
+        let flat: Vec<String> = self.invoke(&inv).await?;
+        let mut peers: Vec<PeerStatus> = flat
+            .chunks_exact(8)
+            .map(|r| PeerStatus {
+                peer_id: r[0].clone(),
+                last_seen_secs: now.saturating_sub(r[1].parse::<f64>().unwrap_or(0.0) as u64)
+                    as f64
+                    / 1000.0,
+                region: r[2].clone(),
+                rtt_ms: r[3].parse().unwrap_or(0),
+                addr: r[4].clone(),
+                edge: (!r[5].is_empty()).then(|| r[5].clone()),
+                neighbors: serde_json::from_str(&r[6]).unwrap_or_default(),
+                segments: r[7].parse().unwrap_or(0),
+            })
+            .collect();
+        peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        Ok(peers)
+    }
+
+    /// Deletes expired peers; returns their ids.
+    async fn reap(&self) -> Result<Vec<String>, ApiError> {
+        let mut all = Vec::new();
+        loop {
+            let mut inv = self.scripts.reap.prepare_invoke();
+            inv.arg(self.cutoff(now_ms())).arg(REAP_BATCH);
+            let gone: Vec<String> = self.invoke(&inv).await?;
+            let n = gone.len();
+            all.extend(gone);
+            if n < REAP_BATCH {
+                return Ok(all);
+            }
+        }
+    }
+}
+
+fn topology_upsert(
+    peer: &str,
+    region: &str,
+    rtt_ms: u32,
+    addr: &str,
+    edge: Option<&str>,
+    neighbors: Vec<String>,
+) -> Change {
+    let mut metadata = BTreeMap::from([("addr".to_string(), addr.to_string())]);
+    if let Some(edge) = edge {
+        metadata.insert("edge".into(), edge.into());
+    }
+    Change::Upsert(wire::topology::PeerUpsert {
+        peer_id: peer.to_string(),
+        neighbors,
+        region: Some(region.to_string()),
+        rtt_ms: Some(rtt_ms),
+        metadata,
+    })
+}
+
+/// Serves the tracker on `listener` until `shutdown` resolves.
+///
+/// Starts even when Redis is down (endpoints answer 503 until it is up).
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let client = redis::Client::open(config.redis_url.as_str())
+        .with_context(|| format!("parse redis URL {:?}", config.redis_url))?;
+    let redis = ConnectionManager::new_lazy_with_config(
+        client,
+        redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500)),
+    )
+    .context("create redis connection manager")?;
+    let metrics = Metrics::new("tracker");
+    for (name, help) in [
+        ("announces_total", "Accepted announces."),
+        ("heartbeats_total", "Accepted heartbeats."),
+        ("lookups_total", "Segment lookups answered."),
+        ("reaped_peers_total", "Peers removed after missing the TTL."),
+        ("redis_errors_total", "Redis calls that failed."),
+        ("topology_errors_total", "Calls to topology that failed."),
+    ] {
+        metrics.inc(name, help, 0);
+    }
+    let token_cfg = config.token.filter(|t| !t.is_empty());
+    let topology = TopologySync::new(
+        config.topology_url.filter(|u| !u.is_empty()),
+        token_cfg.clone(),
+        metrics.clone(),
+    );
+    let ttl = config.ttl.max(Duration::from_millis(100));
+    let reap_every = config
+        .reap_interval
+        .unwrap_or(ttl / 4)
+        .min(ttl / 4)
+        .max(Duration::from_millis(10));
+    let inner = Arc::new(Inner {
+        redis,
+        ttl,
+        token: token_cfg,
+        metrics: metrics.clone(),
+        topology: topology.clone(),
+        scripts: Scripts {
+            announce: redis::Script::new(scripts::ANNOUNCE),
+            heartbeat: redis::Script::new(scripts::HEARTBEAT),
+            lookup: redis::Script::new(scripts::LOOKUP),
+            peers: redis::Script::new(scripts::PEERS),
+            reap: redis::Script::new(scripts::REAP),
+        },
+    });
+
+    let stop = CancellationToken::new();
+    let watcher = http::cancel_on(shutdown, &stop);
+    let sync_task = tokio::spawn(topology.clone().run(stop.clone()));
+    let reaper = tokio::spawn(reaper(inner.clone(), reap_every, stop.clone()));
+    let router = router(AppState { inner }, metrics);
+    let result = tokio::select! {
+        r = http::serve(listener, router, stop.clone()) => r,
+        r = reaper_guard(reaper) => r,
+    };
+    stop.cancel();
+    let _ = sync_task.await;
+    let _ = watcher.await;
+    result
+}
+
+/// The reaper is critical: if it dies, the tracker stops with its error.
+async fn reaper_guard(task: tokio::task::JoinHandle<()>) -> anyhow::Result<()> {
+    match task.await {
+        Ok(()) => std::future::pending().await,
+        Err(e) => Err(anyhow::anyhow!("reaper task died: {e}")),
+    }
+}
+
+async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let resync_every = inner.ttl.max(Duration::from_secs(1));
+    let mut last_resync = tokio::time::Instant::now();
+    let mut redis_was_down = false;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match inner.reap().await {
+            Ok(gone) => {
+                if redis_was_down {
+                    tracing::info!("redis is back");
+                    redis_was_down = false;
+                }
+                for peer in &gone {
+                    tracing::info!(peer, "peer expired; removed");
+                    inner.topology.push(peer, Change::Delete);
+                }
+                inner.metrics.inc(
+                    "reaped_peers_total",
+                    "Peers removed after missing the TTL.",
+                    gone.len() as u64,
+                );
+            }
+            Err(e) => {
+                if !redis_was_down {
+                    tracing::warn!("reaper: {}", e.body.error);
+                    redis_was_down = true;
+                }
+                continue;
+            }
+        }
+        if inner.topology.enabled()
+            && (inner.topology.take_lost_contact() || last_resync.elapsed() >= resync_every)
+        {
+            if let Ok(peers) = inner.live_peers().await {
+                for p in peers {
+                    let change = topology_upsert(
+                        &p.peer_id,
+                        &p.region,
+                        p.rtt_ms,
+                        &p.addr,
+                        p.edge.as_deref(),
+                        p.neighbors,
+                    );
+                    inner.topology.push(&p.peer_id, change);
+                }
+                last_resync = tokio::time::Instant::now();
+            }
+        }
+    }
+}
+
+fn router(state: AppState, metrics: Metrics) -> Router {
+    let r = Router::new()
+        .route("/announce", post(announce))
+        .route("/heartbeat", post(heartbeat))
+        .route("/segments/{segment}", get(lookup))
+        .route("/peers", get(peers))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state);
+    http::finish(r, metrics)
+}
+
+fn validate_neighbors(neighbors: &[String]) -> Result<(), ApiError> {
+    if neighbors.len() > MAX_NEIGHBORS {
+        return Err(ApiError::field(
+            "neighbors",
+            format!("{} listed, at most {MAX_NEIGHBORS}", neighbors.len()),
+        ));
+    }
+    for (i, n) in neighbors.iter().enumerate() {
+        http::valid(&format!("neighbors[{i}]"), n, wire::ids::validate_peer_id)?;
+    }
+    Ok(())
+}
+
+fn validate_segments(segments: &[String]) -> Result<(), ApiError> {
+    for (i, s) in segments.iter().enumerate() {
+        http::valid(&format!("segments[{i}]"), s, wire::ids::validate_segment_id)?;
+    }
+    Ok(())
+}
+
+fn validate_addr(addr: &str) -> Result<(), ApiError> {
+    let ok = !addr.is_empty()
+        && addr.len() <= 255
+        && addr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:[]".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "addr",
+            format!("{addr:?} is not host:port (letters, digits, '-', '_', '.', ':', '[]')"),
+        ))
+    }
+}
+
+async fn announce(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(a): JsonBody<Announce>,
+) -> Result<Json<Ack>, ApiError> {
+    let inner = &s.inner;
+    http::check_token(&headers, inner.token.as_deref())?;
+    http::valid("peer_id", &a.peer_id, wire::ids::validate_peer_id)?;
+    wire::ids::validate_name("region", &a.region).map_err(|e| ApiError::field("region", e.0))?;
+    validate_neighbors(&a.neighbors)?;
+    validate_segments(&a.segments)?;
+    let addr = a
+        .addr
+        .clone()
+        .unwrap_or_else(|| format!("{}:8080", a.peer_id));
+    validate_addr(&addr)?;
+    if let Some(edge) = &a.edge {
+        wire::ids::validate_name("edge", edge).map_err(|e| ApiError::field("edge", e.0))?;
+    }
+    let neighbors_json = serde_json::to_string(&a.neighbors).unwrap_or_else(|_| "[]".into());
+    let mut inv = inner.scripts.announce.prepare_invoke();
+    inv.arg(&a.peer_id)
+        .arg(now_ms())
+        .arg(&a.region)
+        .arg(a.rtt_ms)
+        .arg(&addr)
+        .arg(a.edge.as_deref().unwrap_or(""))
+        .arg(&neighbors_json);
+    for seg in &a.segments {
+        inv.arg(seg);
+    }
+    let _: i64 = inner.invoke(&inv).await?;
+    inner
+        .metrics
+        .inc("announces_total", "Accepted announces.", 1);
+    inner.topology.push(
+        &a.peer_id,
+        topology_upsert(
+            &a.peer_id,
+            &a.region,
+            a.rtt_ms,
+            &addr,
+            a.edge.as_deref(),
+            a.neighbors,
+        ),
+    );
+    Ok(Json(Ack {
+        peer_id: a.peer_id,
+        ttl_seconds: inner.ttl.as_secs().max(1),
+    }))
+}
+
+async fn heartbeat(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(h): JsonBody<Heartbeat>,
+) -> Result<Json<Ack>, ApiError> {
+    let inner = &s.inner;
+    http::check_token(&headers, inner.token.as_deref())?;
+    http::valid("peer_id", &h.peer_id, wire::ids::validate_peer_id)?;
+    if let Some(n) = &h.neighbors {
+        validate_neighbors(n)?;
+    }
+    if let Some(segs) = &h.segments {
+        validate_segments(segs)?;
+    }
+    let now = now_ms();
+    let mut inv = inner.scripts.heartbeat.prepare_invoke();
+    inv.arg(&h.peer_id).arg(now).arg(inner.cutoff(now));
+    match &h.neighbors {
+        Some(n) => inv
+            .arg("1")
+            .arg(serde_json::to_string(n).unwrap_or_else(|_| "[]".into())),
+        None => inv.arg("0").arg(""),
+    };
+    match &h.segments {
+        Some(segs) => {
+            inv.arg("1");
+            for seg in segs {
+                inv.arg(seg);
+            }
+        }
+        None => {
+            inv.arg("0");
+        }
+    }
+    let answer: Vec<String> = inner.invoke(&inv).await?;
+    match answer.first().map(String::as_str) {
+        Some("gone") => {
+            return Err(ApiError::not_found(format!(
+                "peer {:?} is unknown or expired: announce again",
+                h.peer_id
+            )))
+        }
+        Some("changed") if answer.len() >= 6 => {
+            let rtt = answer[2].parse().unwrap_or(0);
+            let edge = (!answer[4].is_empty()).then_some(answer[4].as_str());
+            let neighbors = h.neighbors.clone().unwrap_or_default();
+            let change = topology_upsert(&h.peer_id, &answer[1], rtt, &answer[3], edge, neighbors);
+            inner.topology.push(&h.peer_id, change);
+        }
+        _ => {}
+    }
+    inner
+        .metrics
+        .inc("heartbeats_total", "Accepted heartbeats.", 1);
+    Ok(Json(Ack {
+        peer_id: h.peer_id,
+        ttl_seconds: inner.ttl.as_secs().max(1),
+    }))
+}
+
+fn sort_candidates(v: &mut [Candidate], region: Option<&str>) {
+    v.sort_by(|a, b| {
+        let far = |c: &Candidate| region.is_some_and(|r| c.region != r);
+        far(a)
+            .cmp(&far(b))
+            .then(a.rtt_ms.cmp(&b.rtt_ms))
+            .then_with(|| a.peer_id.cmp(&b.peer_id))
+    });
+}
+
+async fn lookup(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SegmentLookup>, ApiError> {
+    let inner = &s.inner;
+    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    http::valid("segment", &segment, wire::ids::validate_segment_id)?;
+    let region = q.get("region").filter(|r| !r.is_empty());
+    if let Some(r) = region {
+        wire::ids::validate_name("region", r).map_err(|e| ApiError::field("region", e.0))?;
+    }
+    let limit = match q.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::field(
+                    "limit",
+                    format!("{l:?} is not a number from 1 to {MAX_LIMIT}"),
+                ))
+            }
+        },
+    };
+    let mut inv = inner.scripts.lookup.prepare_invoke();
+    inv.arg(&segment).arg(inner.cutoff(now_ms()));
+    let flat: Vec<String> = inner.invoke(&inv).await?;
+    let (mut holders, mut edges) = (Vec::new(), Vec::new());
+    for r in flat.chunks_exact(6) {
+        let c = Candidate {
+            peer_id: r[1].clone(),
+            region: r[2].clone(),
+            rtt_ms: r[3].parse().unwrap_or(0),
+            addr: r[4].clone(),
+            edge: (!r[5].is_empty()).then(|| r[5].clone()),
+        };
+        if r[0] == "h" {
+            holders.push(c);
+        } else {
+            edges.push(c);
+        }
+    }
+    sort_candidates(&mut holders, region.map(String::as_str));
+    sort_candidates(&mut edges, region.map(String::as_str));
+    holders.truncate(limit);
+    edges.truncate(limit);
+    inner
+        .metrics
+        .inc("lookups_total", "Segment lookups answered.", 1);
+    Ok(Json(SegmentLookup {
+        segment,
+        holders,
+        edges,
+    }))
+}
+
+async fn peers(State(s): State<AppState>) -> Result<Json<PeersResponse>, ApiError> {
+    Ok(Json(PeersResponse {
+        peers: s.inner.live_peers().await?,
+    }))
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    let mut conn = s.inner.redis.clone();
+    let ping = tokio::time::timeout(
+        REDIS_DEADLINE,
+        redis::cmd("PING").query_async::<String>(&mut conn),
+    )
+    .await;
+    match ping {
+        Ok(Ok(_)) => http::health("tracker").into_response(),
+        Ok(Err(e)) => redis_down(e).into_response(),
+        Err(_) => redis_down("no answer within 3 s").into_response(),
+    }
+}
+
+async fn metrics_text(State(s): State<AppState>) -> Response {
+    let inner = &s.inner;
+    let mut gauges = vec![(
+        "topology_backlog",
+        "Changes waiting to reach topology.",
+        inner.topology.backlog() as f64,
+    )];
+    let mut conn = inner.redis.clone();
+    let live = tokio::time::timeout(
+        REDIS_DEADLINE,
+        redis::cmd("ZCOUNT")
+            .arg("mesh:seen")
+            .arg(inner.cutoff(now_ms()))
+            .arg("+inf")
+            .query_async::<u64>(&mut conn),
+    )
+    .await;
+    if let Ok(Ok(n)) = live {
+        gauges.push(("live_peers", "Peers heard from within the TTL.", n as f64));
+    }
+    http::prometheus(inner.metrics.render(&gauges))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(id: &str, region: &str, rtt: u32) -> Candidate {
+        Candidate {
+            peer_id: id.into(),
+            region: region.into(),
+            rtt_ms: rtt,
+            addr: format!("{id}:8080"),
+            edge: None,
+        }
+    }
+
+    #[test]
+    fn same_region_first_then_rtt_then_id() {
+        let mut v = vec![
+            c("d", "us", 1),
+            c("c", "eu", 30),
+            c("b", "eu", 10),
+            c("a", "eu", 10),
+        ];
+        sort_candidates(&mut v, Some("eu"));
+        let ids: Vec<_> = v.iter().map(|c| c.peer_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c", "d"]);
+        sort_candidates(&mut v, None);
+        let ids: Vec<_> = v.iter().map(|c| c.peer_id.as_str()).collect();
+        assert_eq!(ids, ["d", "a", "b", "c"]);
+    }
+
+    #[test]
+    fn redis_addr_forms() {
+        assert_eq!(redis_url_from_addr("redis:6379"), "redis://redis:6379");
+        assert_eq!(redis_url_from_addr("redis://h:1/2"), "redis://h:1/2");
+    }
+}
