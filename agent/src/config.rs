@@ -1,0 +1,382 @@
+//! The agent's configuration, read from the environment once at start-up.
+//!
+//! Precedence is simple: a set variable wins over the default; there are no
+//! flags. A missing required or malformed value is a [`ConfigError`] naming
+//! the variable.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Port a neighbor listens on when `NEIGHBORS` names only its host.
+pub const DEFAULT_PEER_PORT: u16 = 8080;
+
+/// Everything the agent needs to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `PEER_ID` (required): this peer's name on the mesh, e.g. `peer-7`.
+    pub peer_id: String,
+    /// `PEER_ADDR`: listen address. Default `0.0.0.0:8080`. When its IP is
+    /// not the unspecified address, outgoing connections are bound to it too.
+    pub listen: SocketAddr,
+    /// `TRACKER_URL`: tracker base URL. Default `http://tracker:7070`; empty disables.
+    pub tracker_url: Option<String>,
+    /// `SIGNAL_URL`: signalling WebSocket URL. Default `ws://signalling:7080/ws`;
+    /// the client appends `?peer=<id>&room=<room>`. Empty disables.
+    pub signal_url: Option<String>,
+    /// `TOPOLOGY_URL`: topology base URL, for `GET /path` while signalling is
+    /// down. Default `http://topology:8090`; empty disables.
+    pub topology_url: Option<String>,
+    /// `PEER_ROOM`: signalling room. Default `default`.
+    pub room: String,
+    /// `PEER_REGION`: region told to the tracker. Default `default`.
+    pub region: String,
+    /// `PEER_RTT_MS`: RTT estimate told to the tracker, milliseconds. Default 0.
+    pub rtt_ms: u32,
+    /// `CACHE_CAPACITY`: most cached segments (entries). Default 64.
+    pub cache_capacity: usize,
+    /// `CACHE_MAX_BYTES`: most cached bytes, in-flight fetches included.
+    /// Default 8 MiB. One segment may be at most a quarter of it.
+    pub cache_max_bytes: u64,
+    /// `HEARTBEAT_INTERVAL_SEC`: seconds between tracker heartbeats. Default 30.
+    pub heartbeat_interval: Duration,
+    /// `NEIGHBORS`: comma-separated; `peer-2` (host `peer-2`, port 8080) or
+    /// `peer-2=127.0.0.1:9002` (explicit address). Default none.
+    pub neighbors: Vec<Neighbor>,
+    /// `EDGE_DB_URL`: edge PostgreSQL URL, edge peers only.
+    pub edge_db_url: Option<String>,
+    /// `MESH_TOKEN`: bearer token for ingest and control-plane writes.
+    pub token: Option<String>,
+}
+
+/// One neighbor: its peer id and where to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbor {
+    pub id: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Neighbor {
+    /// `http://host:port` (IPv6 hosts bracketed).
+    pub fn base_url(&self) -> String {
+        if self.host.contains(':') {
+            format!("http://[{}]:{}", self.host, self.port)
+        } else {
+            format!("http://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A missing or malformed environment variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_env_map(&std::env::vars().collect())
+    }
+
+    /// Reads a map of environment variables (tests pass their own).
+    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| env.get(k).map(|v| v.trim().to_string());
+        let peer_id = get("PEER_ID").ok_or_else(|| err("PEER_ID", "must be set"))?;
+        wire::ids::validate_peer_id(&peer_id).map_err(|e| err("PEER_ID", e.0))?;
+
+        let listen = match get("PEER_ADDR") {
+            None => SocketAddr::from(([0, 0, 0, 0], DEFAULT_PEER_PORT)),
+            Some(v) => v.parse().map_err(|_| {
+                err(
+                    "PEER_ADDR",
+                    format!("{v:?} is not an IP:port address such as 0.0.0.0:8080"),
+                )
+            })?,
+        };
+
+        let url = |var: &'static str, default: &str, schemes: &[&str]| {
+            let v = get(var).unwrap_or_else(|| default.to_string());
+            if v.is_empty() {
+                return Ok(None);
+            }
+            let ok = schemes.iter().any(|s| {
+                v.strip_prefix(s)
+                    .and_then(|r| r.strip_prefix("://"))
+                    .is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+            });
+            if !ok {
+                return Err(err(
+                    var,
+                    format!("{v:?} is not a {} URL", schemes.join("/")),
+                ));
+            }
+            Ok(Some(v.trim_end_matches('/').to_string()))
+        };
+        let tracker_url = url("TRACKER_URL", "http://tracker:7070", &["http"])?;
+        let signal_url = url("SIGNAL_URL", "ws://signalling:7080/ws", &["ws"])?;
+        let topology_url = url("TOPOLOGY_URL", "http://topology:8090", &["http"])?;
+
+        let name = |var: &'static str, kind: &str| -> Result<String, ConfigError> {
+            let v = get(var).unwrap_or_else(|| "default".into());
+            wire::ids::validate_name(kind, &v).map_err(|e| err(var, e.0))?;
+            Ok(v)
+        };
+        let room = name("PEER_ROOM", "room")?;
+        let region = name("PEER_REGION", "region")?;
+
+        fn number<T: std::str::FromStr>(
+            var: &'static str,
+            v: Option<String>,
+            default: T,
+        ) -> Result<T, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| err(var, format!("{v:?} is not a non-negative whole number"))),
+            }
+        }
+        let rtt_ms: u32 = number("PEER_RTT_MS", get("PEER_RTT_MS"), 0)?;
+        let cache_capacity: usize = number("CACHE_CAPACITY", get("CACHE_CAPACITY"), 64)?;
+        if cache_capacity == 0 {
+            return Err(err("CACHE_CAPACITY", "must be at least 1"));
+        }
+        let cache_max_bytes: u64 = number("CACHE_MAX_BYTES", get("CACHE_MAX_BYTES"), 8 << 20)?;
+        if cache_max_bytes < 4096 {
+            return Err(err("CACHE_MAX_BYTES", "must be at least 4096"));
+        }
+        let hb: u64 = number("HEARTBEAT_INTERVAL_SEC", get("HEARTBEAT_INTERVAL_SEC"), 30)?;
+        if hb == 0 || hb > 86_400 {
+            return Err(err("HEARTBEAT_INTERVAL_SEC", "must be between 1 and 86400"));
+        }
+
+        let neighbors = parse_neighbors(&peer_id, &get("NEIGHBORS").unwrap_or_default())?;
+
+        let edge_db_url = get("EDGE_DB_URL").filter(|v| !v.is_empty());
+        if let Some(u) = &edge_db_url {
+            u.parse::<tokio_postgres::Config>().map_err(|e| {
+                err(
+                    "EDGE_DB_URL",
+                    format!("not a PostgreSQL URL (postgres://user:pass@host:5432/db): {e}"),
+                )
+            })?;
+        }
+        let token = get("MESH_TOKEN").filter(|v| !v.is_empty());
+
+        Ok(Config {
+            peer_id,
+            listen,
+            tracker_url,
+            signal_url,
+            topology_url,
+            room,
+            region,
+            rtt_ms,
+            cache_capacity,
+            cache_max_bytes,
+            heartbeat_interval: Duration::from_secs(hb),
+            neighbors,
+            edge_db_url,
+            token,
+        })
+    }
+
+    /// Where other peers reach this one, told to the tracker: `PEER_ADDR`
+    /// when it names an IP, else `<peer_id>:<port>`.
+    pub fn advertised_addr(&self) -> String {
+        if self.listen.ip().is_unspecified() {
+            format!("{}:{}", self.peer_id, self.listen.port())
+        } else {
+            self.listen.to_string()
+        }
+    }
+
+    /// The IP outgoing connections are bound to, if any.
+    pub fn bind_ip(&self) -> Option<IpAddr> {
+        (!self.listen.ip().is_unspecified()).then(|| self.listen.ip())
+    }
+
+    /// The edge database's name told to the tracker: the host of `EDGE_DB_URL`.
+    pub fn edge_name(&self) -> Option<String> {
+        let url = self.edge_db_url.as_ref()?;
+        let cfg: tokio_postgres::Config = url.parse().ok()?;
+        let host = match cfg.get_hosts().first()? {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            #[allow(unreachable_patterns)]
+            _ => "local".to_string(),
+        };
+        Some(host)
+    }
+
+    /// Largest single segment accepted (a quarter of the byte cap, at most 16 MiB).
+    pub fn max_segment_bytes(&self) -> u64 {
+        (self.cache_max_bytes / 4).min(16 << 20)
+    }
+
+    pub fn neighbor(&self, id: &str) -> Option<&Neighbor> {
+        self.neighbors.iter().find(|n| n.id == id)
+    }
+}
+
+fn parse_neighbors(me: &str, value: &str) -> Result<Vec<Neighbor>, ConfigError> {
+    let mut out: Vec<Neighbor> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, addr) = match item.split_once('=') {
+            Some((id, addr)) => (id.trim(), Some(addr.trim())),
+            None => (item, None),
+        };
+        wire::ids::validate_peer_id(id).map_err(|e| err("NEIGHBORS", e.0))?;
+        if id == me {
+            return Err(err("NEIGHBORS", format!("{id:?} is this peer itself")));
+        }
+        if out.iter().any(|n| n.id == id) {
+            return Err(err("NEIGHBORS", format!("{id:?} is listed twice")));
+        }
+        let (host, port) = match addr {
+            None => (id.to_string(), DEFAULT_PEER_PORT),
+            Some(a) => parse_host_port(a).ok_or_else(|| {
+                err(
+                    "NEIGHBORS",
+                    format!("{item:?}: address must be host:port, e.g. peer-2=127.0.0.1:9002"),
+                )
+            })?,
+        };
+        out.push(Neighbor {
+            id: id.to_string(),
+            host,
+            port,
+        });
+    }
+    Ok(out)
+}
+
+fn parse_host_port(a: &str) -> Option<(String, u16)> {
+    if let Ok(sa) = a.parse::<SocketAddr>() {
+        return Some((sa.ip().to_string(), sa.port()));
+    }
+    let (host, port) = a.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+    (host_ok && port != 0).then(|| (host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = Config::from_env_map(&env(&[("PEER_ID", "peer-1")])).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(c.tracker_url.as_deref(), Some("http://tracker:7070"));
+        assert_eq!(c.signal_url.as_deref(), Some("ws://signalling:7080/ws"));
+        assert_eq!(c.cache_capacity, 64);
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
+        assert_eq!(c.advertised_addr(), "peer-1:8080");
+        assert_eq!(c.bind_ip(), None);
+        assert!(c.neighbors.is_empty());
+    }
+
+    #[test]
+    fn neighbors_by_name_or_address() {
+        let c = Config::from_env_map(&env(&[
+            ("PEER_ID", "peer-1"),
+            ("PEER_ADDR", "127.0.0.1:9001"),
+            (
+                "NEIGHBORS",
+                "peer-2, peer-3=127.0.0.3:9003,peer-4=peer-4.local:81",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(c.neighbors.len(), 3);
+        assert_eq!(c.neighbors[0].base_url(), "http://peer-2:8080");
+        assert_eq!(c.neighbors[1].base_url(), "http://127.0.0.3:9003");
+        assert_eq!(c.neighbors[2].base_url(), "http://peer-4.local:81");
+        assert_eq!(c.bind_ip(), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(c.advertised_addr(), "127.0.0.1:9001");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "PEER_ID"),
+            (&[("PEER_ID", "peer/1")], "PEER_ID"),
+            (&[("PEER_ID", "p"), ("PEER_ADDR", "nope")], "PEER_ADDR"),
+            (
+                &[("PEER_ID", "p"), ("TRACKER_URL", "tracker:7070")],
+                "TRACKER_URL",
+            ),
+            (
+                &[("PEER_ID", "p"), ("SIGNAL_URL", "http://x/ws")],
+                "SIGNAL_URL",
+            ),
+            (&[("PEER_ID", "p"), ("PEER_RTT_MS", "-3")], "PEER_RTT_MS"),
+            (
+                &[("PEER_ID", "p"), ("CACHE_CAPACITY", "0")],
+                "CACHE_CAPACITY",
+            ),
+            (
+                &[("PEER_ID", "p"), ("CACHE_CAPACITY", "lots")],
+                "CACHE_CAPACITY",
+            ),
+            (
+                &[("PEER_ID", "p"), ("HEARTBEAT_INTERVAL_SEC", "0")],
+                "HEARTBEAT_INTERVAL_SEC",
+            ),
+            (&[("PEER_ID", "p"), ("PEER_ROOM", "a room")], "PEER_ROOM"),
+            (&[("PEER_ID", "p"), ("PEER_REGION", "")], "PEER_REGION"),
+            (&[("PEER_ID", "p"), ("NEIGHBORS", "p")], "NEIGHBORS"),
+            (&[("PEER_ID", "p"), ("NEIGHBORS", "a,a")], "NEIGHBORS"),
+            (&[("PEER_ID", "p"), ("NEIGHBORS", "a=1.2.3.4")], "NEIGHBORS"),
+            (
+                &[
+                    ("PEER_ID", "p"),
+                    ("EDGE_DB_URL", "postgres://x:notaport/db"),
+                ],
+                "EDGE_DB_URL",
+            ),
+            (
+                &[("PEER_ID", "p"), ("CACHE_MAX_BYTES", "12")],
+                "CACHE_MAX_BYTES",
+            ),
+        ];
+        for (pairs, var) in cases {
+            let e = Config::from_env_map(&env(pairs)).unwrap_err();
+            assert_eq!(e.var, *var, "{pairs:?} gave {e}");
+            assert!(e.to_string().starts_with(var), "{e}");
+        }
+    }
+
+    #[test]
+    fn edge_name_is_the_db_host() {
+        let c = Config::from_env_map(&env(&[
+            ("PEER_ID", "p"),
+            ("EDGE_DB_URL", "postgres://mesh:pw@edge-db-a:5432/songs"),
+            ("TRACKER_URL", ""),
+        ]))
+        .unwrap();
+        assert_eq!(c.edge_name().as_deref(), Some("edge-db-a"));
+        assert_eq!(c.tracker_url, None);
+    }
+}

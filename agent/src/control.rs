@@ -1,0 +1,396 @@
+//! The agent's side of the control plane: tracker announce/heartbeat and
+//! candidate lookup, the signalling client, and topology's `GET /path` as the
+//! route source while signalling is down.
+
+use crate::Inner;
+use futures::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+use wire::signalling::{ClientMessage, ServerMessage};
+use wire::tracker::{Ack, Announce, Heartbeat, SegmentLookup};
+
+/// How long a route from signalling or topology is reused.
+const PATH_TTL: Duration = Duration::from_secs(5);
+/// How long to wait for signalling to answer a `request_path`.
+const SIGNAL_ANSWER: Duration = Duration::from_secs(2);
+/// Control-plane HTTP requests.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+/// New inventory is batched this long before it is sent.
+const INVENTORY_DEBOUNCE: Duration = Duration::from_millis(150);
+
+type PathAnswer = Result<Vec<String>, String>;
+
+/// Routes from this peer to others: signalling first, topology as fallback.
+#[derive(Default)]
+pub struct Paths {
+    // std Mutexes: short map updates, never held across an await.
+    outgoing: Mutex<Option<mpsc::UnboundedSender<String>>>,
+    waiters: Mutex<HashMap<String, Vec<oneshot::Sender<PathAnswer>>>>,
+    cached: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+}
+
+impl Paths {
+    pub fn signalling_connected(&self) -> bool {
+        self.outgoing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Forgets a cached route (after it failed).
+    pub fn forget(&self, target: &str) {
+        self.cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(target);
+    }
+
+    fn answer(&self, target: &str, answer: PathAnswer) {
+        let waiters = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(target);
+        if let Ok(path) = &answer {
+            self.cached
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(target.to_string(), (Instant::now(), path.clone()));
+        }
+        for w in waiters.into_iter().flatten() {
+            let _ = w.send(answer.clone());
+        }
+    }
+}
+
+/// The route from this peer to `target`: `[me, ..., target]`.
+pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, String> {
+    let me = &inner.config.peer_id;
+    if let Some((at, path)) = inner
+        .paths
+        .cached
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(target)
+    {
+        if at.elapsed() < PATH_TTL {
+            return Ok(path.clone());
+        }
+    }
+    let mut why = String::new();
+    let sender = inner
+        .paths
+        .outgoing
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some(tx) = sender {
+        let (wtx, wrx) = oneshot::channel();
+        inner
+            .paths
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(target.to_string())
+            .or_default()
+            .push(wtx);
+        let msg = ClientMessage::RequestPath {
+            target: target.to_string(),
+        };
+        let text = serde_json::to_string(&msg).unwrap_or_default();
+        if tx.send(text).is_ok() {
+            match tokio::time::timeout(SIGNAL_ANSWER, wrx).await {
+                Ok(Ok(Ok(path))) => return Ok(path),
+                Ok(Ok(Err(e))) => why = format!("signalling: {e}"),
+                _ => why = "signalling did not answer".into(),
+            }
+        }
+    } else {
+        why = "signalling not connected".into();
+    }
+    let Some(topology) = &inner.config.topology_url else {
+        return Err(why);
+    };
+    let url = format!("{topology}/path");
+    let resp = inner
+        .http
+        .get(url)
+        .query(&[("from", me.as_str()), ("to", target)])
+        .timeout(CONTROL_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("{why}; topology: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("{why}; topology answered {}", resp.status()));
+    }
+    let p: wire::topology::PathResponse = resp
+        .json()
+        .await
+        .map_err(|e| format!("{why}; topology: {e}"))?;
+    inner.paths.answer(target, Ok(p.path.clone()));
+    Ok(p.path)
+}
+
+/// Live holders and edge peers of `id`, from the tracker.
+pub async fn lookup(inner: &Inner, id: &str) -> Result<SegmentLookup, String> {
+    let Some(tracker) = &inner.config.tracker_url else {
+        return Err("no tracker configured".into());
+    };
+    let resp = inner
+        .http
+        .get(format!("{tracker}/segments/{id}"))
+        .query(&[("region", inner.config.region.as_str()), ("limit", "8")])
+        .timeout(CONTROL_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("tracker: {e}"))?;
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(SegmentLookup {
+            segment: id.to_string(),
+            holders: vec![],
+            edges: vec![],
+        });
+    }
+    if !resp.status().is_success() {
+        return Err(format!("tracker answered {}", resp.status()));
+    }
+    resp.json().await.map_err(|e| format!("tracker: {e}"))
+}
+
+fn authorized(inner: &Inner, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match &inner.config.token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    }
+}
+
+enum Sent {
+    Ok,
+    Unknown,
+    Failed(String),
+}
+
+async fn post<T: serde::Serialize>(inner: &Inner, path: &str, body: &T) -> Sent {
+    let Some(tracker) = &inner.config.tracker_url else {
+        return Sent::Ok;
+    };
+    let req = inner
+        .http
+        .post(format!("{tracker}{path}"))
+        .json(body)
+        .timeout(CONTROL_TIMEOUT);
+    match authorized(inner, req).send().await {
+        Ok(r) if r.status().is_success() => match r.json::<Ack>().await {
+            Ok(_) => Sent::Ok,
+            Err(e) => Sent::Failed(format!("bad answer: {e}")),
+        },
+        Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => Sent::Unknown,
+        Ok(r) => {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            Sent::Failed(format!(
+                "{status}: {}",
+                text.chars().take(200).collect::<String>()
+            ))
+        }
+        Err(e) => Sent::Failed(e.to_string()),
+    }
+}
+
+/// Announces, then heartbeats every interval and whenever the inventory
+/// changed (batched), announcing afresh when the tracker forgot this peer.
+pub async fn tracker_loop(inner: Arc<Inner>, cancel: CancellationToken) {
+    if inner.config.tracker_url.is_none() {
+        return;
+    }
+    let neighbors: Vec<String> = inner
+        .config
+        .neighbors
+        .iter()
+        .map(|n| n.id.clone())
+        .collect();
+    let mut backoff = Duration::from_millis(100);
+    let mut announced = false;
+    loop {
+        if !announced {
+            let body = Announce {
+                peer_id: inner.config.peer_id.clone(),
+                region: inner.config.region.clone(),
+                rtt_ms: inner.config.rtt_ms,
+                neighbors: neighbors.clone(),
+                segments: inner.inventory(),
+                addr: Some(inner.config.advertised_addr()),
+                edge: inner.config.edge_name(),
+            };
+            match post(&inner, "/announce", &body).await {
+                Sent::Ok => {
+                    tracing::info!(segments = body.segments.len(), "announced to the tracker");
+                    announced = true;
+                    backoff = Duration::from_millis(100);
+                }
+                Sent::Unknown | Sent::Failed(_) => {
+                    tracing::debug!("announce failed; retrying in {backoff:?}");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+        }
+        // Wait for the next beat or a change of inventory.
+        let wait = if backoff > Duration::from_millis(100) {
+            backoff.min(inner.config.heartbeat_interval)
+        } else {
+            inner.config.heartbeat_interval
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+            _ = inner.inventory_changed.notified() => {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(INVENTORY_DEBOUNCE) => {}
+                }
+            }
+        }
+        let body = Heartbeat {
+            peer_id: inner.config.peer_id.clone(),
+            segments: Some(inner.inventory()),
+            neighbors: Some(neighbors.clone()),
+        };
+        match post(&inner, "/heartbeat", &body).await {
+            Sent::Ok => backoff = Duration::from_millis(100),
+            Sent::Unknown => {
+                tracing::info!("the tracker does not know this peer; announcing again");
+                announced = false;
+            }
+            Sent::Failed(e) => {
+                tracing::warn!(error = %e, "heartbeat failed");
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                // A failing tracker may come back empty: announce, not heartbeat.
+                announced = false;
+            }
+        }
+    }
+}
+
+/// Keeps a signalling connection open: announces the neighbors, sends path
+/// requests, hands `path` answers to their waiters. Reconnects with backoff.
+pub async fn signalling_loop(inner: Arc<Inner>, cancel: CancellationToken) {
+    let Some(base) = inner.config.signal_url.clone() else {
+        return;
+    };
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!(
+        "{base}{sep}peer={}&room={}",
+        inner.config.peer_id, inner.config.room
+    );
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let started = Instant::now();
+        match signalling_session(&inner, &url, &cancel).await {
+            Ok(()) => return,
+            Err(e) => tracing::debug!(error = %e, "signalling connection ended"),
+        }
+        *inner
+            .paths
+            .outgoing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = Duration::from_millis(200);
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn signalling_session(
+    inner: &Arc<Inner>,
+    url: &str,
+    cancel: &CancellationToken,
+) -> Result<(), String> {
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    if let Some(t) = &inner.config.token {
+        let v = format!("Bearer {t}").parse().map_err(|_| "bad token")?;
+        request.headers_mut().insert("authorization", v);
+    }
+    let (ws, _) = tokio::time::timeout(
+        CONTROL_TIMEOUT,
+        tokio_tungstenite::connect_async_with_config(request, None, false),
+    )
+    .await
+    .map_err(|_| "connect timed out".to_string())?
+    .map_err(|e| e.to_string())?;
+    let (mut sink, mut stream) = ws.split();
+    let hello = ClientMessage::Announce {
+        peer: Some(inner.config.peer_id.clone()),
+        room: Some(inner.config.room.clone()),
+        neighbors: inner
+            .config
+            .neighbors
+            .iter()
+            .map(|n| n.id.clone())
+            .collect(),
+    };
+    let text = serde_json::to_string(&hello).map_err(|e| e.to_string())?;
+    sink.send(Message::text(text))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    *inner
+        .paths
+        .outgoing
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(tx);
+    tracing::info!("connected to signalling");
+    let me = inner.config.peer_id.as_str();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                let _ = sink.send(Message::Close(None)).await;
+                return Ok(());
+            }
+            out = rx.recv() => {
+                let Some(text) = out else { return Err("sender gone".into()) };
+                sink.send(Message::text(text)).await.map_err(|e| e.to_string())?;
+            }
+            msg = stream.next() => {
+                let msg = match msg {
+                    None => return Err("closed by server".into()),
+                    Some(Err(e)) => return Err(e.to_string()),
+                    Some(Ok(m)) => m,
+                };
+                let text = match msg {
+                    Message::Text(t) => t,
+                    Message::Close(_) => return Err("closed by server".into()),
+                    _ => continue,
+                };
+                match serde_json::from_str::<ServerMessage>(&text) {
+                    Ok(ServerMessage::Path { path }) => {
+                        if path.first().map(String::as_str) == Some(me) {
+                            if let Some(target) = path.last().cloned() {
+                                inner.paths.answer(&target, Ok(path));
+                            }
+                        }
+                    }
+                    Ok(ServerMessage::Error { error, target }) => match target {
+                        Some(t) => inner.paths.answer(&t, Err(error)),
+                        None => tracing::warn!(%error, "signalling refused a message"),
+                    },
+                    Err(e) => tracing::debug!(error = %e, "unknown signalling message"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! `mesh-agent`: the peer of the mesh. It caches HLS segments, serves them
+//! to any client, and fetches misses hop by hop through its neighbors only,
+//! following the relay contract of `DESIGN.md`.
+//!
+//! - [`config`]: the environment contract ([`Config::from_env_map`]).
+//! - [`cache`]: the entry- and byte-capped LRU of segments.
+//! - [`flight`]: one streamed upstream fetch shared by concurrent misses.
+//! - [`mesh`]: where a miss is fetched from (holders, routes, the edge) and the relay checks.
+//! - [`http`]: the REST endpoints (segments, songs, inventory, stats, metrics).
+//! - [`control`]: tracker announce/heartbeat, the signalling client, topology paths.
+//! - [`edge`]: the edge peer's PostgreSQL reads.
+//! - [`stats`]: counters for `/stats` and `/metrics`.
+//!
+//! [`run`] serves on a listener until a shutdown future resolves, so tests
+//! start agents in-process on port 0.
+
+pub mod cache;
+pub mod config;
+pub mod control;
+pub mod edge;
+pub mod flight;
+pub mod http;
+pub mod mesh;
+pub mod stats;
+
+pub use config::{Config, ConfigError, Neighbor};
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Shared state of one agent.
+pub struct Inner {
+    pub config: Config,
+    // std Mutex: cache operations are short and never await.
+    pub cache: Mutex<cache::Cache>,
+    // std Mutex: the map of fetches in flight; the lock is taken before the
+    // cache lock when both are needed (join-or-lead), never the other way.
+    pub flights: Mutex<HashMap<String, Arc<flight::Flight>>>,
+    /// Bytes of fetches in flight, reserved against the cache's byte cap.
+    pub inflight_bytes: AtomicU64,
+    pub stats: stats::Stats,
+    pub http: reqwest::Client,
+    pub paths: control::Paths,
+    pub inventory_changed: Notify,
+    pub edge: Option<edge::EdgeDb>,
+    // std Mutex: resolved neighbor addresses, refreshed every few seconds.
+    pub resolved: Mutex<HashMap<String, (Instant, Vec<IpAddr>)>>,
+}
+
+impl Inner {
+    /// Cached segment ids, sorted.
+    pub fn inventory(&self) -> Vec<String> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).ids()
+    }
+}
+
+/// Builds the HTTP client every outgoing request uses: no proxy, small
+/// pool, bound to the agent's own IP when it has one.
+fn http_client(config: &Config) -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(2))
+        .read_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(4)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .tcp_nodelay(true);
+    if let Some(ip) = config.bind_ip() {
+        b = b.local_address(ip);
+    }
+    Ok(b.build()?)
+}
+
+/// Serves the agent on `listener` until `shutdown` resolves; runs the
+/// tracker and signalling clients beside it.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let inner = Arc::new(Inner {
+        http: http_client(&config)?,
+        cache: Mutex::new(cache::Cache::new(
+            config.cache_capacity,
+            config.cache_max_bytes,
+        )),
+        flights: Mutex::new(HashMap::new()),
+        inflight_bytes: AtomicU64::new(0),
+        stats: stats::Stats::default(),
+        paths: control::Paths::default(),
+        inventory_changed: Notify::new(),
+        edge: config.edge_db_url.clone().map(edge::EdgeDb::new),
+        resolved: Mutex::new(HashMap::new()),
+        config,
+    });
+    let cancel = CancellationToken::new();
+    let tracker = tokio::spawn(control::tracker_loop(inner.clone(), cancel.clone()));
+    let signalling = tokio::spawn(control::signalling_loop(inner.clone(), cancel.clone()));
+    tracing::info!(
+        peer = %inner.config.peer_id,
+        addr = %listener.local_addr()?,
+        neighbors = inner.config.neighbors.len(),
+        edge = inner.edge.is_some(),
+        "mesh agent serving"
+    );
+    let app = http::router(inner.clone());
+    let stop = cancel.clone();
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        stop.cancel();
+    })
+    .await;
+    cancel.cancel();
+    for (name, task) in [
+        ("tracker client", tracker),
+        ("signalling client", signalling),
+    ] {
+        if let Err(e) = task.await {
+            anyhow::bail!("{name} task failed: {e}");
+        }
+    }
+    result.map_err(|e| anyhow::anyhow!("serve: {e}"))
+}

@@ -1,0 +1,597 @@
+//! Where a miss is fetched from, and the relay contract's checks.
+//!
+//! A client miss asks the tracker for live holders (same region first, then
+//! RTT), asks for a route to each in turn and requests the segment from the
+//! route's next hop with the rest of the route; after the holders it tries
+//! its own edge database (edge peers), then the edge peers. A relay miss
+//! forwards to the next name on its route only, or, at the route's end,
+//! reads the edge database. Every attempt streams into a shared
+//! [`Flight`]; the finished, verified segment goes into the cache.
+
+use crate::cache::Segment;
+use crate::control;
+use crate::flight::{FetchError, Flight, Head};
+use crate::stats::Event;
+use crate::Inner;
+use bytes::{Bytes, BytesMut};
+use sha2::{Digest, Sha256};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wire::relay::{self, Source};
+
+/// Longest route a relay request may carry.
+pub const MAX_ROUTE: usize = 64;
+/// How long a neighbor's resolved addresses are reused.
+const RESOLVE_TTL: Duration = Duration::from_secs(5);
+
+/// How a miss is to be fetched.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// A client request: find a source.
+    Client,
+    /// A relay request: the route, this peer first.
+    Relay(Vec<String>),
+}
+
+/// A hit, or the fetch to read from.
+pub enum Joined {
+    Hit(Arc<Segment>),
+    Flight(Arc<Flight>),
+}
+
+/// A cache hit, a fetch already in flight (singleflight), or a new fetch.
+pub fn join_or_lead(inner: &Arc<Inner>, id: &str, plan: Plan) -> Joined {
+    let mut flights = inner.flights.lock().unwrap_or_else(|p| p.into_inner());
+    // The cache is checked under the flights lock: a finished fetch enters
+    // the cache before it leaves the map, so one of the two has it.
+    if let Some(seg) = inner
+        .cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(id)
+    {
+        return Joined::Hit(seg);
+    }
+    if let Some(f) = flights.get(id) {
+        inner.stats.event(Some(id), Event::SingleflightJoin);
+        return Joined::Flight(f.clone());
+    }
+    let flight = Arc::new(Flight::new());
+    flights.insert(id.to_string(), flight.clone());
+    drop(flights);
+    inner.stats.event(Some(id), Event::UpstreamFetch);
+    tokio::spawn(lead(inner.clone(), id.to_string(), plan, flight.clone()));
+    Joined::Flight(flight)
+}
+
+/// A failed attempt; `head_sent` when readers already got part of it.
+struct Failed {
+    err: FetchError,
+    head_sent: bool,
+}
+
+impl Failed {
+    fn before(status: u16, msg: impl Into<String>) -> Self {
+        Failed {
+            err: FetchError::new(status, msg),
+            head_sent: false,
+        }
+    }
+}
+
+/// Releases the in-flight byte reservation when dropped.
+struct Reservation<'a> {
+    inner: &'a Inner,
+    bytes: u64,
+}
+
+impl<'a> Reservation<'a> {
+    fn new(inner: &'a Inner, bytes: u64) -> Self {
+        let total = inner.inflight_bytes.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        inner
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .make_room(total);
+        Self { inner, bytes }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .inflight_bytes
+            .fetch_sub(self.bytes, Ordering::SeqCst);
+    }
+}
+
+/// The fetching task of one flight: tries sources until one delivers.
+async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
+    let mut flight = first;
+    let me = inner.config.peer_id.clone();
+    let mut last: Option<FetchError> = None;
+    let mut tried = 0usize;
+
+    let sources: Vec<SourcePlan> = match &plan {
+        Plan::Relay(route) if route.len() > 1 => vec![SourcePlan::Route(route[1..].to_vec())],
+        Plan::Relay(_) => {
+            if inner.edge.is_some() {
+                vec![SourcePlan::OwnEdge]
+            } else {
+                last = Some(FetchError::new(404, format!("{me} does not hold {id}")));
+                vec![]
+            }
+        }
+        Plan::Client => match control::lookup(&inner, &id).await {
+            Ok(l) => {
+                let mut v: Vec<SourcePlan> = l
+                    .holders
+                    .iter()
+                    .filter(|c| c.peer_id != me)
+                    .map(|c| SourcePlan::Peer(c.peer_id.clone()))
+                    .collect();
+                if inner.edge.is_some() {
+                    v.push(SourcePlan::OwnEdge);
+                }
+                v.extend(
+                    l.edges
+                        .iter()
+                        .filter(|c| {
+                            c.peer_id != me && !l.holders.iter().any(|h| h.peer_id == c.peer_id)
+                        })
+                        .map(|c| SourcePlan::Peer(c.peer_id.clone())),
+                );
+                if v.is_empty() {
+                    last = Some(FetchError::new(
+                        404,
+                        format!("no live peer or edge holds {id}"),
+                    ));
+                }
+                v
+            }
+            Err(e) => {
+                last = Some(FetchError::new(502, format!("cannot look up {id}: {e}")));
+                if inner.edge.is_some() {
+                    vec![SourcePlan::OwnEdge]
+                } else {
+                    vec![]
+                }
+            }
+        },
+    };
+
+    for source in sources {
+        tried += 1;
+        let result = match &source {
+            SourcePlan::OwnEdge => read_edge(&inner, &flight, &id).await,
+            SourcePlan::Route(route) => attempt(&inner, &flight, &id, route).await,
+            SourcePlan::Peer(target) => match control::path_to(&inner, target).await {
+                Ok(path) => match check_path(&inner, &path, target) {
+                    Ok(()) => {
+                        let r = attempt(&inner, &flight, &id, &path[1..]).await;
+                        if r.is_err() {
+                            inner.paths.forget(target);
+                        }
+                        r
+                    }
+                    Err(e) => Err(Failed::before(502, e)),
+                },
+                Err(e) => Err(Failed::before(502, format!("no route to {target}: {e}"))),
+            },
+        };
+        match result {
+            Ok(sha256) => {
+                let pieces = flight.pieces();
+                let len = pieces.iter().map(|p| p.len() as u64).sum();
+                let seg = Arc::new(Segment {
+                    pieces,
+                    len,
+                    sha256,
+                });
+                let reserved = inner.inflight_bytes.load(Ordering::SeqCst);
+                let stored = inner
+                    .cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id.clone(), seg, reserved)
+                    .is_ok();
+                remove_flight(&inner, &id, &flight);
+                flight.finish(Ok(()));
+                if stored {
+                    inner.inventory_changed.notify_one();
+                }
+                return;
+            }
+            Err(f) => {
+                tracing::info!(%id, source = ?source, error = %f.err.message, "fetch attempt failed");
+                inner.stats.event(Some(&id), Event::UpstreamFailure);
+                if f.head_sent {
+                    // Readers got part of a bad answer: cut them, and let
+                    // newcomers wait for the next source on a fresh flight.
+                    flight.finish(Err(f.err.clone()));
+                    let fresh = Arc::new(Flight::new());
+                    {
+                        let mut flights = inner.flights.lock().unwrap_or_else(|p| p.into_inner());
+                        if flights.get(&id).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                            flights.insert(id.clone(), fresh.clone());
+                        }
+                    }
+                    flight = fresh;
+                }
+                last = Some(f.err);
+            }
+        }
+    }
+    let err = last.unwrap_or_else(|| FetchError::new(502, format!("no source for {id}")));
+    let err = if tried > 1 && err.status != 404 {
+        FetchError::new(
+            502,
+            format!("{tried} sources failed; last: {}", err.message),
+        )
+    } else {
+        err
+    };
+    remove_flight(&inner, &id, &flight);
+    flight.finish(Err(err));
+}
+
+#[derive(Debug)]
+enum SourcePlan {
+    /// A holder or edge peer, reached by a route from signalling/topology.
+    Peer(String),
+    /// The rest of a relay route, next hop first.
+    Route(Vec<String>),
+    /// This peer's own edge database.
+    OwnEdge,
+}
+
+fn remove_flight(inner: &Inner, id: &str, flight: &Arc<Flight>) {
+    let mut flights = inner.flights.lock().unwrap_or_else(|p| p.into_inner());
+    if flights.get(id).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+        flights.remove(id);
+    }
+}
+
+fn check_path(inner: &Inner, path: &[String], target: &str) -> Result<(), String> {
+    let me = &inner.config.peer_id;
+    if path.len() < 2 || path.first() != Some(me) || path.last().map(String::as_str) != Some(target)
+    {
+        return Err(format!(
+            "route {path:?} does not lead from {me} to {target}"
+        ));
+    }
+    if path.len() > MAX_ROUTE {
+        return Err(format!("route to {target} is longer than {MAX_ROUTE}"));
+    }
+    if inner.config.neighbor(&path[1]).is_none() {
+        return Err(format!(
+            "route to {target} starts with {}, not a neighbor",
+            path[1]
+        ));
+    }
+    Ok(())
+}
+
+/// Requests `id` from `route[0]` (a neighbor) with the rest of the route,
+/// streaming verified pieces into `flight`. Returns the SHA-256.
+async fn attempt(
+    inner: &Inner,
+    flight: &Flight,
+    id: &str,
+    route: &[String],
+) -> Result<String, Failed> {
+    let me = &inner.config.peer_id;
+    let next = inner
+        .config
+        .neighbor(&route[0])
+        .ok_or_else(|| Failed::before(403, format!("{} is not a neighbor of {me}", route[0])))?;
+    let url = format!("{}/segments/{id}", next.base_url());
+    let head_deadline = Duration::from_secs(3 + 2 * route.len() as u64);
+    let req = inner
+        .http
+        .get(url)
+        .header(relay::ROUTE, route.join(","))
+        .header(relay::FROM, me.as_str())
+        .send();
+    let resp = match tokio::time::timeout(head_deadline, req).await {
+        Err(_) => {
+            return Err(Failed::before(
+                504,
+                format!("{} did not answer in time", next.id),
+            ))
+        }
+        Ok(Err(e)) => return Err(Failed::before(502, format!("{}: {e}", next.id))),
+        Ok(Ok(r)) => r,
+    };
+    if resp.status() != reqwest::StatusCode::OK {
+        let status = if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            404
+        } else {
+            502
+        };
+        let text = resp.text().await.unwrap_or_default();
+        return Err(Failed::before(
+            status,
+            format!(
+                "{} answered: {}",
+                next.id,
+                text.chars().take(300).collect::<String>()
+            ),
+        ));
+    }
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let source = header(relay::SOURCE)
+        .and_then(|s| Source::parse(&s))
+        .filter(|s| *s != Source::Peer)
+        .ok_or_else(|| {
+            Failed::before(502, format!("{} sent no valid {}", next.id, relay::SOURCE))
+        })?;
+    let mut full_route = vec![me.clone()];
+    match header(relay::ROUTE).and_then(|r| relay::parse_route(&r)) {
+        Some(r) if r.len() < MAX_ROUTE => full_route.extend(r),
+        _ => full_route.push(next.id.clone()),
+    }
+    let hops = header(relay::HOPS)
+        .and_then(|h| h.parse::<u32>().ok())
+        .unwrap_or(0)
+        + 1;
+    let id_sha = wire::ids::sha256_of_id(id);
+    let sent_sha = header(relay::SHA256).map(|s| s.to_ascii_lowercase());
+    if let (Some(a), Some(b)) = (id_sha, &sent_sha) {
+        if a != b {
+            return Err(Failed::before(
+                502,
+                format!("{} sent {} {b} for {id}", next.id, relay::SHA256),
+            ));
+        }
+    }
+    let expected = id_sha.map(str::to_string).or(sent_sha);
+    let len = resp
+        .content_length()
+        .ok_or_else(|| Failed::before(502, format!("{} sent no Content-Length", next.id)))?;
+    if len > inner.config.max_segment_bytes() {
+        return Err(Failed::before(
+            502,
+            format!(
+                "{} offers {len} bytes, more than the {} allowed",
+                next.id,
+                inner.config.max_segment_bytes()
+            ),
+        ));
+    }
+    let _reservation = Reservation::new(inner, len);
+    flight.set_head(Head {
+        source,
+        route: full_route,
+        hops,
+        sha256: expected.clone(),
+        len,
+    });
+    let fail = |msg: String| Failed {
+        err: FetchError::new(502, msg),
+        head_sent: true,
+    };
+    let mut resp = resp;
+    let mut acc = BytesMut::with_capacity(len as usize);
+    let mut hasher = Sha256::new();
+    let mut got = 0u64;
+    let mut last_progress = Instant::now();
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(fail(format!(
+                    "{} cut the stream after {got} of {len} bytes: {e}",
+                    next.id
+                )))
+            }
+        };
+        got += chunk.len() as u64;
+        if got > len {
+            return Err(fail(format!(
+                "{} sent more than its Content-Length {len}",
+                next.id
+            )));
+        }
+        hasher.update(&chunk);
+        acc.extend_from_slice(&chunk);
+        drop(chunk);
+        if got == len {
+            break;
+        }
+        // Publish in pieces of at least 16 KiB (or every 50 ms) so readers
+        // stream without a wake-up per tiny chunk.
+        if acc.len() >= 16 * 1024 || last_progress.elapsed() > Duration::from_millis(50) {
+            flight.push(acc.split().freeze());
+            last_progress = Instant::now();
+        }
+    }
+    if got != len {
+        return Err(fail(format!(
+            "{} ended after {got} of {len} bytes",
+            next.id
+        )));
+    }
+    let sha = hex::encode(hasher.finalize());
+    if let Some(want) = &expected {
+        if *want != sha {
+            inner.stats.event(Some(id), Event::HashMismatch);
+            tracing::warn!(%id, from = %next.id, got = %sha, "SHA-256 mismatch; cutting the stream");
+            return Err(fail(format!(
+                "bytes from {} hash to {sha}, expected {want}",
+                next.id
+            )));
+        }
+    }
+    if !acc.is_empty() {
+        flight.push(acc.split().freeze());
+    }
+    Ok(sha)
+}
+
+/// Reads `id` from this peer's edge database into `flight`.
+async fn read_edge(inner: &Inner, flight: &Flight, id: &str) -> Result<String, Failed> {
+    let Some(db) = &inner.edge else {
+        return Err(Failed::before(404, "not an edge peer"));
+    };
+    let row = db
+        .read(id)
+        .await
+        .map_err(|e| Failed::before(502, e))?
+        .ok_or_else(|| Failed::before(404, format!("{id} is not in the edge database")))?;
+    let len = row.data.len() as u64;
+    if len > inner.config.max_segment_bytes() {
+        return Err(Failed::before(
+            502,
+            format!("{id} in the edge database is {len} bytes, too large"),
+        ));
+    }
+    let sha = hex::encode(Sha256::digest(&row.data));
+    let want = wire::ids::sha256_of_id(id).unwrap_or(&row.sha256);
+    if sha != want {
+        inner.stats.event(Some(id), Event::HashMismatch);
+        return Err(Failed::before(
+            502,
+            format!("{id} in the edge database hashes to {sha}, expected {want}"),
+        ));
+    }
+    inner.stats.edge_read(id, len);
+    let _reservation = Reservation::new(inner, len);
+    flight.set_head(Head {
+        source: Source::Edge,
+        route: vec![inner.config.peer_id.clone()],
+        hops: 0,
+        sha256: Some(sha.clone()),
+        len,
+    });
+    flight.push(Bytes::from(row.data));
+    Ok(sha)
+}
+
+/// A refused relay request.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// The relay contract's checks on an incoming relay request.
+pub async fn check_relay(
+    inner: &Inner,
+    remote: SocketAddr,
+    route: &[String],
+    from: Option<&str>,
+) -> Result<(), Refused> {
+    let me = &inner.config.peer_id;
+    let refuse = |status, field, message: String| Refused {
+        status,
+        field,
+        message,
+    };
+    if route.len() > MAX_ROUTE {
+        return Err(refuse(
+            400,
+            relay::ROUTE,
+            format!("longer than {MAX_ROUTE} hops"),
+        ));
+    }
+    if let Some(bad) = route
+        .iter()
+        .find(|h| wire::ids::validate_peer_id(h).is_err())
+    {
+        return Err(refuse(
+            400,
+            relay::ROUTE,
+            format!("{bad:?} is not a peer id"),
+        ));
+    }
+    if route.first() != Some(me) {
+        return Err(refuse(
+            403,
+            relay::ROUTE,
+            format!("route starts at {}, not at {me}", route[0]),
+        ));
+    }
+    if route.iter().filter(|h| *h == me).count() > 1 {
+        return Err(refuse(
+            403,
+            relay::ROUTE,
+            format!("route passes {me} twice"),
+        ));
+    }
+    let Some(from) = from else {
+        return Err(refuse(
+            400,
+            relay::FROM,
+            "a relay request must name its sender".into(),
+        ));
+    };
+    let Some(nb) = inner.config.neighbor(from) else {
+        return Err(refuse(
+            403,
+            relay::FROM,
+            format!("{from} is not a neighbor of {me}"),
+        ));
+    };
+    let ips = resolve(inner, nb).await;
+    let ip = remote.ip().to_canonical();
+    if !ips.contains(&ip) {
+        return Err(refuse(
+            403,
+            relay::FROM,
+            format!("request came from {ip}, which is not {from}'s address"),
+        ));
+    }
+    if let Some(next) = route.get(1) {
+        if inner.config.neighbor(next).is_none() {
+            return Err(refuse(
+                403,
+                relay::ROUTE,
+                format!("next hop {next} is not a neighbor of {me}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn resolve(inner: &Inner, nb: &crate::Neighbor) -> Vec<IpAddr> {
+    if let Ok(ip) = nb.host.parse::<IpAddr>() {
+        return vec![ip.to_canonical()];
+    }
+    if let Some((at, ips)) = inner
+        .resolved
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&nb.id)
+    {
+        if at.elapsed() < RESOLVE_TTL {
+            return ips.clone();
+        }
+    }
+    let ips: Vec<IpAddr> = match tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::lookup_host((nb.host.as_str(), nb.port)),
+    )
+    .await
+    {
+        Ok(Ok(addrs)) => addrs.map(|a| a.ip().to_canonical()).collect(),
+        _ => vec![],
+    };
+    if !ips.is_empty() {
+        inner
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(nb.id.clone(), (Instant::now(), ips.clone()));
+    }
+    ips
+}
