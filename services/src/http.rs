@@ -98,17 +98,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = inner.to_string();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {msg}"));
+        }
         // serde reports a missing field on its parent; name the field itself.
         let missing = msg
             .strip_prefix("missing field `")
             .and_then(|rest| rest.split('`').next())
             .map(str::to_string);
         let field = match (missing, path.as_str()) {
-            (Some(m), "." | "") => m,
+            (Some(m), "." | "" | "?") => m,
             (Some(m), p) => format!("{p}.{m}"),
-            (None, p) if p != "." && !p.is_empty() => p.to_string(),
+            (None, p) if !matches!(p, "." | "" | "?") => p.to_string(),
             (None, _) => {
-                return ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {msg}"))
+                return ApiError::new(StatusCode::BAD_REQUEST, format!("invalid body: {msg}"))
             }
         };
         ApiError::field(field, msg)

@@ -1,0 +1,402 @@
+//! What every services test shares: services started in-process on port 0,
+//! a real `redis-server` on a free loopback port (stopped on drop), HTTP and
+//! WebSocket clients whose every read has a deadline, and polling.
+#![allow(dead_code)]
+
+use futures::{SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Deadline of every single network read in the tests.
+pub const READ: Duration = Duration::from_secs(5);
+
+/// A service running in this process; shut down on drop.
+pub struct Service {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Service {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/ws?{query}", self.addr)
+    }
+
+    /// Sends the shutdown signal and waits for `run` to return.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let task = self.task.take().expect("task");
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("service stops within 10 s")
+            .expect("service task")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn start<F, Fut>(run: F) -> Service
+where
+    F: FnOnce(tokio::net::TcpListener, oneshot::Receiver<()>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(run(listener, rx));
+    Service {
+        addr,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+fn signal(rx: oneshot::Receiver<()>) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = rx.await;
+    }
+}
+
+pub async fn topology(config: services::topology::Config) -> Service {
+    let s = start(|l, rx| services::topology::run(config, l, signal(rx))).await;
+    wait_healthy(&s).await;
+    s
+}
+
+/// Starts a tracker; does not wait for health (Redis may be down on purpose).
+pub async fn tracker(config: services::tracker::Config) -> Service {
+    start(|l, rx| services::tracker::run(config, l, signal(rx))).await
+}
+
+pub async fn signalling(config: services::signalling::Config) -> Service {
+    let s = start(|l, rx| services::signalling::run(config, l, signal(rx))).await;
+    wait_healthy(&s).await;
+    s
+}
+
+/// A tracker config for `redis` and (optionally) a topology, TTL `ttl`.
+pub fn tracker_config(
+    redis: &Redis,
+    topology: Option<&Service>,
+    ttl: Duration,
+) -> services::tracker::Config {
+    services::tracker::Config {
+        redis_url: redis.url(),
+        topology_url: topology.map(|t| format!("http://{}", t.addr)),
+        ttl,
+        reap_interval: None,
+        token: None,
+    }
+}
+
+pub async fn wait_healthy(s: &Service) {
+    let url = s.url("/healthz");
+    eventually("service healthy", || async {
+        matches!(client().get(&url).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+}
+
+/// An HTTP client whose every request has a deadline.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(READ)
+        .build()
+        .expect("http client")
+}
+
+/// Polls `check` every 25 ms until it holds; panics after 15 s naming `what`.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// GET returning (status, JSON body).
+pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let r = client().get(url).send().await.expect("GET");
+    let status = r.status().as_u16();
+    let body = r.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+pub async fn get_as<T: DeserializeOwned>(url: &str) -> T {
+    let (status, body) = get_json(url).await;
+    assert_eq!(status, 200, "GET {url}: {body}");
+    serde_json::from_value(body).expect("typed body")
+}
+
+/// POST raw bytes as JSON with an optional token; returns (status, JSON body).
+pub async fn post_raw(
+    url: &str,
+    body: impl Into<reqwest::Body>,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut req = client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.expect("POST");
+    let status = r.status().as_u16();
+    let body = r.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+pub async fn post(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    post_raw(url, body.to_string(), None).await
+}
+
+pub async fn delete(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = client().delete(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.expect("DELETE");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Asserts a 4xx JSON error whose text mentions `needle`.
+pub fn assert_error(status: u16, body: &serde_json::Value, want: u16, needle: &str) {
+    assert_eq!(status, want, "body: {body}");
+    let text = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error field in {body}"));
+    assert!(
+        text.contains(needle),
+        "error {text:?} should mention {needle:?}"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A real `redis-server` on a free loopback port, without persistence.
+pub struct Redis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    pub async fn start() -> Redis {
+        let mut r = Redis {
+            port: free_port(),
+            child: None,
+        };
+        r.restart().await;
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server on the same port and waits until it answers.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server (is it installed?)");
+        self.child = Some(child);
+        let url = self.url();
+        eventually("redis-server answers PING", || {
+            let url = url.clone();
+            async move {
+                let Ok(client) = redis::Client::open(url.as_str()) else {
+                    return false;
+                };
+                let conn =
+                    tokio::time::timeout(READ, client.get_multiplexed_async_connection()).await;
+                let Ok(Ok(mut conn)) = conn else { return false };
+                let pong =
+                    tokio::time::timeout(READ, redis::cmd("PING").query_async::<String>(&mut conn))
+                        .await;
+                matches!(pong, Ok(Ok(p)) if p == "PONG")
+            }
+        })
+        .await;
+    }
+
+    /// Kills the server and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A direct connection, to look at the keys.
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(self.url().as_str()).expect("redis url");
+        tokio::time::timeout(READ, client.get_multiplexed_async_connection())
+            .await
+            .expect("redis connect in time")
+            .expect("redis connect")
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A WebSocket client over tokio-tungstenite; every read has a deadline.
+pub struct Ws {
+    pub stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// Connects to signalling as `peer` in `room`.
+pub async fn ws_connect(s: &Service, peer: &str, room: &str, token: Option<&str>) -> Ws {
+    ws_try(s, &format!("peer={peer}&room={room}"), token)
+        .await
+        .unwrap_or_else(|(status, body)| panic!("ws connect {peer}: {status} {body}"))
+}
+
+/// Opens `/ws?<query>`; on an HTTP refusal returns (status, body).
+pub async fn ws_try(s: &Service, query: &str, token: Option<&str>) -> Result<Ws, (u16, String)> {
+    let mut req = s.ws_url(query).into_client_request().expect("ws request");
+    if let Some(t) = token {
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {t}").parse().expect("header"),
+        );
+    }
+    let res = tokio::time::timeout(READ, tokio_tungstenite::connect_async(req))
+        .await
+        .expect("ws connect in time");
+    match res {
+        Ok((stream, _)) => Ok(Ws { stream }),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            let status = resp.status().as_u16();
+            let body = resp
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).to_string())
+                .unwrap_or_default();
+            Err((status, body))
+        }
+        Err(e) => panic!("ws connect: {e}"),
+    }
+}
+
+impl Ws {
+    pub async fn send(&mut self, v: serde_json::Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        tokio::time::timeout(
+            READ,
+            self.stream.send(Message::Text(text.to_string().into())),
+        )
+        .await
+        .expect("ws send in time")
+        .expect("ws send");
+    }
+
+    /// The next JSON text message (pings are answered by tungstenite).
+    pub async fn recv(&mut self) -> serde_json::Value {
+        loop {
+            let msg = tokio::time::timeout(READ, self.stream.next())
+                .await
+                .expect("ws message in time")
+                .expect("ws open")
+                .expect("ws frame");
+            match msg {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json message"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns true when it did within the deadline.
+    pub async fn closed(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(READ, self.stream.next()).await {
+                Err(_) => return false,
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// A `path` message: its hop list.
+    pub async fn recv_path(&mut self) -> Vec<String> {
+        let m = self.recv().await;
+        assert_eq!(m["type"], "path", "expected a path, got {m}");
+        serde_json::from_value(m["path"].clone()).expect("path list")
+    }
+
+    /// An `error` message: its text.
+    pub async fn recv_error(&mut self) -> String {
+        let m = self.recv().await;
+        assert_eq!(m["type"], "error", "expected an error, got {m}");
+        m["error"].as_str().expect("error text").to_string()
+    }
+
+    pub async fn announce(&mut self, neighbors: &[&str]) {
+        self.send(serde_json::json!({"type": "announce", "neighbors": neighbors}))
+            .await;
+    }
+
+    pub async fn request_path(&mut self, target: &str) {
+        self.send(serde_json::json!({"type": "request_path", "target": target}))
+            .await;
+    }
+}

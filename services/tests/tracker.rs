@@ -1,0 +1,442 @@
+//! The tracker against a real redis-server, and with a real topology.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::time::Duration;
+use wire::topology::GraphSnapshot;
+use wire::tracker::{PeersResponse, SegmentLookup};
+
+const LONG: Duration = Duration::from_secs(600);
+
+fn announce(
+    id: &str,
+    region: &str,
+    rtt: u32,
+    neighbors: &[&str],
+    segs: &[&str],
+) -> serde_json::Value {
+    json!({"peer_id": id, "region": region, "rtt_ms": rtt, "neighbors": neighbors, "segments": segs})
+}
+
+fn ids(c: &[wire::tracker::Candidate]) -> Vec<&str> {
+    c.iter().map(|c| c.peer_id.as_str()).collect()
+}
+
+async fn tracker_up(redis: &Redis, topo: Option<&Service>, ttl: Duration) -> Service {
+    let t = tracker(tracker_config(redis, topo, ttl)).await;
+    wait_healthy(&t).await;
+    t
+}
+
+#[tokio::test]
+async fn announce_lookup_sorts_by_region_then_rtt_then_id() {
+    let redis = Redis::start().await;
+    let t = tracker_up(&redis, None, LONG).await;
+    for body in [
+        announce("p-us", "us", 1, &[], &["s1"]),
+        announce("p-eu-slow", "eu", 40, &[], &["s1", "s2"]),
+        announce("p-eu-b", "eu", 10, &[], &["s1"]),
+        announce("p-eu-a", "eu", 10, &[], &["s1"]),
+        announce("p-none", "eu", 1, &[], &["s9"]),
+        json!({"peer_id":"edge-1","region":"us","rtt_ms":3,"neighbors":[],"segments":[],"edge":"edge-db-a","addr":"10.0.0.9:8080"}),
+        json!({"peer_id":"edge-2","region":"eu","rtt_ms":30,"neighbors":[],"segments":["s1"],"edge":"edge-db-b"}),
+    ] {
+        let (status, ack) = post(&t.url("/announce"), &body).await;
+        assert_eq!(status, 200, "{ack}");
+        assert_eq!(ack["peer_id"], body["peer_id"]);
+        assert_eq!(ack["ttl_seconds"], 600);
+    }
+    let l: SegmentLookup = get_as(&t.url("/segments/s1?region=eu")).await;
+    assert_eq!(l.segment, "s1");
+    assert_eq!(
+        ids(&l.holders),
+        ["p-eu-a", "p-eu-b", "edge-2", "p-eu-slow", "p-us"]
+    );
+    assert_eq!(ids(&l.edges), ["edge-2", "edge-1"]);
+    assert_eq!(
+        l.holders[0].addr, "p-eu-a:8080",
+        "addr defaults to <peer>:8080"
+    );
+    assert_eq!(l.edges[1].addr, "10.0.0.9:8080");
+    assert_eq!(l.edges[1].edge.as_deref(), Some("edge-db-a"));
+
+    // No preferred region: RTT, then id.
+    let l: SegmentLookup = get_as(&t.url("/segments/s1?limit=2")).await;
+    assert_eq!(ids(&l.holders), ["p-us", "p-eu-a"]);
+    assert_eq!(ids(&l.edges), ["edge-1", "edge-2"]);
+    // Nobody holds it: no holders, edges still there for the fallback.
+    let l: SegmentLookup = get_as(&t.url("/segments/nothing-here.ts?region=us")).await;
+    assert!(l.holders.is_empty());
+    assert_eq!(ids(&l.edges), ["edge-1", "edge-2"]);
+
+    // Announce replaces the inventory; heartbeat with segments too.
+    post(
+        &t.url("/announce"),
+        &announce("p-us", "us", 1, &[], &["s2"]),
+    )
+    .await;
+    let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+    assert!(!ids(&l.holders).contains(&"p-us"));
+    let (status, _) = post(
+        &t.url("/heartbeat"),
+        &json!({"peer_id":"p-eu-slow","segments":["s3"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let l: SegmentLookup = get_as(&t.url("/segments/s2")).await;
+    assert_eq!(ids(&l.holders), ["p-us"]);
+    let l: SegmentLookup = get_as(&t.url("/segments/s3")).await;
+    assert_eq!(ids(&l.holders), ["p-eu-slow"]);
+
+    let peers: PeersResponse = get_as(&t.url("/peers")).await;
+    let names: Vec<_> = peers.peers.iter().map(|p| p.peer_id.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "edge-1",
+            "edge-2",
+            "p-eu-a",
+            "p-eu-b",
+            "p-eu-slow",
+            "p-none",
+            "p-us"
+        ]
+    );
+    let slow = &peers.peers[4];
+    assert_eq!(
+        (slow.region.as_str(), slow.rtt_ms, slow.segments),
+        ("eu", 40, 1)
+    );
+    assert!(slow.last_seen_secs >= 0.0 && slow.last_seen_secs < 60.0);
+    assert_eq!(peers.peers[0].edge.as_deref(), Some("edge-db-a"));
+}
+
+#[tokio::test]
+async fn heartbeat_of_unknown_peer_says_announce_again() {
+    let redis = Redis::start().await;
+    let t = tracker_up(&redis, None, LONG).await;
+    let (status, body) = post(&t.url("/heartbeat"), &json!({"peer_id":"ghost"})).await;
+    assert_error(status, &body, 404, "announce again");
+    post(&t.url("/announce"), &announce("p1", "eu", 5, &["p2"], &[])).await;
+    let (status, body) = post(&t.url("/heartbeat"), &json!({"peer_id":"p1"})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn ttl_reaping_removes_peer_from_lookups_and_topology() {
+    let redis = Redis::start().await;
+    let topo = topology(services::topology::Config::default()).await;
+    let t = tracker_up(&redis, Some(&topo), Duration::from_secs(2)).await;
+    post(
+        &t.url("/announce"),
+        &announce("p1", "eu", 5, &["p2"], &["s1"]),
+    )
+    .await;
+    post(
+        &t.url("/announce"),
+        &announce("p2", "eu", 6, &["p1", "p3"], &["s1"]),
+    )
+    .await;
+    post(&t.url("/announce"), &announce("p3", "eu", 7, &[], &["s1"])).await;
+    let graph = topo.url("/graph");
+    eventually("topology has all three peers and two edges", || async {
+        let g: GraphSnapshot = get_as(&graph).await;
+        g.nodes.len() == 3 && g.edges.len() == 2
+    })
+    .await;
+    let g: GraphSnapshot = get_as(&graph).await;
+    assert_eq!(g.nodes[0].metadata["addr"], "p1:8080");
+    assert_eq!(g.nodes[0].region.as_deref(), Some("eu"));
+
+    // p1 and p2 keep heartbeating; p3 falls silent and must vanish.
+    let lookup = t.url("/segments/s1");
+    let mut gone_from_lookup = false;
+    let mut gone_from_topology = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !(gone_from_lookup && gone_from_topology) {
+        assert!(tokio::time::Instant::now() < deadline, "p3 was not reaped");
+        for p in ["p1", "p2"] {
+            let (status, body) = post(&t.url("/heartbeat"), &json!({"peer_id": p})).await;
+            assert_eq!(status, 200, "{p}: {body}");
+        }
+        let l: SegmentLookup = get_as(&lookup).await;
+        gone_from_lookup = !ids(&l.holders).contains(&"p3");
+        let g: GraphSnapshot = get_as(&graph).await;
+        gone_from_topology = g.nodes.iter().all(|n| n.peer_id != "p3")
+            && g.edges.iter().all(|e| !e.contains(&"p3".to_string()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let l: SegmentLookup = get_as(&lookup).await;
+    assert_eq!(ids(&l.holders), ["p1", "p2"]);
+    // The reaper cleaned Redis up, not only hid the peer.
+    let mut conn = redis.conn().await;
+    eventually("p3's keys deleted", || {
+        let mut conn = conn.clone();
+        async move {
+            let exists: i64 = redis::cmd("EXISTS")
+                .arg("mesh:peer:p3")
+                .arg("mesh:segs:p3")
+                .query_async(&mut conn)
+                .await
+                .unwrap_or(-1);
+            let holders: Vec<String> = redis::cmd("SMEMBERS")
+                .arg("mesh:holders:s1")
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            exists == 0 && !holders.contains(&"p3".to_string())
+        }
+    })
+    .await;
+    let (status, body) = post(&t.url("/heartbeat"), &json!({"peer_id":"p3"})).await;
+    assert_error(status, &body, 404, "announce again");
+    let text = client()
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(text.contains("tracker_reaped_peers_total 1"), "{text}");
+    assert!(text.contains("tracker_live_peers 2"), "{text}");
+    let _: () = redis::cmd("PING")
+        .query_async(&mut conn)
+        .await
+        .map(|_: String| ())
+        .expect("ping");
+}
+
+#[tokio::test]
+async fn expired_peer_is_hidden_before_the_reaper_runs() {
+    let redis = Redis::start().await;
+    let mut cfg = tracker_config(&redis, None, Duration::from_secs(1));
+    // The reaper is clamped to ttl/4; reads must not depend on it anyway.
+    cfg.reap_interval = Some(Duration::from_secs(3600));
+    let t = tracker(cfg).await;
+    wait_healthy(&t).await;
+    post(&t.url("/announce"), &announce("p1", "eu", 5, &[], &["s1"])).await;
+    let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+    assert_eq!(ids(&l.holders), ["p1"]);
+    eventually("p1 expires from lookups and /peers", || async {
+        let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+        let p: PeersResponse = get_as(&t.url("/peers")).await;
+        l.holders.is_empty() && p.peers.is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn neighbor_changes_and_topology_outage_catch_up() {
+    let redis = Redis::start().await;
+    // Topology is down at first: a port with nothing listening.
+    let spare = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let topo_addr = spare.local_addr().expect("addr");
+    drop(spare);
+    let mut cfg = tracker_config(&redis, None, Duration::from_secs(8));
+    cfg.topology_url = Some(format!("http://{topo_addr}"));
+    let t = tracker(cfg).await;
+    wait_healthy(&t).await;
+    let (status, _) = post(&t.url("/announce"), &announce("p1", "eu", 5, &["p2"], &[])).await;
+    assert_eq!(status, 200, "announce works while topology is down");
+    post(&t.url("/announce"), &announce("p2", "eu", 5, &[], &[])).await;
+    post(
+        &t.url("/heartbeat"),
+        &json!({"peer_id":"p2","neighbors":["p1"]}),
+    )
+    .await;
+
+    // Topology comes up on that address and catches up.
+    let listener = tokio::net::TcpListener::bind(topo_addr)
+        .await
+        .expect("rebind topology port");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let topo_task = tokio::spawn(services::topology::run(
+        services::topology::Config::default(),
+        listener,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    let graph = format!("http://{topo_addr}/graph");
+    eventually("topology caught up with p1 and p2", || async {
+        let g: GraphSnapshot = get_as(&graph).await;
+        g.nodes.len() == 2 && g.edges.len() == 1
+    })
+    .await;
+    // A heartbeat that changes neighbors reaches topology.
+    post(
+        &t.url("/heartbeat"),
+        &json!({"peer_id":"p1","neighbors":[]}),
+    )
+    .await;
+    post(
+        &t.url("/heartbeat"),
+        &json!({"peer_id":"p2","neighbors":[]}),
+    )
+    .await;
+    eventually("edge dropped after neighbor change", || async {
+        let g: GraphSnapshot = get_as(&graph).await;
+        g.edges.is_empty()
+    })
+    .await;
+    let _ = tx.send(());
+    let _ = topo_task.await;
+}
+
+#[tokio::test]
+async fn redis_stopped_and_restarted_under_a_running_tracker() {
+    let mut redis = Redis::start().await;
+    let t = tracker_up(&redis, None, LONG).await;
+    let (status, _) = post(&t.url("/announce"), &announce("p1", "eu", 5, &[], &["s1"])).await;
+    assert_eq!(status, 200);
+
+    redis.stop();
+    for (what, status, body) in [
+        (
+            "announce",
+            post(&t.url("/announce"), &announce("p2", "eu", 5, &[], &[])).await,
+        ),
+        (
+            "heartbeat",
+            post(&t.url("/heartbeat"), &json!({"peer_id":"p1"})).await,
+        ),
+        ("lookup", get_json(&t.url("/segments/s1")).await),
+        ("peers", get_json(&t.url("/peers")).await),
+        ("healthz", get_json(&t.url("/healthz")).await),
+    ]
+    .map(|(w, (s, b))| (w, s, b))
+    {
+        assert_eq!(status, 503, "{what}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("redis unavailable"),
+            "{what}: {body}"
+        );
+    }
+    // Metrics still answer without Redis.
+    let r = client()
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(r.status(), 200);
+
+    redis.restart().await; // empty: no persistence
+    eventually("tracker recovers by itself", || async {
+        post(&t.url("/announce"), &announce("p1", "eu", 5, &[], &["s1"]))
+            .await
+            .0
+            == 200
+    })
+    .await;
+    let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+    assert_eq!(ids(&l.holders), ["p1"]);
+    let (status, _) = get_json(&t.url("/healthz")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn redis_down_at_start_then_up() {
+    let mut redis = Redis::start().await;
+    redis.stop();
+    let t = tracker(tracker_config(&redis, None, LONG)).await;
+    eventually("tracker answers 503 while redis is down", || async {
+        client()
+            .get(t.url("/peers"))
+            .send()
+            .await
+            .map(|r| r.status() == 503)
+            .unwrap_or(false)
+    })
+    .await;
+    redis.restart().await;
+    wait_healthy(&t).await;
+    let (status, _) = post(&t.url("/announce"), &announce("p1", "eu", 5, &[], &[])).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn token_guards_announce_and_heartbeat_only() {
+    let redis = Redis::start().await;
+    let mut cfg = tracker_config(&redis, None, LONG);
+    cfg.token = Some("tok".into());
+    let t = tracker(cfg).await;
+    wait_healthy(&t).await;
+    let body = announce("p1", "eu", 5, &[], &["s1"]).to_string();
+    let (status, resp) = post_raw(&t.url("/announce"), body.clone(), None).await;
+    assert_error(status, &resp, 401, "missing token");
+    let (status, resp) = post_raw(&t.url("/announce"), body.clone(), Some("nope")).await;
+    assert_error(status, &resp, 401, "wrong token");
+    let (status, _) = post_raw(&t.url("/announce"), body, Some("tok")).await;
+    assert_eq!(status, 200);
+    let hb = json!({"peer_id":"p1"}).to_string();
+    let (status, resp) = post_raw(&t.url("/heartbeat"), hb.clone(), None).await;
+    assert_error(status, &resp, 401, "token");
+    let (status, _) = post_raw(&t.url("/heartbeat"), hb, Some("tok")).await;
+    assert_eq!(status, 200);
+    let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+    assert_eq!(ids(&l.holders), ["p1"]);
+    let _: PeersResponse = get_as(&t.url("/peers")).await;
+}
+
+#[tokio::test]
+async fn bad_input_everywhere_gets_4xx_and_the_tracker_keeps_serving() {
+    let redis = Redis::start().await;
+    let t = tracker_up(&redis, None, LONG).await;
+    post(
+        &t.url("/announce"),
+        &announce("keep", "eu", 5, &[], &["s1"]),
+    )
+    .await;
+    let a = t.url("/announce");
+    let h = t.url("/heartbeat");
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (&a, "{".into(), 400, "malformed"),
+        (&a, "[]".into(), 400, "invalid body"),
+        (&a, r#"{"peer_id":"p","region":"eu","rtt_ms":1,"neighbors":[]}"#.into(), 400, "segments"),
+        (&a, r#"{"peer_id":"p","region":"eu","rtt_ms":"fast","neighbors":[],"segments":[]}"#.into(), 400, "rtt_ms"),
+        (&a, r#"{"peer_id":"p","region":"eu","rtt_ms":-3,"neighbors":[],"segments":[]}"#.into(), 400, "rtt_ms"),
+        (&a, r#"{"peer_id":"p q","region":"eu","rtt_ms":1,"neighbors":[],"segments":[]}"#.into(), 400, "peer_id"),
+        (&a, r#"{"peer_id":"p","region":"","rtt_ms":1,"neighbors":[],"segments":[]}"#.into(), 400, "region"),
+        (&a, r#"{"peer_id":"p","region":"eu","rtt_ms":1,"neighbors":["../x"],"segments":[]}"#.into(), 400, "neighbors[0]"),
+        (&a, r#"{"peer_id":"p","region":"eu","rtt_ms":1,"neighbors":[],"segments":["ok",".hidden"]}"#.into(), 400, "segments[1]"),
+        (&a, r#"{"peer_id":"p","region":"eu","rtt_ms":1,"neighbors":[],"segments":[],"addr":"a b"}"#.into(), 400, "addr"),
+        (&a, r#"{"peer_id":"p","region":"eu","rtt_ms":1,"neighbors":[],"segments":[],"edge":"x/y"}"#.into(), 400, "edge"),
+        (&a, format!(r#"{{"peer_id":"p","region":"eu","rtt_ms":1,"neighbors":[],"segments":["{}"]}}"#, "s".repeat(2 << 20)), 413, "larger than"),
+        (&h, "nope".into(), 400, "malformed"),
+        (&h, r#"{"segments":[]}"#.into(), 400, "peer_id"),
+        (&h, r#"{"peer_id":"keep","segments":"s1"}"#.into(), 400, "segments"),
+        (&h, r#"{"peer_id":"keep","neighbors":[null]}"#.into(), 400, "neighbors[0]"),
+        (&h, r#"{"peer_id":"keep","segments":["a/b"]}"#.into(), 400, "segments[0]"),
+        (&h, r#"{"peer_id":"nobody"}"#.into(), 404, "announce again"),
+    ];
+    for (url, body, want, needle) in cases {
+        let (status, resp) = post_raw(url, body.clone(), None).await;
+        assert_error(status, &resp, want, needle);
+    }
+    for (q, want, needle) in [
+        ("/segments/s1?limit=0", 400, "limit"),
+        ("/segments/s1?limit=abc", 400, "limit"),
+        ("/segments/s1?limit=100000", 400, "limit"),
+        ("/segments/s1?region=e%20u", 400, "region"),
+        ("/segments/bad%2Fid", 400, "segment"),
+        ("/segments/", 404, "no such endpoint"),
+    ] {
+        let (status, body) = get_json(&t.url(q)).await;
+        assert_error(status, &body, want, needle);
+    }
+    // Nothing stored was lost, and the tracker still serves.
+    let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+    assert_eq!(ids(&l.holders), ["keep"]);
+    let p: PeersResponse = get_as(&t.url("/peers")).await;
+    assert_eq!(p.peers.len(), 1);
+    assert_eq!(p.peers[0].segments, 1);
+    t.shutdown().await.expect("clean shutdown");
+}
