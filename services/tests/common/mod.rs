@@ -71,10 +71,8 @@ where
     }
 }
 
-fn signal(rx: oneshot::Receiver<()>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.await;
-    }
+async fn signal(rx: oneshot::Receiver<()>) {
+    let _ = rx.await;
 }
 
 pub async fn topology(config: services::topology::Config) -> Service {
