@@ -3,14 +3,28 @@
 
 use anyhow::Context;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // A plain level (RUST_LOG=error|warn|info|debug|trace), not an EnvFilter:
+    // its regex engine alone costs more idle memory than the whole agent.
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .init();
-    let config = agent::Config::from_env().context("read configuration")?;
+    match serve() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mesh-agent: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn serve() -> anyhow::Result<()> {
+    let config = agent::Config::from_env().context("configuration")?;
     // One thread: the agent is I/O bound and must stay within a few MiB.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
