@@ -1,1 +1,0 @@
-//! Songs through the mesh: publish, play, stats, swarm benchmark.

@@ -1,0 +1,260 @@
+//! Writing a prepared song into origin-db and waiting for the edges.
+//!
+//! One transaction deletes every row of the song and inserts the new
+//! playlist, segments and `songs` row, so a reader (and each edge, which
+//! applies origin's transactions whole) sees either the old version or the
+//! new one, never a mix. Edges receive it by logical replication.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use tokio_postgres::Client;
+
+use super::hls::Prepared;
+
+/// Time for one statement.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Pause between replication checks.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What a publish changed on origin.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Stored {
+    /// Whether an earlier version of the song was replaced.
+    pub replaced: bool,
+    /// Rows (segments and the playlist) of the earlier version removed.
+    pub removed_rows: u64,
+    pub segments: usize,
+    /// Segment and playlist bytes written.
+    pub bytes: u64,
+}
+
+async fn timed<T>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(STATEMENT_TIMEOUT, f)
+        .await
+        .with_context(|| format!("{what}: timed out"))?
+        .with_context(|| what.to_string())
+}
+
+/// Replaces the song on origin with `song` in one transaction.
+pub async fn store(origin: &mut Client, song: &Prepared) -> anyhow::Result<Stored> {
+    let tx = timed("begin a transaction", origin.transaction()).await?;
+    // Two publishes of one song at once queue here rather than interleave.
+    timed(
+        "lock the song",
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&song.song]),
+    )
+    .await?;
+    let removed_rows = timed(
+        "delete the old segments",
+        tx.execute("DELETE FROM segments WHERE song = $1", &[&song.song]),
+    )
+    .await?;
+    let replaced = timed(
+        "delete the old song",
+        tx.execute("DELETE FROM songs WHERE song = $1", &[&song.song]),
+    )
+    .await?
+        > 0;
+    let insert = timed(
+        "prepare the insert",
+        tx.prepare(
+            "INSERT INTO segments (id, song, seq, sha256, data) VALUES ($1, $2, $3, $4, $5)",
+        ),
+    )
+    .await?;
+    let playlist_id = song.playlist_id();
+    timed(
+        "insert the playlist",
+        tx.execute(
+            &insert,
+            &[
+                &playlist_id,
+                &song.song,
+                &-1i32,
+                &song.playlist_sha256,
+                &song.playlist,
+            ],
+        ),
+    )
+    .await?;
+    for s in &song.segments {
+        let seq = i32::try_from(s.seq).context("segment number out of range")?;
+        timed(
+            &format!("insert segment {}", s.id),
+            tx.execute(&insert, &[&s.id, &song.song, &seq, &s.sha256, &s.data]),
+        )
+        .await?;
+    }
+    let bytes = song.segment_bytes() + song.playlist.len() as u64;
+    timed(
+        "insert the song",
+        tx.execute(
+            "INSERT INTO songs (song, playlist_id, segment_count, duration_ms, total_bytes) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &song.song,
+                &playlist_id,
+                &(song.segments.len() as i32),
+                &song.duration_ms(),
+                &(bytes as i64),
+            ],
+        ),
+    )
+    .await?;
+    timed("commit", tx.commit()).await?;
+    Ok(Stored {
+        replaced,
+        removed_rows,
+        segments: song.segments.len(),
+        bytes,
+    })
+}
+
+/// A song's version in one database, cheap to compare across databases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SongPrint {
+    pub published_at: String,
+    pub rows: i64,
+    /// md5 over the sorted `id/sha256` of its rows.
+    pub keys: String,
+}
+
+/// The song's version in `client`'s database, `None` when it holds no such song.
+pub async fn song_print(client: &Client, song: &str) -> anyhow::Result<Option<SongPrint>> {
+    let row = timed(
+        "read the song's fingerprint",
+        client.query_opt(
+            "SELECT s.published_at::text, \
+                    (SELECT count(*) FROM segments WHERE song = s.song), \
+                    coalesce((SELECT md5(string_agg(id || '/' || sha256, ',' ORDER BY id)) \
+                              FROM segments WHERE song = s.song), '') \
+             FROM songs s WHERE s.song = $1",
+            &[&song],
+        ),
+    )
+    .await?;
+    row.map(|r| {
+        Ok(SongPrint {
+            published_at: r.try_get(0)?,
+            rows: r.try_get(1)?,
+            keys: r.try_get(2)?,
+        })
+    })
+    .transpose()
+}
+
+/// One edge that caught up.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EdgeHeld {
+    pub edge: String,
+    /// Rows of the song it holds (segments and the playlist).
+    pub rows: i64,
+    /// Seconds from the start of the wait.
+    pub after_secs: f64,
+}
+
+/// Waits until every edge holds exactly the version of `song` origin holds
+/// now, or `timeout` passes (an error naming the edges still behind).
+pub async fn wait_edges(
+    origin: &Client,
+    edges: &[(String, &Client)],
+    song: &str,
+    timeout: Duration,
+) -> anyhow::Result<Vec<EdgeHeld>> {
+    let started = Instant::now();
+    let Some(want) = song_print(origin, song).await.context("read origin")? else {
+        bail!("origin holds no song {song:?}");
+    };
+    let mut held = Vec::new();
+    let mut pending: Vec<usize> = (0..edges.len()).collect();
+    loop {
+        let mut still = Vec::new();
+        for i in pending {
+            let (name, client) = &edges[i];
+            let have = song_print(client, song)
+                .await
+                .with_context(|| format!("read {name}"))?;
+            if have.as_ref() == Some(&want) {
+                held.push(EdgeHeld {
+                    edge: name.clone(),
+                    rows: want.rows,
+                    after_secs: started.elapsed().as_secs_f64(),
+                });
+            } else {
+                still.push(i);
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            held.sort_by(|a, b| a.edge.cmp(&b.edge));
+            return Ok(held);
+        }
+        if started.elapsed() >= timeout {
+            let names: Vec<&str> = pending.iter().map(|&i| edges[i].0.as_str()).collect();
+            bail!(
+                "{} did not receive {song:?} from origin within {timeout:?}; \
+                 `meshctl status` shows the subscriptions",
+                names.join(" and ")
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// One stored row of a song.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub id: String,
+    pub seq: i32,
+    pub sha256: String,
+    pub data: Vec<u8>,
+}
+
+/// Every row of `song` (playlist first, then segments by seq).
+pub async fn rows(client: &Client, song: &str) -> anyhow::Result<Vec<Row>> {
+    let rows = timed(
+        "read the song's rows",
+        client.query(
+            "SELECT id, seq, sha256, data FROM segments WHERE song = $1 ORDER BY seq, id",
+            &[&song],
+        ),
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Row {
+                id: r.try_get(0)?,
+                seq: r.try_get(1)?,
+                sha256: r.try_get(2)?,
+                data: r.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// Segment bytes (the playlist not counted) and segment count of every song
+/// on `client`'s database, by song.
+pub async fn song_sizes(client: &Client) -> anyhow::Result<BTreeMap<String, (u64, u64)>> {
+    let rows = timed(
+        "read song sizes",
+        client.query(
+            "SELECT song, coalesce(sum(length(data)), 0)::int8, count(*)::int8 \
+             FROM segments WHERE seq >= 0 GROUP BY song",
+            &[],
+        ),
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let song: String = r.try_get(0)?;
+            let bytes: i64 = r.try_get(1)?;
+            let count: i64 = r.try_get(2)?;
+            Ok((song, (bytes.max(0) as u64, count.max(0) as u64)))
+        })
+        .collect()
+}

@@ -1,0 +1,355 @@
+//! The swarm benchmark: N listeners play one song at once, each through its
+//! own peer, as an HLS player would (the playlist, then every segment in
+//! order), each starting at a random moment within a spread.
+//!
+//! Every listener checks each segment against the SHA-256 its id carries
+//! and retries a bad or failed one (as players do), so "failed" counts the
+//! segments a listener never got right and "corrupt" the responses that
+//! arrived whole with the wrong bytes, which the mesh must never let
+//! through. Agent counters are read before and after, so the report also
+//! carries what the peers counted, and the database reads of the run.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rand::Rng;
+use tokio::task::JoinSet;
+use wire::relay::{self, Source};
+
+use super::figures::{p2p_ceiling, p2p_ratio, per, percentile};
+use super::hls::parse_playlist;
+use super::sha256_hex;
+use super::stats::{collect, delta_all, summarize, SongStats};
+use super::PeerRef;
+
+/// Options of [`swarm`].
+#[derive(Debug, Clone)]
+pub struct SwarmOptions {
+    pub song: String,
+    /// Listeners; `None` is one per peer. Listener i plays through peer
+    /// `i mod peers`.
+    pub listeners: Option<usize>,
+    /// Each listener starts at a uniformly random moment in `[0, spread)`.
+    pub spread: Duration,
+    /// Per request.
+    pub request_timeout: Duration,
+    /// Further attempts at a failed or corrupt segment.
+    pub retries: u32,
+}
+
+/// One listener's count of what it received.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ListenerReport {
+    pub listener: usize,
+    pub peer: String,
+    /// Bytes of good responses (playlist and segments), as the listener counted them.
+    pub bytes: u64,
+    pub segments: usize,
+    pub failed_segments: usize,
+    pub corrupt_responses: usize,
+    pub retries: usize,
+    pub error: Option<String>,
+}
+
+/// What [`swarm`] measured.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SwarmReport {
+    pub song: String,
+    pub listeners: usize,
+    pub peers: usize,
+    pub edge_peers: usize,
+    pub segments_per_listener: usize,
+    /// Good segment responses over all listeners.
+    pub segments_received: usize,
+    /// Bytes of good responses (playlists included) over all listeners.
+    pub bytes: u64,
+    pub cache_bytes: u64,
+    pub peer_bytes: u64,
+    pub edge_bytes: u64,
+    /// `(cache + peer) / all`, from the `X-Mesh-Source` of each response.
+    pub p2p_ratio: Option<f64>,
+    pub p2p_ceiling: Option<f64>,
+    /// Edge database reads of the song during the run (agent counters).
+    pub db_reads: u64,
+    /// `db_reads / (segments + 1)`: the playlist is stored and read like a segment.
+    pub db_reads_per_segment: Option<f64>,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_max_ms: Option<f64>,
+    pub failed_segments: usize,
+    pub corrupt_responses: usize,
+    pub retries: usize,
+    pub wall_secs: f64,
+    /// The song's counters over the run, as the peers counted them.
+    pub agents: Option<SongStats>,
+    /// Peers whose `/stats` did not answer before or after.
+    pub stats_unreachable: Vec<String>,
+    pub per_listener: Vec<ListenerReport>,
+}
+
+/// One response as a listener saw it.
+struct Got {
+    ok: bool,
+    corrupt: bool,
+    bytes: u64,
+    source: Option<Source>,
+    latency_ms: f64,
+    error: Option<String>,
+    body: bytes::Bytes,
+}
+
+async fn get(http: &reqwest::Client, url: &str, timeout: Duration, want_sha: Option<&str>) -> Got {
+    let t0 = Instant::now();
+    let r = async {
+        let resp = http.get(url).timeout(timeout).send().await?;
+        let status = resp.status();
+        let source = resp
+            .headers()
+            .get(relay::SOURCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Source::parse);
+        let body = resp.bytes().await?;
+        Ok::<_, reqwest::Error>((status, source, body))
+    }
+    .await;
+    let latency_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    match r {
+        Err(e) => Got {
+            ok: false,
+            corrupt: false,
+            bytes: 0,
+            source: None,
+            latency_ms,
+            error: Some(format!("{e}")),
+            body: bytes::Bytes::new(),
+        },
+        Ok((status, source, body)) if !status.is_success() => Got {
+            ok: false,
+            corrupt: false,
+            bytes: 0,
+            source,
+            latency_ms,
+            error: Some(format!(
+                "{status}: {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(160)
+                    .collect::<String>()
+            )),
+            body: bytes::Bytes::new(),
+        },
+        Ok((_, source, body)) => {
+            let corrupt = want_sha.is_some_and(|w| sha256_hex(&body) != w);
+            Got {
+                ok: !corrupt,
+                corrupt,
+                bytes: body.len() as u64,
+                source,
+                latency_ms,
+                error: corrupt.then(|| "bytes do not match the id's SHA-256".to_string()),
+                body,
+            }
+        }
+    }
+}
+
+/// What one listener did, with every good segment's source, bytes and latency.
+#[derive(Default)]
+struct Run {
+    report: ListenerReport,
+    /// (source, bytes) of good responses, playlist included.
+    sources: Vec<(Option<Source>, u64)>,
+    latencies: Vec<f64>,
+    segments_in_playlist: usize,
+}
+
+async fn listen(
+    listener: usize,
+    peer: PeerRef,
+    song: String,
+    opts: SwarmOptions,
+    delay: Duration,
+    http: reqwest::Client,
+) -> Run {
+    tokio::time::sleep(delay).await;
+    let mut run = Run {
+        report: ListenerReport {
+            listener,
+            peer: peer.name.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let base = format!("{}/songs/{song}", peer.url.trim_end_matches('/'));
+    // The playlist, with the same retries as a segment.
+    let mut playlist = None;
+    for attempt in 0..=opts.retries {
+        run.report.retries += usize::from(attempt > 0);
+        let g = get(
+            &http,
+            &format!("{base}/playlist.m3u8"),
+            opts.request_timeout,
+            None,
+        )
+        .await;
+        if g.ok {
+            run.report.bytes += g.bytes;
+            run.sources.push((g.source, g.bytes));
+            playlist = Some(g.body);
+            break;
+        }
+        run.report.error = g.error;
+    }
+    let Some(playlist) = playlist else {
+        return run;
+    };
+    let entries = match parse_playlist(&String::from_utf8_lossy(&playlist)) {
+        Ok(e) => e,
+        Err(e) => {
+            run.report.error = Some(format!("playlist: {e}"));
+            return run;
+        }
+    };
+    run.report.error = None;
+    run.segments_in_playlist = entries.len();
+    for e in entries {
+        let want = wire::ids::sha256_of_id(&e.uri).map(str::to_string);
+        let mut done = false;
+        for attempt in 0..=opts.retries {
+            run.report.retries += usize::from(attempt > 0);
+            let g = get(
+                &http,
+                &format!("{base}/{}", e.uri),
+                opts.request_timeout,
+                want.as_deref(),
+            )
+            .await;
+            run.report.corrupt_responses += usize::from(g.corrupt);
+            if g.ok {
+                run.report.bytes += g.bytes;
+                run.report.segments += 1;
+                run.sources.push((g.source, g.bytes));
+                run.latencies.push(g.latency_ms);
+                done = true;
+                break;
+            }
+            run.report.error = g.error;
+        }
+        run.report.failed_segments += usize::from(!done);
+    }
+    run
+}
+
+/// Runs the swarm over `peers` (every peer of the mesh; `edge` set for edge peers).
+pub async fn swarm(
+    peers: &[PeerRef],
+    opts: &SwarmOptions,
+    http: &reqwest::Client,
+) -> anyhow::Result<SwarmReport> {
+    wire::ids::validate_song(&opts.song)?;
+    if peers.is_empty() {
+        bail!("no peers to listen through");
+    }
+    let n = opts.listeners.unwrap_or(peers.len());
+    if n == 0 {
+        bail!("--listeners must be at least 1");
+    }
+    let stats_timeout = Duration::from_secs(10);
+    let before = collect(peers, http, stats_timeout).await;
+    let started = Instant::now();
+    let mut set = JoinSet::new();
+    let spread_ms = opts.spread.as_millis() as u64;
+    let mut rng = rand::rng();
+    for i in 0..n {
+        let delay = if spread_ms == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(rng.random_range(0..spread_ms))
+        };
+        set.spawn(listen(
+            i,
+            peers[i % peers.len()].clone(),
+            opts.song.clone(),
+            opts.clone(),
+            delay,
+            http.clone(),
+        ));
+    }
+    let mut runs = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        runs.push(r.context("a listener task failed")?);
+    }
+    let wall_secs = started.elapsed().as_secs_f64();
+    let after = collect(peers, http, stats_timeout).await;
+    runs.sort_by_key(|r| r.report.listener);
+
+    let mut report = SwarmReport {
+        song: opts.song.clone(),
+        listeners: n,
+        peers: peers.len(),
+        edge_peers: peers.iter().filter(|p| p.edge.is_some()).count(),
+        segments_per_listener: runs
+            .iter()
+            .map(|r| r.segments_in_playlist)
+            .max()
+            .unwrap_or(0),
+        p2p_ceiling: p2p_ceiling(n),
+        wall_secs,
+        ..Default::default()
+    };
+    let mut latencies = Vec::new();
+    for r in &runs {
+        for &(source, bytes) in &r.sources {
+            report.bytes += bytes;
+            match source {
+                Some(Source::Cache) => report.cache_bytes += bytes,
+                Some(Source::Peer) => report.peer_bytes += bytes,
+                Some(Source::Edge) => report.edge_bytes += bytes,
+                None => {}
+            }
+        }
+        latencies.extend_from_slice(&r.latencies);
+        report.segments_received += r.report.segments;
+        // A listener that never read the playlist failed every segment.
+        report.failed_segments += if r.segments_in_playlist == 0 {
+            report.segments_per_listener.max(1)
+        } else {
+            r.report.failed_segments
+        };
+        report.corrupt_responses += r.report.corrupt_responses;
+        report.retries += r.report.retries;
+    }
+    report.p2p_ratio = p2p_ratio(report.cache_bytes, report.peer_bytes, report.edge_bytes);
+    report.latency_p50_ms = percentile(&latencies, 50.0);
+    report.latency_p99_ms = percentile(&latencies, 99.0);
+    report.latency_max_ms = percentile(&latencies, 100.0);
+
+    let ok = |v: Vec<(String, Result<wire::agent::AgentStats, String>)>, bad: &mut Vec<String>| {
+        v.into_iter()
+            .filter_map(|(name, r)| match r {
+                Ok(s) => Some(s),
+                Err(_) => {
+                    bad.push(name);
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut unreachable = Vec::new();
+    let before = ok(before, &mut unreachable);
+    let after = ok(after, &mut unreachable);
+    unreachable.sort();
+    unreachable.dedup();
+    report.stats_unreachable = unreachable;
+    let delta = delta_all(&after, &before);
+    let summary = summarize(&delta, None, 0);
+    if let Some(mut song) = summary.songs.into_iter().find(|s| s.song == opts.song) {
+        song.p2p_ceiling = report.p2p_ceiling;
+        song.listeners = n;
+        report.db_reads = song.edge_reads;
+        report.agents = Some(song);
+    }
+    report.db_reads_per_segment = per(report.db_reads, report.segments_per_listener as u64 + 1);
+    report.per_listener = runs.into_iter().map(|r| r.report).collect();
+    Ok(report)
+}
