@@ -319,9 +319,9 @@ fn error(text: impl Into<String>, target: Option<String>) -> ServerMessage {
 /// Handles one text message; returns the reply for the sender, if any
 /// (paths go to every peer on them directly).
 fn handle(inner: &Inner, me: &str, room: &str, text: &str) -> Option<ServerMessage> {
-    let msg: ClientMessage = match http::parse_json(text.as_bytes()) {
+    let msg: ClientMessage = match serde_json::from_str(text) {
         Ok(m) => m,
-        Err(e) => return Some(error(format!("malformed message: {}", e.body.error), None)),
+        Err(_) => return Some(error(explain_bad_message(text), None)),
     };
     match msg {
         ClientMessage::Announce {
@@ -407,6 +407,42 @@ fn handle(inner: &Inner, me: &str, room: &str, text: &str) -> Option<ServerMessa
                 }
             }
         }
+    }
+}
+
+/// Why a message did not parse, naming the field: serde's tagged enums lose
+/// the path, so the fields are checked again per message type.
+fn explain_bad_message(text: &str) -> String {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct AnnounceFields {
+        peer: Option<String>,
+        room: Option<String>,
+        neighbors: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct RequestFields {
+        target: String,
+    }
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return format!("malformed message: {e}"),
+    };
+    let bytes = text.as_bytes();
+    let refused = match value.get("type").and_then(|t| t.as_str()) {
+        Some("announce") => http::parse_json::<AnnounceFields>(bytes).err(),
+        Some("request_path") => http::parse_json::<RequestFields>(bytes).err(),
+        Some(other) => return format!(
+            "malformed message: unknown type {other:?}; expected \"announce\" or \"request_path\""
+        ),
+        None => {
+            return "malformed message: a JSON object with a string \"type\" is expected".into()
+        }
+    };
+    match refused {
+        Some(e) => format!("malformed message: {}", e.body.error),
+        None => "malformed message".into(),
     }
 }
 
