@@ -1,0 +1,574 @@
+//! Test harness: a real `redis-server`, the real control plane (topology,
+//! tracker, signalling) in-process, and agents in-process, each on its own
+//! loopback address 127.0.0.N with outgoing connections bound to it, so the
+//! relay's neighbor check compares real source addresses.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use wire::agent::{AgentStats, Inventory};
+
+/// Deadline of every single network read in the tests.
+pub const READ: Duration = Duration::from_secs(10);
+
+/// Polls `check` every 50 ms until it holds, for at most 20 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// A distinct block of 127.0.0.N addresses per test, so tests in one
+/// binary can run in parallel without sharing agent addresses.
+pub fn ip_block(size: u8) -> u8 {
+    static NEXT: AtomicU32 = AtomicU32::new(20);
+    let start = NEXT.fetch_add(size as u32, Ordering::SeqCst);
+    assert!(start + size as u32 <= 250, "out of loopback addresses");
+    start as u8
+}
+
+/// A server task started in-process, stopped by its shutdown channel.
+pub struct Service {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Service {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let r = tokio::time::timeout(Duration::from_secs(15), t)
+                .await
+                .expect("service stops in time")
+                .expect("service task");
+            r.expect("service ran without error");
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+fn spawn_service<F, Fut>(listener: tokio::net::TcpListener, run: F) -> Service
+where
+    F: FnOnce(tokio::net::TcpListener, oneshot::Receiver<()>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(run(listener, rx));
+    Service {
+        addr,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+async fn stopped(rx: oneshot::Receiver<()>) {
+    let _ = rx.await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A real `redis-server` on a free loopback port, without persistence.
+pub struct Redis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    pub async fn start() -> Redis {
+        let mut r = Redis {
+            port: free_port(),
+            child: None,
+        };
+        r.restart().await;
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts an empty server on the same port; waits for PONG.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server (is it installed?)");
+        self.child = Some(child);
+        let port = self.port;
+        eventually("redis-server answers PING", || async move {
+            let Ok(Ok(mut s)) =
+                tokio::time::timeout(READ, tokio::net::TcpStream::connect(("127.0.0.1", port)))
+                    .await
+            else {
+                return false;
+            };
+            if s.write_all(b"PING\r\n").await.is_err() {
+                return false;
+            }
+            let mut buf = [0u8; 7];
+            matches!(
+                tokio::time::timeout(READ, s.read_exact(&mut buf)).await,
+                Ok(Ok(_))
+            ) && &buf == b"+PONG\r\n"
+        })
+        .await;
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Redis, topology, tracker and signalling.
+pub struct ControlPlane {
+    pub redis: Redis,
+    pub topology: Service,
+    pub tracker: Service,
+    pub signalling: Service,
+}
+
+async fn start_tracker(addr: SocketAddr, redis_url: String, topology: String) -> Service {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("bind tracker");
+    let config = services::tracker::Config {
+        redis_url,
+        topology_url: Some(topology),
+        ttl: Duration::from_secs(20),
+        reap_interval: Some(Duration::from_secs(1)),
+        token: None,
+    };
+    spawn_service(listener, |l, rx| {
+        services::tracker::run(config, l, stopped(rx))
+    })
+}
+
+async fn start_signalling(addr: SocketAddr) -> Service {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("bind signalling");
+    let config = services::signalling::Config {
+        token: None,
+        ping_interval: Duration::from_secs(5),
+    };
+    spawn_service(listener, |l, rx| {
+        services::signalling::run(config, l, stopped(rx))
+    })
+}
+
+impl ControlPlane {
+    pub async fn start() -> ControlPlane {
+        let redis = Redis::start().await;
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let l = tokio::net::TcpListener::bind(any)
+            .await
+            .expect("bind topology");
+        let topology = spawn_service(l, |l, rx| {
+            services::topology::run(services::topology::Config { token: None }, l, stopped(rx))
+        });
+        let tracker = start_tracker(any, redis.url(), topology.url()).await;
+        let signalling = start_signalling(any).await;
+        let cp = ControlPlane {
+            redis,
+            topology,
+            tracker,
+            signalling,
+        };
+        for url in [cp.topology.url(), cp.tracker.url(), cp.signalling.url()] {
+            eventually(&format!("{url}/healthz answers"), || {
+                let url = url.clone();
+                async move { matches!(http().get(format!("{url}/healthz")).send().await, Ok(r) if r.status().is_success()) }
+            })
+            .await;
+        }
+        cp
+    }
+
+    pub fn signal_url(&self) -> String {
+        format!("ws://{}/ws", self.signalling.addr)
+    }
+
+    /// Stops the tracker, empties Redis (a fresh start), starts the tracker
+    /// again on the same address.
+    pub async fn restart_tracker_empty(&mut self) {
+        self.tracker.stop().await;
+        self.redis.restart().await;
+        let addr = self.tracker.addr;
+        self.tracker = start_tracker(addr, self.redis.url(), self.topology.url()).await;
+    }
+
+    pub async fn stop_signalling(&mut self) {
+        self.signalling.stop().await;
+    }
+
+    /// The tracker's live peers.
+    pub async fn live_peers(&self) -> Vec<String> {
+        let Ok(r) = http()
+            .get(format!("{}/peers", self.tracker.url()))
+            .send()
+            .await
+        else {
+            return vec![];
+        };
+        let Ok(p) = r.json::<wire::tracker::PeersResponse>().await else {
+            return vec![];
+        };
+        p.peers.into_iter().map(|p| p.peer_id).collect()
+    }
+
+    /// Live holders of `id` according to the tracker.
+    pub async fn holders(&self, id: &str) -> Vec<String> {
+        let Ok(r) = http()
+            .get(format!("{}/segments/{id}", self.tracker.url()))
+            .send()
+            .await
+        else {
+            return vec![];
+        };
+        match r.json::<wire::tracker::SegmentLookup>().await {
+            Ok(l) => l.holders.into_iter().map(|c| c.peer_id).collect(),
+            Err(_) => vec![],
+        }
+    }
+}
+
+/// A plain client with deadlines.
+pub fn http() -> reqwest::Client {
+    client_from(None)
+}
+
+/// A client whose connections leave from `ip`.
+pub fn client_from(ip: Option<std::net::IpAddr>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(READ)
+        .timeout(Duration::from_secs(30));
+    if let Some(ip) = ip {
+        b = b.local_address(ip);
+    }
+    b.build().expect("client")
+}
+
+/// One agent running in-process.
+pub struct Agent {
+    pub id: String,
+    pub addr: SocketAddr,
+    pub service: Service,
+}
+
+impl Agent {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stats(&self) -> AgentStats {
+        let r = http()
+            .get(format!("{}/stats", self.url()))
+            .send()
+            .await
+            .expect("GET /stats");
+        r.json().await.expect("stats body")
+    }
+
+    pub async fn inventory(&self) -> Inventory {
+        let r = http()
+            .get(format!("{}/inventory", self.url()))
+            .send()
+            .await
+            .expect("GET /inventory");
+        r.json().await.expect("inventory body")
+    }
+
+    pub async fn metrics(&self) -> String {
+        http()
+            .get(format!("{}/metrics", self.url()))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
+    /// A counter from `/metrics` (0 when absent).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("mesh_agent_{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub async fn ingest(&self, id: &str, data: &[u8]) {
+        let r = http()
+            .post(format!("{}/segments", self.url()))
+            .query(&[("id", id)])
+            .body(data.to_vec())
+            .send()
+            .await
+            .expect("POST /segments");
+        assert_eq!(
+            r.status(),
+            201,
+            "ingest {id}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+}
+
+/// Agents wired as a graph; ids `<prefix>1..N`, addresses 127.0.0.<base+i>.
+pub struct MeshSpec<'a> {
+    pub ids: Vec<String>,
+    pub links: Vec<(usize, usize)>,
+    pub env: HashMap<usize, Vec<(&'a str, String)>>,
+}
+
+impl<'a> MeshSpec<'a> {
+    /// A line: 0 - 1 - 2 - ... - (n-1).
+    pub fn line(prefix: &str, n: usize) -> Self {
+        MeshSpec {
+            ids: (1..=n).map(|i| format!("{prefix}{i}")).collect(),
+            links: (0..n.saturating_sub(1)).map(|i| (i, i + 1)).collect(),
+            env: HashMap::new(),
+        }
+    }
+
+    pub fn set(mut self, agent: usize, key: &'a str, value: impl Into<String>) -> Self {
+        self.env.entry(agent).or_default().push((key, value.into()));
+        self
+    }
+}
+
+/// Starts the agents of `spec` against `cp` and waits until the tracker
+/// lists each of them.
+pub async fn start_mesh(cp: &ControlPlane, spec: MeshSpec<'_>) -> Vec<Agent> {
+    let base = ip_block(spec.ids.len() as u8);
+    let mut listeners = Vec::new();
+    for i in 0..spec.ids.len() {
+        let addr: SocketAddr = format!("127.0.0.{}:0", base as usize + i).parse().unwrap();
+        listeners.push(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .expect("bind agent"),
+        );
+    }
+    let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    let mut agents = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let neighbors: Vec<String> = spec
+            .links
+            .iter()
+            .filter_map(|&(a, b)| match (a == i, b == i) {
+                (true, _) => Some(b),
+                (_, true) => Some(a),
+                _ => None,
+            })
+            .map(|j| format!("{}={}", spec.ids[j], addrs[j]))
+            .collect();
+        let mut env: HashMap<String, String> = [
+            ("PEER_ID", spec.ids[i].clone()),
+            ("PEER_ADDR", addrs[i].to_string()),
+            ("NEIGHBORS", neighbors.join(",")),
+            ("TRACKER_URL", cp.tracker.url()),
+            ("TOPOLOGY_URL", cp.topology.url()),
+            ("SIGNAL_URL", cp.signal_url()),
+            ("PEER_ROOM", "test".into()),
+            ("PEER_REGION", "lab".into()),
+            ("HEARTBEAT_INTERVAL_SEC", "1".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (k, v) in spec.env.get(&i).into_iter().flatten() {
+            env.insert(k.to_string(), v.clone());
+        }
+        let config = agent::Config::from_env_map(&env).expect("agent config");
+        let service = spawn_service(listener, |l, rx| agent::run(config, l, stopped(rx)));
+        agents.push(Agent {
+            id: spec.ids[i].clone(),
+            addr: addrs[i],
+            service,
+        });
+    }
+    for a in &agents {
+        eventually(&format!("the tracker lists {}", a.id), || async {
+            cp.live_peers().await.contains(&a.id)
+        })
+        .await;
+    }
+    agents
+}
+
+/// `GET` a URL; returns status, headers and the body (or the body error).
+pub async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+) -> (u16, reqwest::header::HeaderMap, Result<Vec<u8>, String>) {
+    let r = tokio::time::timeout(Duration::from_secs(30), client.get(url).send())
+        .await
+        .expect("answer in time")
+        .expect("request sent");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r
+        .bytes()
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|e| format!("{e:?}"));
+    (status, headers, body)
+}
+
+pub fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// A content-addressed segment: (id, bytes).
+pub fn segment(song: &str, seq: u32, n: usize) -> (String, Vec<u8>) {
+    let data = bytes(seq as u64 + song.len() as u64 * 1000, n);
+    (wire::ids::segment_id(song, seq, &sha256_hex(&data)), data)
+}
+
+/// A throwaway PostgreSQL database in MESH_TEST_PG_URL, dropped on drop.
+pub struct TestDb {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn create(tag: &str) -> TestDb {
+        let admin = std::env::var("MESH_TEST_PG_URL")
+            .expect("MESH_TEST_PG_URL must point at a PostgreSQL (scripts/test.sh sets it)");
+        let name = format!("agent_{tag}_{}_{}", std::process::id(), ip_block(1));
+        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .expect("connect to MESH_TEST_PG_URL");
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("MESH_TEST_PG_URL has no database part"),
+        };
+        let db = TestDb { url, admin, name };
+        let (c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect test db");
+        tokio::spawn(conn);
+        c.batch_execute(include_str!("../../../templates/sql/schema.sql"))
+            .await
+            .expect("schema");
+        db
+    }
+
+    pub async fn insert(&self, id: &str, song: &str, seq: i32, data: &[u8]) {
+        let (c, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect test db");
+        tokio::spawn(conn);
+        c.execute(
+            "INSERT INTO segments (id, song, seq, sha256, data) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &song, &seq, &sha256_hex(data), &data],
+        )
+        .await
+        .expect("insert segment");
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok((c, conn)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = c
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
