@@ -12,6 +12,7 @@
 //! - [`stats`]: every peer's `GET /stats` added up per song.
 //! - [`swarm`]: many listeners play one song at once through their peers.
 //! - [`figures`]: percentiles and ratios (pure).
+//! - [`tables`]: the tables the commands print for people.
 
 pub mod figures;
 pub mod hls;
@@ -19,6 +20,7 @@ pub mod play;
 pub mod stats;
 pub mod store;
 pub mod swarm;
+pub mod tables;
 
 /// A peer as the songs commands need it: its name and its HTTP base URL as
 /// reached from the host (`http://127.0.0.1:<published port>`).

@@ -1,0 +1,212 @@
+//! Tables for people; the commands print JSON of the same reports for
+//! scripts. Every table is valid when empty.
+
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
+
+use super::figures::{human_bytes, pct};
+use super::play::PlayReport;
+use super::stats::StatsReport;
+use super::swarm::SwarmReport;
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_BORDERS_ONLY).set_header(header.to_vec());
+    t
+}
+
+fn right(t: &mut Table, from: usize) {
+    for i in from..t.column_count() {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.1} ms"))
+}
+
+/// A shortened id: `tone-00003-9f86d0…` (the full one is in the JSON).
+fn short_id(id: &str) -> String {
+    match wire::ids::sha256_of_id(id) {
+        Some(sha) => format!("{}{}…", &id[..id.len() - 3 - sha.len()], &sha[..8]),
+        None => id.to_string(),
+    }
+}
+
+/// `meshctl play`: one row per request, then the total.
+pub fn play(r: &PlayReport) -> String {
+    let mut t = table(&[
+        "#", "segment", "status", "source", "hops", "bytes", "latency", "sha256",
+    ]);
+    for (i, f) in r.fetches.iter().enumerate() {
+        t.add_row(vec![
+            Cell::new(i),
+            Cell::new(short_id(&f.id)),
+            Cell::new(if f.status == 0 {
+                "-".into()
+            } else {
+                f.status.to_string()
+            }),
+            Cell::new(f.source.map_or("-", |s| s.as_str())),
+            Cell::new(f.hops.map_or_else(|| "-".into(), |h| h.to_string())),
+            Cell::new(f.bytes),
+            Cell::new(format!("{:.1} ms", f.latency_ms)),
+            Cell::new(match f.verified {
+                Some(true) => "ok",
+                Some(false) => "MISMATCH",
+                None => "-",
+            }),
+        ]);
+    }
+    let tot = &r.totals;
+    t.add_row(vec![
+        Cell::new("total"),
+        Cell::new(format!("{} segments", tot.segments)),
+        Cell::new(format!("{} failed", tot.failed)),
+        Cell::new(format!("p2p {}", pct(tot.p2p_ratio))),
+        Cell::new(tot.max_hops.map_or_else(|| "-".into(), |h| format!("≤{h}"))),
+        Cell::new(tot.bytes),
+        Cell::new(format!("p50 {}", ms(tot.latency_p50_ms))),
+        Cell::new(format!("{} corrupt", tot.corrupt)),
+    ]);
+    right(&mut t, 4);
+    let mut out = format!("{t}\n");
+    out.push_str(&format!(
+        "{} through {}: ffmpeg decoded {} of audio in {:.1} s (exit {}); cache {}, peer {}, edge {}\n",
+        r.song,
+        r.peer,
+        r.decoded_secs
+            .map_or_else(|| "nothing".into(), |s| format!("{s:.1} s")),
+        r.wall_secs,
+        r.ffmpeg_exit
+            .map_or_else(|| "killed".into(), |c| c.to_string()),
+        human_bytes(tot.cache_bytes),
+        human_bytes(tot.peer_bytes),
+        human_bytes(tot.edge_bytes),
+    ));
+    for m in &r.ffmpeg_messages {
+        out.push_str(&format!("ffmpeg: {m}\n"));
+    }
+    out.push_str(&format!(
+        "play it yourself: ffmpeg -i {} -f null -   (or ffplay / VLC / hls.js on the same URL)\n",
+        r.url
+    ));
+    out
+}
+
+/// `meshctl stats`: one row per song, then the total.
+pub fn stats(r: &StatsReport) -> String {
+    let mut t = table(&[
+        "song",
+        "from caches",
+        "via peers",
+        "from edge DBs",
+        "relayed",
+        "edge reads",
+        "origin → edges",
+        "listeners",
+        "p2p ratio",
+        "ceiling",
+    ]);
+    let rows = r.songs.iter().map(|s| (s.song.as_str(), s));
+    for (name, s) in rows.chain(std::iter::once(("total", &r.total))) {
+        t.add_row(vec![
+            name.to_string(),
+            human_bytes(s.cache_bytes),
+            human_bytes(s.peer_bytes),
+            human_bytes(s.edge_bytes),
+            human_bytes(s.relay_bytes),
+            s.edge_reads.to_string(),
+            s.origin_shipped_bytes
+                .map_or_else(|| "-".into(), human_bytes),
+            s.listeners.to_string(),
+            pct(s.p2p_ratio),
+            pct(s.p2p_ceiling),
+        ]);
+    }
+    right(&mut t, 1);
+    let mut out = format!("{t}\n");
+    out.push_str(&format!(
+        "{} peers answered, {} edge databases; p2p ratio = (caches + via peers) / all client bytes, ceiling (N−1)/N for N listening peers\n",
+        r.peers, r.edges
+    ));
+    for (peer, why) in &r.unreachable {
+        out.push_str(&format!("unreachable: {peer}: {why}\n"));
+    }
+    out
+}
+
+/// `meshctl bench swarm`.
+pub fn swarm(r: &SwarmReport) -> String {
+    let mut t = table(&["figure", "value"]);
+    let rows: Vec<(&str, String)> = vec![
+        ("song", r.song.clone()),
+        (
+            "listeners / peers / edge peers",
+            format!("{} / {} / {}", r.listeners, r.peers, r.edge_peers),
+        ),
+        ("segments per listener", r.segments_per_listener.to_string()),
+        ("segments received", r.segments_received.to_string()),
+        ("bytes received", human_bytes(r.bytes)),
+        (
+            "from caches / via peers / from edge DBs",
+            format!(
+                "{} / {} / {}",
+                human_bytes(r.cache_bytes),
+                human_bytes(r.peer_bytes),
+                human_bytes(r.edge_bytes)
+            ),
+        ),
+        ("peer-to-peer ratio", pct(r.p2p_ratio)),
+        ("ceiling (N−1)/N", pct(r.p2p_ceiling)),
+        (
+            "p2p ratio (agent counters)",
+            pct(r.agents.as_ref().and_then(|a| a.p2p_ratio)),
+        ),
+        ("DB reads", r.db_reads.to_string()),
+        (
+            "DB reads per segment",
+            r.db_reads_per_segment
+                .map_or_else(|| "-".into(), |v| format!("{v:.2}")),
+        ),
+        ("latency p50", ms(r.latency_p50_ms)),
+        ("latency p99", ms(r.latency_p99_ms)),
+        ("latency max", ms(r.latency_max_ms)),
+        ("failed segments", r.failed_segments.to_string()),
+        ("corrupt responses", r.corrupt_responses.to_string()),
+        ("retries", r.retries.to_string()),
+        ("wall time", format!("{:.1} s", r.wall_secs)),
+    ];
+    for (k, v) in rows {
+        t.add_row(vec![k.to_string(), v]);
+    }
+    right(&mut t, 1);
+    let mut out = format!("{t}\n");
+    if !r.stats_unreachable.is_empty() {
+        out.push_str(&format!(
+            "stats unreachable on: {}\n",
+            r.stats_unreachable.join(", ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_reports_render() {
+        let s = stats(&StatsReport::default());
+        assert!(s.contains("total"));
+        let w = swarm(&SwarmReport::default());
+        assert!(w.contains("failed segments"));
+        let sha = "ab".repeat(32);
+        assert_eq!(
+            short_id(&format!("tone-00001-{sha}.ts")),
+            "tone-00001-abababab…"
+        );
+        assert_eq!(short_id("tone.m3u8"), "tone.m3u8");
+    }
+}
