@@ -156,13 +156,18 @@ pub async fn ensure(
 
     let offline = which.offline();
     let recipe = recipe_hash(which).await?;
-    if let Some(labels) = image_labels(docker, offline).await? {
-        if labels.get(LABEL_RECIPE) == Some(&recipe) {
-            progress.set_message(format!("{kind}: {offline} (cached offline image)"));
-            return Ok(offline.to_string());
+    let stale = match inspect(docker, offline).await? {
+        Some(image) => {
+            let labels = image.config.and_then(|c| c.labels).unwrap_or_default();
+            if labels.get(LABEL_RECIPE) == Some(&recipe) {
+                progress.set_message(format!("{kind}: {offline} (cached offline image)"));
+                return Ok(offline.to_string());
+            }
+            tracing::info!("{offline} was built from another recipe; rebuilding");
+            image.id
         }
-        tracing::info!("{offline} was built from another recipe; rebuilding");
-    }
+        None => None,
+    };
 
     progress.set_message(format!("{kind}: building {offline} offline"));
     match which {
@@ -172,6 +177,9 @@ pub async fn ensure(
         }
     }
     .with_context(|| format!("build offline image {offline}"))?;
+    if let Some(old) = stale {
+        remove_stale(docker, &old).await;
+    }
     progress.set_message(format!("{kind}: {offline} (built offline)"));
     Ok(offline.to_string())
 }
@@ -181,13 +189,39 @@ async fn image_labels(
     docker: &Docker,
     reference: &str,
 ) -> anyhow::Result<Option<HashMap<String, String>>> {
+    Ok(inspect(docker, reference)
+        .await?
+        .map(|image| image.config.and_then(|c| c.labels).unwrap_or_default()))
+}
+
+/// A previous build of one of our offline images, untagged by the new one:
+/// removed unless a container still uses it (then it stays, harmless).
+async fn remove_stale(docker: &Docker, id: &str) {
+    let removed = tokio::time::timeout(
+        INSPECT_TIMEOUT,
+        docker.remove_image(
+            id,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        ),
+    )
+    .await;
+    match removed {
+        Ok(Ok(_)) => tracing::info!("removed the previous build {id}"),
+        Ok(Err(e)) => tracing::info!("kept the previous build {id}: {e}"),
+        Err(_) => tracing::info!("kept the previous build {id}: removal timed out"),
+    }
+}
+
+async fn inspect(
+    docker: &Docker,
+    reference: &str,
+) -> anyhow::Result<Option<bollard::models::ImageInspect>> {
     let inspected = tokio::time::timeout(INSPECT_TIMEOUT, docker.inspect_image(reference))
         .await
         .with_context(|| format!("inspect image {reference}: timed out"))?;
     match inspected {
-        Ok(image) => Ok(Some(
-            image.config.and_then(|c| c.labels).unwrap_or_default(),
-        )),
+        Ok(image) => Ok(Some(image)),
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(None),

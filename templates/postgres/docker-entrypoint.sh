@@ -54,12 +54,15 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	# Local (unix socket) connections are trusted, as in the official image,
 	# so the init scripts below need no password; network ones use $auth.
 	initdb_args=(--username="$POSTGRES_USER" --auth-local=trust --auth-host="$auth" -D "$PGDATA")
-	if [ -n "${POSTGRES_PASSWORD:-}" ]; then
-		initdb_args+=(--pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD"))
-	fi
 	# shellcheck disable=SC2206 # word splitting is the contract of POSTGRES_INITDB_ARGS
 	initdb_args+=(${POSTGRES_INITDB_ARGS:-})
-	initdb "${initdb_args[@]}"
+	if [ -n "${POSTGRES_PASSWORD:-}" ]; then
+		# The password reaches initdb through a pipe, never a file or argv;
+		# the pipe lives only as long as this one command.
+		initdb "${initdb_args[@]}" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD")
+	else
+		initdb "${initdb_args[@]}"
+	fi
 
 	{
 		echo
