@@ -258,3 +258,74 @@ pub async fn song_sizes(client: &Client) -> anyhow::Result<BTreeMap<String, (u64
         })
         .collect()
 }
+
+/// What `meshctl publish` did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PublishReport {
+    pub song: String,
+    pub playlist_id: String,
+    pub segments: usize,
+    pub duration_ms: i64,
+    pub segment_bytes: u64,
+    pub stored: Stored,
+    pub edges: Vec<EdgeHeld>,
+}
+
+/// Prepares `source` as `song`, stores it on origin (`origin_url`) in one
+/// transaction replacing any earlier version, then waits until every edge
+/// database in `edges` (name, URL) holds it. `say` hears each step, for
+/// people. Nothing is stored when preparing fails.
+pub async fn publish(
+    source: &std::path::Path,
+    song: &str,
+    origin_url: &str,
+    edges: &[(String, String)],
+    timeout: Duration,
+    say: &(dyn Fn(&str) + Send + Sync),
+) -> anyhow::Result<PublishReport> {
+    let prepared = super::hls::prepare(source, song).await?;
+    say(&format!(
+        "prepared {song}: {} segments, {:.1} s, {} bytes",
+        prepared.segments.len(),
+        prepared.duration_ms() as f64 / 1000.0,
+        prepared.segment_bytes()
+    ));
+    let mut origin = crate::db::connect(origin_url, timeout)
+        .await
+        .context("connect to origin-db")?;
+    let stored = store(&mut origin, &prepared)
+        .await
+        .context("store the song on origin-db")?;
+    say(&if stored.replaced {
+        format!(
+            "origin-db: replaced {song} ({} old rows removed, {} segments written)",
+            stored.removed_rows, stored.segments
+        )
+    } else {
+        format!("origin-db: stored {song} ({} segments)", stored.segments)
+    });
+    let mut clients = Vec::new();
+    for (name, url) in edges {
+        let c = crate::db::connect(url, timeout)
+            .await
+            .with_context(|| format!("connect to {name}"))?;
+        clients.push((name.clone(), c));
+    }
+    let refs: Vec<(String, &Client)> = clients.iter().map(|(n, c)| (n.clone(), c)).collect();
+    let held = wait_edges(&origin, &refs, song, timeout).await?;
+    for h in &held {
+        say(&format!(
+            "{}: holds {song} ({} rows) after {:.1} s",
+            h.edge, h.rows, h.after_secs
+        ));
+    }
+    Ok(PublishReport {
+        song: song.to_string(),
+        playlist_id: prepared.playlist_id(),
+        segments: prepared.segments.len(),
+        duration_ms: prepared.duration_ms(),
+        segment_bytes: prepared.segment_bytes(),
+        stored,
+        edges: held,
+    })
+}
