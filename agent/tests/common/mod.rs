@@ -428,7 +428,19 @@ pub async fn start_mesh(cp: &ControlPlane, spec: MeshSpec<'_>) -> Vec<Agent> {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         for (k, v) in spec.env.get(&i).into_iter().flatten() {
-            env.insert(k.to_string(), v.clone());
+            // `KEY+` appends to the list in KEY.
+            match k.strip_suffix('+') {
+                Some(k) => {
+                    let e = env.entry(k.to_string()).or_default();
+                    if !e.is_empty() {
+                        e.push(',');
+                    }
+                    e.push_str(v);
+                }
+                None => {
+                    env.insert(k.to_string(), v.clone());
+                }
+            }
         }
         let config = agent::Config::from_env_map(&env).expect("agent config");
         let service = spawn_service(listener, |l, rx| agent::run(config, l, stopped(rx)));
