@@ -48,3 +48,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// The running peers of a deployment, as the songs commands reach them.
+pub fn running_peers(d: &crate::context::Deployment) -> Vec<PeerRef> {
+    d.peers
+        .iter()
+        .filter(|p| p.running && !p.url.is_empty())
+        .map(|p| PeerRef {
+            name: p.name.clone(),
+            url: p.url.clone(),
+            edge: p.edge.clone(),
+        })
+        .collect()
+}

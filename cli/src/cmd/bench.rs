@@ -1,0 +1,76 @@
+//! `meshctl bench swarm --song <name> [--listeners N]`: every listener plays
+//! the song at once through its own peer.
+
+use std::time::Duration;
+
+use anyhow::bail;
+
+use crate::context::{connect_docker, discover};
+use crate::songs::{http_client, swarm, tables};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub bench: Bench,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Bench {
+    /// N listeners play one song at once, each through its own peer.
+    Swarm(SwarmArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SwarmArgs {
+    #[arg(long)]
+    pub song: String,
+    /// Listeners; default one per running peer (listener i uses peer i mod peers).
+    #[arg(long)]
+    pub listeners: Option<usize>,
+    /// Seconds over which the listeners' starts are spread at random.
+    #[arg(long, default_value_t = 5.0)]
+    pub spread: f64,
+    /// Further attempts at a failed or corrupt segment, as a player would.
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
+    /// Seconds for each request.
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout: u64,
+    #[arg(long, default_value = "mesh", env = "MESH_NAME")]
+    pub name: String,
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    match args.bench {
+        Bench::Swarm(a) => run_swarm(a).await,
+    }
+}
+
+async fn run_swarm(args: SwarmArgs) -> anyhow::Result<()> {
+    if !(args.spread.is_finite() && args.spread >= 0.0) {
+        bail!("--spread must be a number of seconds ≥ 0");
+    }
+    let docker = connect_docker().await?;
+    let d = discover(&docker, &args.name).await?;
+    let peers = crate::songs::running_peers(&d);
+    let report = swarm::swarm(
+        &peers,
+        &swarm::SwarmOptions {
+            song: args.song.clone(),
+            listeners: args.listeners,
+            spread: Duration::from_secs_f64(args.spread),
+            request_timeout: Duration::from_secs(args.request_timeout),
+            retries: args.retries,
+        },
+        &http_client()?,
+    )
+    .await?;
+    if args.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", tables::swarm(&report));
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `meshctl stats`: every peer's counters added up per song, with what the
+//! origin shipped to the edges and the peer-to-peer ratio beside its ceiling.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::context::{connect_docker, discover};
+use crate::songs::{http_client, stats, store, tables};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this song (the total still covers every song).
+    #[arg(long)]
+    pub song: Option<String>,
+    #[arg(long, default_value = "mesh", env = "MESH_NAME")]
+    pub name: String,
+    /// Seconds for each peer's answer.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let docker = connect_docker().await?;
+    let d = discover(&docker, &args.name).await?;
+    let peers = crate::songs::running_peers(&d);
+    let timeout = Duration::from_secs(args.timeout);
+    let collected = stats::collect(&peers, &http_client()?, timeout).await;
+    let mut answered = Vec::new();
+    let mut unreachable = Vec::new();
+    for (name, r) in collected {
+        match r {
+            Ok(s) => answered.push(s),
+            Err(e) => unreachable.push((name, e)),
+        }
+    }
+    for p in d.peers.iter().filter(|p| !p.running) {
+        unreachable.push((p.name.clone(), "not running".into()));
+    }
+    let sizes = match &d.origin_url {
+        Some(url) => {
+            let origin = crate::db::connect(url, timeout)
+                .await
+                .context("connect to origin-db")?;
+            Some(store::song_sizes(&origin).await?)
+        }
+        None => None,
+    };
+    let mut report = stats::summarize(&answered, sizes.as_ref(), d.edge_urls.len());
+    report.unreachable = unreachable;
+    if let Some(song) = &args.song {
+        report.songs.retain(|s| &s.song == song);
+    }
+    if args.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", tables::stats(&report));
+    }
+    Ok(())
+}
