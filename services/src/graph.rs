@@ -195,20 +195,22 @@ impl MeshGraph {
         if src == dst {
             return Ok(vec![from.to_string()]);
         }
-        let mut prev: HashMap<u32, u32> = HashMap::new();
+        // Ids are dense (freed ones are reused), so predecessors fit a Vec.
+        const UNSEEN: u32 = u32::MAX;
+        let mut prev = vec![UNSEEN; self.names.len()];
         let mut queue = VecDeque::from([src]);
-        prev.insert(src, src);
+        prev[src as usize] = src;
         while let Some(node) = queue.pop_front() {
             for next in self.graph.neighbors(node) {
-                if prev.contains_key(&next) {
+                if prev[next as usize] != UNSEEN {
                     continue;
                 }
-                prev.insert(next, node);
+                prev[next as usize] = node;
                 if next == dst {
                     let mut path = vec![self.names[dst as usize].clone()];
                     let mut at = dst;
                     while at != src {
-                        at = prev[&at];
+                        at = prev[at as usize];
                         path.push(self.names[at as usize].clone());
                     }
                     path.reverse();

@@ -433,9 +433,11 @@ fn explain_bad_message(text: &str) -> String {
     let refused = match value.get("type").and_then(|t| t.as_str()) {
         Some("announce") => http::parse_json::<AnnounceFields>(bytes).err(),
         Some("request_path") => http::parse_json::<RequestFields>(bytes).err(),
-        Some(other) => return format!(
+        Some(other) => {
+            return format!(
             "malformed message: unknown type {other:?}; expected \"announce\" or \"request_path\""
-        ),
+        )
+        }
         None => {
             return "malformed message: a JSON object with a string \"type\" is expected".into()
         }

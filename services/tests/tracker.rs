@@ -440,3 +440,61 @@ async fn bad_input_everywhere_gets_4xx_and_the_tracker_keeps_serving() {
     assert_eq!(p.peers[0].segments, 1);
     t.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn unchanged_inventory_skips_the_write_but_never_goes_stale() {
+    let redis = Redis::start().await;
+    let t = tracker_up(&redis, None, LONG).await;
+    post(
+        &t.url("/announce"),
+        &announce("p1", "eu", 5, &[], &["s1", "s2"]),
+    )
+    .await;
+    // Same inventory (other order): still held.
+    let (status, _) = post(
+        &t.url("/heartbeat"),
+        &json!({"peer_id":"p1","segments":["s2","s1"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let l: SegmentLookup = get_as(&t.url("/segments/s2")).await;
+    assert_eq!(ids(&l.holders), ["p1"]);
+    // Redis diverges behind the tracker's back (another writer, a restore):
+    // the hash check notices and the full inventory is written again.
+    let mut conn = redis.conn().await;
+    let _: () = redis::pipe()
+        .cmd("HSET")
+        .arg("mesh:peer:p1")
+        .arg("invh")
+        .arg("other")
+        .ignore()
+        .cmd("SREM")
+        .arg("mesh:holders:s1")
+        .arg("p1")
+        .ignore()
+        .cmd("SREM")
+        .arg("mesh:segs:p1")
+        .arg("s1")
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .expect("diverge");
+    let (status, _) = post(
+        &t.url("/heartbeat"),
+        &json!({"peer_id":"p1","segments":["s1","s2"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+    assert_eq!(ids(&l.holders), ["p1"]);
+    // A changed inventory is written.
+    post(
+        &t.url("/heartbeat"),
+        &json!({"peer_id":"p1","segments":["s3"]}),
+    )
+    .await;
+    let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+    assert!(l.holders.is_empty());
+    let p: PeersResponse = get_as(&t.url("/peers")).await;
+    assert_eq!(p.peers[0].segments, 1);
+}

@@ -99,6 +99,9 @@ struct Inner {
     metrics: Metrics,
     topology: TopologySync,
     scripts: Scripts,
+    // std Mutex: a map lookup or insert per call, never across an await.
+    /// peer → hash of the inventory this tracker last wrote for it.
+    inventories: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 struct Scripts {
@@ -121,7 +124,37 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// An order-insensitive hash of an inventory, as stored beside it in Redis.
+fn inventory_hash(segments: &[String]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut sum = 0u64;
+    let mut uniq = std::collections::HashSet::with_capacity(segments.len());
+    for s in segments {
+        if uniq.insert(s.as_str()) {
+            let mut h = std::hash::DefaultHasher::new();
+            s.hash(&mut h);
+            sum = sum.wrapping_add(h.finish());
+        }
+    }
+    format!("{sum:016x}-{}", uniq.len())
+}
+
 impl Inner {
+    fn cached_inventory(&self, peer: &str) -> Option<String> {
+        let map = self.inventories.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(peer).cloned()
+    }
+
+    fn remember_inventory(&self, peer: &str, hash: String) {
+        let mut map = self.inventories.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(peer.to_string(), hash);
+    }
+
+    fn forget_inventory(&self, peer: &str) {
+        let mut map = self.inventories.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(peer);
+    }
+
     fn cutoff(&self, now: u64) -> u64 {
         now.saturating_sub(self.ttl.as_millis() as u64)
     }
@@ -266,6 +299,7 @@ pub async fn run(
             peers: redis::Script::new(scripts::PEERS),
             reap: redis::Script::new(scripts::REAP),
         },
+        inventories: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
 
     let stop = CancellationToken::new();
@@ -310,6 +344,7 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
                 }
                 for peer in &gone {
                     tracing::info!(peer, "peer expired; removed");
+                    inner.forget_inventory(peer);
                     inner.topology.push(peer, Change::Delete);
                 }
                 inner.metrics.inc(
@@ -422,11 +457,13 @@ async fn announce(
         .arg(a.rtt_ms)
         .arg(&addr)
         .arg(a.edge.as_deref().unwrap_or(""))
-        .arg(&neighbors_json);
+        .arg(&neighbors_json)
+        .arg(inventory_hash(&a.segments));
     for seg in &a.segments {
         inv.arg(seg);
     }
     let _: i64 = inner.invoke(&inv).await?;
+    inner.remember_inventory(&a.peer_id, inventory_hash(&a.segments));
     inner
         .metrics
         .inc("announces_total", "Accepted announces.", 1);
@@ -461,27 +498,52 @@ async fn heartbeat(
     if let Some(segs) = &h.segments {
         validate_segments(segs)?;
     }
-    let now = now_ms();
-    let mut inv = inner.scripts.heartbeat.prepare_invoke();
-    inv.arg(&h.peer_id).arg(now).arg(inner.cutoff(now));
-    match &h.neighbors {
-        Some(n) => inv
-            .arg("1")
-            .arg(serde_json::to_string(n).unwrap_or_else(|_| "[]".into())),
-        None => inv.arg("0").arg(""),
-    };
-    match &h.segments {
-        Some(segs) => {
-            inv.arg("1");
-            for seg in segs {
-                inv.arg(seg);
+    let neighbors_json = h
+        .neighbors
+        .as_ref()
+        .map(|n| serde_json::to_string(n).unwrap_or_else(|_| "[]".into()));
+    let inv_hash = h.segments.as_deref().map(inventory_hash);
+    // The inventory goes to Redis only when it differs from the one this
+    // tracker last wrote; the script checks the hash, so a stale cache costs
+    // one extra round trip, never a wrong inventory.
+    let mut send_inventory = inv_hash.is_some() && inv_hash != inner.cached_inventory(&h.peer_id);
+    let answer = loop {
+        let now = now_ms();
+        let mut inv = inner.scripts.heartbeat.prepare_invoke();
+        inv.arg(&h.peer_id).arg(now).arg(inner.cutoff(now));
+        match &neighbors_json {
+            Some(n) => inv.arg("1").arg(n),
+            None => inv.arg("0").arg(""),
+        };
+        match (&h.segments, &inv_hash) {
+            (Some(segs), Some(hash)) if send_inventory => {
+                inv.arg("1").arg(hash);
+                for seg in segs {
+                    inv.arg(seg);
+                }
+            }
+            (Some(_), Some(hash)) => {
+                inv.arg("2").arg(hash);
+            }
+            _ => {
+                inv.arg("0").arg("");
             }
         }
-        None => {
-            inv.arg("0");
+        let answer: Vec<String> = inner.invoke(&inv).await?;
+        if answer.first().map(String::as_str) == Some("resend") && !send_inventory {
+            send_inventory = true;
+            continue;
+        }
+        break answer;
+    };
+    match answer.first().map(String::as_str) {
+        Some("gone") => inner.forget_inventory(&h.peer_id),
+        _ => {
+            if let (Some(hash), true) = (inv_hash, send_inventory) {
+                inner.remember_inventory(&h.peer_id, hash);
+            }
         }
     }
-    let answer: Vec<String> = inner.invoke(&inv).await?;
     match answer.first().map(String::as_str) {
         Some("gone") => {
             return Err(ApiError::not_found(format!(

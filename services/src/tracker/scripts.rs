@@ -13,14 +13,14 @@
 //! Liveness is `score(mesh:seen, peer) >= now - ttl`, decided by every read;
 //! the reaper only cleans up.
 
-/// ARGV: peer, now_ms, region, rtt, addr, edge, neighbors_json, segments...
+/// ARGV: peer, now_ms, region, rtt, addr, edge, neighbors_json, inventory_hash, segments...
 /// Replaces everything known about the peer. Returns the segment count.
 pub const ANNOUNCE: &str = r#"
 local p = ARGV[1]
 local pk = 'mesh:peer:' .. p
 local sk = 'mesh:segs:' .. p
 local want = {}
-for i = 8, #ARGV do want[ARGV[i]] = true end
+for i = 9, #ARGV do want[ARGV[i]] = true end
 for _, s in ipairs(redis.call('SMEMBERS', sk)) do
   if not want[s] then
     redis.call('SREM', sk, s)
@@ -34,7 +34,7 @@ for s, _ in pairs(want) do
 end
 local n = redis.call('SCARD', sk)
 redis.call('HSET', pk, 'region', ARGV[3], 'rtt', ARGV[4], 'addr', ARGV[5],
-  'edge', ARGV[6], 'neighbors', ARGV[7], 'nseg', n)
+  'edge', ARGV[6], 'neighbors', ARGV[7], 'nseg', n, 'invh', ARGV[8])
 if ARGV[6] ~= '' then
   redis.call('SADD', 'mesh:edges', p)
 else
@@ -45,10 +45,16 @@ return n
 "#;
 
 /// ARGV: peer, now_ms, cutoff_ms, has_neighbors ('0'/'1'), neighbors_json,
-/// has_segments ('0'/'1'), segments...
+/// segments_mode, inventory_hash, segments...
 ///
-/// Returns `{'gone'}` when the peer is unknown or expired, `{'ok'}` when
-/// refreshed, `{'changed', region, rtt, addr, edge, neighbors}` when its
+/// `segments_mode` is '0' (no inventory sent), '1' (the inventory follows)
+/// or '2' (unchanged: the tracker last wrote an inventory with this hash;
+/// nothing follows). Heartbeats carry the full inventory every time, so '2'
+/// keeps the common case as cheap as a bare heartbeat.
+///
+/// Returns `{'gone'}` when the peer is unknown or expired, `{'resend'}` when
+/// mode '2' does not match what Redis holds (nothing was changed), `{'ok'}`
+/// when refreshed, `{'changed', region, rtt, addr, edge, neighbors}` when its
 /// neighbor list changed (topology must hear of it).
 pub const HEARTBEAT: &str = r#"
 local p = ARGV[1]
@@ -57,6 +63,9 @@ local sk = 'mesh:segs:' .. p
 local sc = redis.call('ZSCORE', 'mesh:seen', p)
 if (not sc) or tonumber(sc) < tonumber(ARGV[3]) or redis.call('EXISTS', pk) == 0 then
   return {'gone'}
+end
+if ARGV[6] == '2' and redis.call('HGET', pk, 'invh') ~= ARGV[7] then
+  return {'resend'}
 end
 redis.call('ZADD', 'mesh:seen', ARGV[2], p)
 local changed = false
@@ -68,7 +77,7 @@ if ARGV[4] == '1' then
 end
 if ARGV[6] == '1' then
   local want = {}
-  for i = 7, #ARGV do want[ARGV[i]] = true end
+  for i = 8, #ARGV do want[ARGV[i]] = true end
   for _, s in ipairs(redis.call('SMEMBERS', sk)) do
     if not want[s] then
       redis.call('SREM', sk, s)
@@ -80,7 +89,7 @@ if ARGV[6] == '1' then
       redis.call('SADD', 'mesh:holders:' .. s, p)
     end
   end
-  redis.call('HSET', pk, 'nseg', redis.call('SCARD', sk))
+  redis.call('HSET', pk, 'nseg', redis.call('SCARD', sk), 'invh', ARGV[7])
 end
 if changed then
   local h = redis.call('HMGET', pk, 'region', 'rtt', 'addr', 'edge', 'neighbors')

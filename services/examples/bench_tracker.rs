@@ -1,0 +1,276 @@
+//! Tracker throughput and latency against a real redis-server on loopback,
+//! beside `redis-benchmark -t set,get` on the same server as the ceiling.
+//!
+//! ```text
+//! cargo run --release -p services --example bench_tracker [-- REQUESTS CONCURRENCY]
+//! ```
+//!
+//! The tracker runs as its binary does (current-thread runtime, own thread);
+//! the load comes from keep-alive HTTP clients on another runtime. 160 peers
+//! hold 100 segments each (10 songs x 10 segments, spread so each segment
+//! has ~8 holders), and 2 of them are edge peers.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PEERS: usize = 160;
+const SEGS_PER_PEER: usize = 100;
+const SEGMENTS: usize = 2000;
+
+fn seg(i: usize) -> String {
+    format!("song{}-{:05}.ts", i / 10, i % SEGMENTS)
+}
+
+fn inventory(peer: usize) -> Vec<String> {
+    (0..SEGS_PER_PEER)
+        .map(|k| seg((peer * 13 + k * 20) % SEGMENTS))
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+struct Stats {
+    name: &'static str,
+    n: usize,
+    secs: f64,
+    lat_us: Vec<u64>,
+}
+
+impl Stats {
+    fn rps(&self) -> f64 {
+        self.n as f64 / self.secs
+    }
+    fn pct(&self, p: f64) -> f64 {
+        let i = ((self.lat_us.len() as f64 - 1.0) * p).round() as usize;
+        self.lat_us[i] as f64 / 1000.0
+    }
+    fn print(&self) {
+        println!(
+            "{:<28} {:>9.0} req/s   p50 {:>6.3} ms   p99 {:>6.3} ms   ({} requests)",
+            self.name,
+            self.rps(),
+            self.pct(0.50),
+            self.pct(0.99),
+            self.n
+        );
+    }
+}
+
+/// Runs `n` requests over `conc` workers; `make(i)` builds request i.
+async fn load<F>(name: &'static str, n: usize, conc: usize, make: F) -> Stats
+where
+    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let make = std::sync::Arc::new(make);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let (make, next) = (make.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(1)
+                .build()
+                .expect("client");
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    return lat;
+                }
+                let t = Instant::now();
+                let resp = make(&client, i).send().await.expect("request");
+                let status = resp.status();
+                let _ = resp.bytes().await.expect("body");
+                assert!(status.is_success(), "{name}: {status}");
+                lat.push(t.elapsed().as_micros() as u64);
+            }
+        }));
+    }
+    let mut lat_us = Vec::with_capacity(n);
+    for t in tasks {
+        lat_us.extend(t.await.expect("worker"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat_us.sort_unstable();
+    Stats {
+        name,
+        n,
+        secs,
+        lat_us,
+    }
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let n = args.first().copied().unwrap_or(20_000);
+    let conc = args.get(1).copied().unwrap_or(32);
+
+    let redis_port = free_port();
+    let mut redis = Command::new("redis-server")
+        .args([
+            "--port",
+            &redis_port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server");
+    let redis_url = format!("redis://127.0.0.1:{redis_port}");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // The tracker, as its binary runs it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let config = services::tracker::Config {
+        redis_url,
+        topology_url: None,
+        ttl: Duration::from_secs(120),
+        reap_interval: None,
+        token: None,
+    };
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
+            services::tracker::run(config, l, std::future::pending()).await
+        })
+        .expect("tracker");
+    });
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let base = format!("http://{addr}");
+    println!("tracker bench: {PEERS} peers x {SEGS_PER_PEER} segments, {n} requests per phase, {conc} connections");
+    let results = rt.block_on(async move {
+        let b = base.clone();
+        let announce_body = move |i: usize| {
+            let p = i % PEERS;
+            serde_json::json!({
+                "peer_id": format!("peer-{p}"), "region": if p.is_multiple_of(2) { "eu" } else { "us" },
+                "rtt_ms": (p * 7) % 90, "neighbors": [format!("peer-{}", (p + 1) % PEERS), format!("peer-{}", (p + PEERS - 1) % PEERS)],
+                "segments": inventory(p),
+                "edge": if p < 2 { Some(format!("edge-db-{p}")) } else { None },
+            })
+        };
+        let bodies: Vec<serde_json::Value> = (0..PEERS).map(announce_body).collect();
+        let bodies = std::sync::Arc::new(bodies);
+        let bb = bodies.clone();
+        let announce = load("announce (100 segments)", n, conc, move |c, i| {
+            c.post(format!("{b}/announce")).json(&bb[i % PEERS])
+        })
+        .await;
+        let b = base.clone();
+        let heartbeat = load("heartbeat (no changes)", n, conc, move |c, i| {
+            c.post(format!("{b}/heartbeat"))
+                .json(&serde_json::json!({"peer_id": format!("peer-{}", i % PEERS)}))
+        })
+        .await;
+        let b = base.clone();
+        let heartbeat_inv = load("heartbeat (100 segments)", n, conc, move |c, i| {
+            let p = i % PEERS;
+            c.post(format!("{b}/heartbeat")).json(
+                &serde_json::json!({"peer_id": format!("peer-{p}"), "segments": inventory(p)}),
+            )
+        })
+        .await;
+        let b = base.clone();
+        let lookup = load("lookup (GET /segments)", n, conc, move |c, i| {
+            c.get(format!("{b}/segments/{}?region=eu&limit=5", seg((i * 7) % SEGMENTS)))
+        })
+        .await;
+        let b = base.clone();
+        let peers = load("GET /peers (160 live)", n / 10, conc, move |c, _| {
+            c.get(format!("{b}/peers"))
+        })
+        .await;
+        // One sample lookup, to show what is answered.
+        let sample: wire::tracker::SegmentLookup = reqwest::get(format!("{base}/segments/{}?region=eu", seg(0)))
+            .await
+            .expect("lookup")
+            .json()
+            .await
+            .expect("json");
+        println!(
+            "sample lookup: {} holders, {} edge peers",
+            sample.holders.len(),
+            sample.edges.len()
+        );
+        vec![announce, heartbeat, heartbeat_inv, lookup, peers]
+    });
+    for r in &results {
+        r.print();
+    }
+
+    // The ceiling: raw Redis SET/GET on the same server, same concurrency.
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &redis_port.to_string(),
+            "-t",
+            "set,get",
+            "-n",
+            &(n * 5).to_string(),
+            "-c",
+            &conc.to_string(),
+            "-q",
+        ])
+        .output()
+        .expect("run redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    let mut ceiling = Vec::new();
+    for line in text.lines().filter(|l| l.contains("requests per second")) {
+        let line = line.trim();
+        println!("redis-benchmark {line}");
+        let name = line.split(':').next().unwrap_or("").trim().to_string();
+        let rps: f64 = line
+            .split(':')
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0.0);
+        ceiling.push((name, rps));
+    }
+    let get = ceiling
+        .iter()
+        .find(|(n, _)| n == "GET")
+        .map(|c| c.1)
+        .unwrap_or(0.0);
+    let set = ceiling
+        .iter()
+        .find(|(n, _)| n == "SET")
+        .map(|c| c.1)
+        .unwrap_or(0.0);
+    if get > 0.0 && set > 0.0 {
+        println!("ratios: announce/SET {:.3}, heartbeat/SET {:.3}, heartbeat+inventory/SET {:.3}, lookup/GET {:.3}",
+            results[0].rps() / set, results[1].rps() / set, results[2].rps() / set, results[3].rps() / get);
+    }
+    let _ = redis.kill();
+    let _ = redis.wait();
+}
