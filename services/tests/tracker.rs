@@ -210,22 +210,43 @@ async fn ttl_reaping_removes_peer_from_lookups_and_topology() {
 }
 
 #[tokio::test]
-async fn expired_peer_is_hidden_before_the_reaper_runs() {
+async fn liveness_is_decided_on_read_not_by_the_reaper() {
     let redis = Redis::start().await;
-    let mut cfg = tracker_config(&redis, None, Duration::from_secs(1));
-    // The reaper is clamped to ttl/4; reads must not depend on it anyway.
-    cfg.reap_interval = Some(Duration::from_secs(3600));
-    let t = tracker(cfg).await;
-    wait_healthy(&t).await;
+    // TTL 600 s: the reaper sweeps at start, then only every 150 s.
+    let t = tracker_up(&redis, None, LONG).await;
+    post(&t.url("/announce"), &announce("p1", "eu", 5, &[], &["s1"])).await;
+    post(&t.url("/announce"), &announce("p2", "eu", 9, &[], &["s1"])).await;
+    let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+    assert_eq!(ids(&l.holders), ["p1", "p2"]);
+    // p1 was last heard from 601 s ago.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let mut conn = redis.conn().await;
+    let _: () = redis::cmd("ZADD")
+        .arg("mesh:seen")
+        .arg(now - 601_000)
+        .arg("p1")
+        .query_async(&mut conn)
+        .await
+        .expect("age p1");
+    let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+    assert_eq!(ids(&l.holders), ["p2"], "expired holder hidden at once");
+    let p: PeersResponse = get_as(&t.url("/peers")).await;
+    assert_eq!(p.peers.len(), 1);
+    let (status, body) = post(&t.url("/heartbeat"), &json!({"peer_id":"p1"})).await;
+    assert_error(status, &body, 404, "announce again");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("mesh:peer:p1")
+        .query_async(&mut conn)
+        .await
+        .expect("exists");
+    assert_eq!(exists, 1, "not reaped yet: hidden by the read alone");
+    // Announcing again revives it.
     post(&t.url("/announce"), &announce("p1", "eu", 5, &[], &["s1"])).await;
     let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
-    assert_eq!(ids(&l.holders), ["p1"]);
-    eventually("p1 expires from lookups and /peers", || async {
-        let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
-        let p: PeersResponse = get_as(&t.url("/peers")).await;
-        l.holders.is_empty() && p.peers.is_empty()
-    })
-    .await;
+    assert_eq!(ids(&l.holders), ["p1", "p2"]);
 }
 
 #[tokio::test]
