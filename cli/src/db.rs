@@ -144,6 +144,24 @@ pub async fn init_edge(
     .await
 }
 
+/// A libpq `key=value` connection string with every value quoted, so that
+/// passwords with spaces or quotes survive, e.g. for [`init_edge`]:
+///
+/// ```text
+/// host='origin-db' port='5432' user='mesh' password='it\'s' dbname='songs'
+/// ```
+pub fn conninfo(host: &str, port: u16, user: &str, password: &str, dbname: &str) -> String {
+    let q = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    format!(
+        "host={} port={} user={} password={} dbname={}",
+        q(host),
+        q(&port.to_string()),
+        q(user),
+        q(password),
+        q(dbname)
+    )
+}
+
 fn check_identifier(name: &str) -> anyhow::Result<()> {
     let mut chars = name.chars();
     let first_ok = chars
@@ -284,6 +302,19 @@ pub async fn subscriptions(edge: &Client) -> anyhow::Result<Vec<SubscriptionStat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conninfo_quotes_values() {
+        assert_eq!(
+            conninfo("origin-db", 5432, "mesh", "it's a \\ pw", "songs"),
+            r"host='origin-db' port='5432' user='mesh' password='it\'s a \\ pw' dbname='songs'"
+        );
+        // tokio-postgres reads it back as written.
+        let cfg: tokio_postgres::Config =
+            conninfo("h", 1, "u", "it's a \\ pw", "d").parse().unwrap();
+        assert_eq!(cfg.get_password(), Some(&b"it's a \\ pw"[..]));
+        assert_eq!(cfg.get_user(), Some("u"));
+    }
 
     #[test]
     fn identifiers() {

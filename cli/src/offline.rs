@@ -496,8 +496,17 @@ async fn build_debian(
         .await
         .with_context(|| format!("mmdebstrap did not finish within {MMDEBSTRAP_TIMEOUT:?}"))??;
     if !status.success() {
+        // As root mmdebstrap chroots; otherwise it needs user namespaces and
+        // subordinate ids, the usual cause of failures for a normal user.
+        let hint = if running_as_root() {
+            ""
+        } else {
+            " (not running as root: mmdebstrap then needs unprivileged user \
+             namespaces and /etc/subuid, /etc/subgid entries for this user; \
+             or run meshctl as root)"
+        };
         bail!(
-            "mmdebstrap failed ({status}) building {offline} from {}; its last lines:\n{}",
+            "mmdebstrap failed ({status}) building {offline} from {}{hint}; its last lines:\n{}",
             sources
                 .iter()
                 .map(|p| p.display().to_string())
@@ -510,6 +519,17 @@ async fn build_debian(
     let mut changes = recipe.changes;
     changes.push(labels_change(which, recipe_id));
     import(docker, &rootfs, offline, changes, progress).await
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
 }
 
 /// Sends each line `pipe` prints to `tx` until the pipe closes.

@@ -186,3 +186,42 @@ async fn busybox_image_runs_sh() -> anyhow::Result<()> {
     assert_eq!(logs(&docker, &name).await.trim(), "ok");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_image_requires_a_password() -> anyhow::Result<()> {
+    let _lock = DOCKER_LOCK.lock().await;
+    let docker = docker().await?;
+    let image = ensure(&docker, BaseImage::Postgres, &ProgressBar::hidden()).await?;
+    let run_id = run_id("pgnopw");
+    let guard = Guard::new(&run_id);
+    let name = format!("{run_id}-db");
+    run(
+        &docker,
+        &guard,
+        Spec {
+            name: &name,
+            image: &image,
+            ..Default::default()
+        },
+    )
+    .await?;
+    // It refuses to initialise: exits non-zero and says why.
+    let mut wait = docker.wait_container(&name, None);
+    let exit = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut code = None;
+        while let Some(item) = wait.next().await {
+            code = Some(match item {
+                Ok(status) => status.status_code,
+                Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => code,
+                Err(e) => return Err(e).context("wait for the container"),
+            });
+        }
+        anyhow::Ok(code)
+    })
+    .await
+    .context("the container kept running without a password")??;
+    assert_eq!(exit, Some(1));
+    let log = logs(&docker, &name).await;
+    assert!(log.contains("POSTGRES_PASSWORD is not set"), "{log}");
+    Ok(())
+}
