@@ -4,6 +4,7 @@
 use anyhow::Context;
 
 fn main() -> std::process::ExitCode {
+    tune_malloc();
     // A plain level (RUST_LOG=error|warn|info|debug|trace), not an EnvFilter:
     // its regex engine alone costs more idle memory than the whole agent.
     let level = std::env::var("RUST_LOG")
@@ -20,6 +21,27 @@ fn main() -> std::process::ExitCode {
             eprintln!("mesh-agent: {e:#}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+/// glibc's allocator by default keeps freed memory in per-thread arenas and
+/// raises its mmap threshold after each large free, so freed segment buffers
+/// would stay resident. One arena, segment-sized blocks always on their own
+/// mmap (returned to the kernel when freed) and an eager trim keep RSS close
+/// to what the cache really holds.
+fn tune_malloc() {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_TRIM_THRESHOLD: i32 = -1;
+    const M_MMAP_THRESHOLD: i32 = -3;
+    const M_ARENA_MAX: i32 = -8;
+    // SAFETY: mallopt only changes allocator parameters; it is called before
+    // any other thread exists.
+    unsafe {
+        mallopt(M_ARENA_MAX, 1);
+        mallopt(M_MMAP_THRESHOLD, 32 * 1024);
+        mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     }
 }
 

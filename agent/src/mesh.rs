@@ -14,6 +14,7 @@ use crate::flight::{FetchError, Flight, Head};
 use crate::stats::Event;
 use crate::Inner;
 use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -23,6 +24,11 @@ use wire::relay::{self, Source};
 
 /// Longest route a relay request may carry.
 pub const MAX_ROUTE: usize = 64;
+/// Longest wait for the next bytes of a relay answer.
+const RELAY_IDLE: Duration = Duration::from_secs(10);
+/// Read buffer of one relay connection: fixed, so 50 concurrent relays cost
+/// 50 small buffers, not 50 buffers grown to the segment's size.
+const RELAY_READ_BUF: usize = 16 * 1024;
 /// How long a neighbor's resolved addresses are reused.
 const RESOLVE_TTL: Duration = Duration::from_secs(5);
 
@@ -287,15 +293,9 @@ async fn attempt(
         .config
         .neighbor(&route[0])
         .ok_or_else(|| Failed::before(403, format!("{} is not a neighbor of {me}", route[0])))?;
-    let url = format!("{}/segments/{id}", next.base_url());
     let head_deadline = Duration::from_secs(3 + 2 * route.len() as u64);
-    let req = inner
-        .http
-        .get(url)
-        .header(relay::ROUTE, route.join(","))
-        .header(relay::FROM, me.as_str())
-        .send();
-    let resp = match tokio::time::timeout(head_deadline, req).await {
+    let open = open_relay(inner, next, id, route);
+    let resp = match tokio::time::timeout(head_deadline, open).await {
         Err(_) => {
             return Err(Failed::before(
                 504,
@@ -305,20 +305,25 @@ async fn attempt(
         Ok(Err(e)) => return Err(Failed::before(502, format!("{}: {e}", next.id))),
         Ok(Ok(r)) => r,
     };
-    if resp.status() != reqwest::StatusCode::OK {
-        let status = if resp.status() == reqwest::StatusCode::NOT_FOUND {
+    if resp.status() != hyper::StatusCode::OK {
+        let status = if resp.status() == hyper::StatusCode::NOT_FOUND {
             404
         } else {
             502
         };
-        let text = resp.text().await.unwrap_or_default();
+        let code = resp.status();
+        let body = tokio::time::timeout(
+            RELAY_IDLE,
+            http_body_util::Limited::new(resp.into_body(), 4096).collect(),
+        )
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .unwrap_or_default();
         return Err(Failed::before(
             status,
-            format!(
-                "{} answered: {}",
-                next.id,
-                text.chars().take(300).collect::<String>()
-            ),
+            format!("{} answered {code}: {body}", next.id),
         ));
     }
     let header = |name: &str| {
@@ -353,8 +358,8 @@ async fn attempt(
         }
     }
     let expected = id_sha.map(str::to_string).or(sent_sha);
-    let len = resp
-        .content_length()
+    let len = header("content-length")
+        .and_then(|v| v.parse::<u64>().ok())
         .ok_or_else(|| Failed::before(502, format!("{} sent no Content-Length", next.id)))?;
     if len > inner.config.max_segment_bytes() {
         return Err(Failed::before(
@@ -378,21 +383,30 @@ async fn attempt(
         err: FetchError::new(502, msg),
         head_sent: true,
     };
-    let mut resp = resp;
+    let mut body = resp.into_body();
     let mut acc = BytesMut::with_capacity(len as usize);
     let mut hasher = Sha256::new();
     let mut got = 0u64;
     let mut last_progress = Instant::now();
-    loop {
-        let chunk = match resp.chunk().await {
-            Ok(Some(c)) => c,
+    while got < len {
+        let frame = match tokio::time::timeout(RELAY_IDLE, body.frame()).await {
+            Err(_) => {
+                return Err(fail(format!(
+                    "{} stalled after {got} of {len} bytes",
+                    next.id
+                )))
+            }
             Ok(None) => break,
-            Err(e) => {
+            Ok(Some(Err(e))) => {
                 return Err(fail(format!(
                     "{} cut the stream after {got} of {len} bytes: {e}",
                     next.id
                 )))
             }
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(chunk) = frame.into_data() else {
+            continue;
         };
         got += chunk.len() as u64;
         if got > len {
@@ -435,6 +449,54 @@ async fn attempt(
         flight.push(acc.split().freeze());
     }
     Ok(sha)
+}
+
+/// Opens one HTTP/1 connection to neighbor `next` (from this peer's own IP
+/// when it has one) and sends the relay request.
+async fn open_relay(
+    inner: &Inner,
+    next: &crate::Neighbor,
+    id: &str,
+    route: &[String],
+) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+    let addr = resolve(inner, next)
+        .await
+        .first()
+        .map(|ip| SocketAddr::new(*ip, next.port))
+        .ok_or_else(|| format!("cannot resolve {}", next.host))?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(ip) = inner.config.bind_ip() {
+        if ip.is_ipv4() == addr.is_ipv4() {
+            socket
+                .bind(SocketAddr::new(ip, 0))
+                .map_err(|e| format!("bind {ip}: {e}"))?;
+        }
+    }
+    let stream = tokio::time::timeout(Duration::from_secs(2), socket.connect(addr))
+        .await
+        .map_err(|_| format!("connect {addr} timed out"))?
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .read_buf_exact_size(Some(RELAY_READ_BUF))
+        .handshake::<_, http_body_util::Empty<Bytes>>(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = hyper::Request::get(format!("/segments/{id}"))
+        .header(hyper::header::HOST, format!("{}:{}", next.host, next.port))
+        .header(relay::ROUTE, route.join(","))
+        .header(relay::FROM, inner.config.peer_id.as_str())
+        .body(http_body_util::Empty::new())
+        .map_err(|e| e.to_string())?;
+    sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
 /// Reads `id` from this peer's edge database into `flight`.

@@ -54,6 +54,12 @@ async fn ffmpeg_plays_a_song_ingested_at_the_far_end_of_a_line() {
         .ingest(&wire::ids::playlist_id(song), rewritten.as_bytes())
         .await;
 
+    let playlist_id = wire::ids::playlist_id(song);
+    eventually("the tracker knows the far end holds the song", || async {
+        cp.holders(&playlist_id).await == vec!["h5".to_string()]
+            && cp.holders(&segments[segments.len() - 1].0).await == vec!["h5".to_string()]
+    })
+    .await;
     let out = dir.path().join("decoded.raw");
     let url = format!("{}/songs/{song}/playlist.m3u8", agents[0].url());
     let run = tokio::process::Command::new("ffmpeg")

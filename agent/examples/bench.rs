@@ -1,0 +1,369 @@
+//! Footprint and relay benchmarks of the release `mesh-agent` binary.
+//!
+//! ```text
+//! cargo build --release -p agent --bins
+//! cargo run --release -p agent --example bench
+//! ```
+//!
+//! Starts redis-server and the control plane (in this process), then agents
+//! as separate processes on 127.0.0.N, and prints:
+//! - RSS of one agent idle, with a full cache (64 × 100 KB), and its peak
+//!   under 50 concurrent relays on top of the full cache;
+//! - time to first byte and throughput of a fresh (uncached) segment over
+//!   1, 3 and 6 hops beside a direct fetch from the holder, in one run.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = "target/x86_64-unknown-linux-gnu/release/mesh-agent";
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind(format!("{ip}:0"))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn data(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn seg(song: &str, seq: u32, n: usize) -> (String, Vec<u8>) {
+    use sha2::Digest;
+    let d = data(seq as u64 * 7919 + song.len() as u64, n);
+    let sha = hex::encode(sha2::Sha256::digest(&d));
+    (wire::ids::segment_id(song, seq, &sha), d)
+}
+
+struct Control {
+    tracker: String,
+    topology: String,
+    signal: String,
+    _redis: Proc,
+}
+
+async fn control() -> anyhow::Result<Control> {
+    let rport = free_port("127.0.0.1");
+    let redis = Proc(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &rport.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+    let (t, k, s) = (bind().await?, bind().await?, bind().await?);
+    let (ta, ka, sa) = (t.local_addr()?, k.local_addr()?, s.local_addr()?);
+    let never = std::future::pending::<()>;
+    tokio::spawn(services::topology::run(
+        services::topology::Config { token: None },
+        t,
+        never(),
+    ));
+    // Redis may take a moment to listen; the tracker's connection manager retries.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", rport)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let tc = services::tracker::Config {
+        redis_url: format!("redis://127.0.0.1:{rport}"),
+        topology_url: Some(format!("http://{ta}")),
+        ttl: Duration::from_secs(60),
+        reap_interval: None,
+        token: None,
+    };
+    tokio::spawn(services::tracker::run(tc, k, never()));
+    let sc = services::signalling::Config {
+        token: None,
+        ping_interval: Duration::from_secs(15),
+    };
+    tokio::spawn(services::signalling::run(sc, s, never()));
+    Ok(Control {
+        tracker: format!("http://{ka}"),
+        topology: format!("http://{ta}"),
+        signal: format!("ws://{sa}/ws"),
+        _redis: redis,
+    })
+}
+
+struct Agent {
+    id: String,
+    addr: SocketAddr,
+    proc: Proc,
+}
+
+/// A line of `n` agent processes on 127.0.0.<base+i>.
+fn line(c: &Control, prefix: &str, base: u8, n: usize) -> anyhow::Result<Vec<Agent>> {
+    let addrs: Vec<SocketAddr> = (0..n)
+        .map(|i| {
+            let ip = format!("127.0.0.{}", base as usize + i);
+            format!("{ip}:{}", free_port(&ip)).parse().unwrap()
+        })
+        .collect();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let mut nb = Vec::new();
+        if i > 0 {
+            nb.push(format!("{prefix}{}={}", i - 1, addrs[i - 1]));
+        }
+        if i + 1 < n {
+            nb.push(format!("{prefix}{}={}", i + 1, addrs[i + 1]));
+        }
+        let child = Command::new(BIN)
+            .env_clear()
+            .env("PEER_ID", format!("{prefix}{i}"))
+            .env("PEER_ADDR", addrs[i].to_string())
+            .env("NEIGHBORS", nb.join(","))
+            .env("TRACKER_URL", &c.tracker)
+            .env("TOPOLOGY_URL", &c.topology)
+            .env("SIGNAL_URL", &c.signal)
+            .env("HEARTBEAT_INTERVAL_SEC", "5")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?;
+        out.push(Agent {
+            id: format!("{prefix}{i}"),
+            addr: addrs[i],
+            proc: Proc(child),
+        });
+    }
+    Ok(out)
+}
+
+async fn wait_until<F: Fn() -> Fut, Fut: std::future::Future<Output = bool>>(f: F) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out");
+}
+
+async fn holders(http: &reqwest::Client, c: &Control, id: &str) -> Vec<String> {
+    match http
+        .get(format!("{}/segments/{id}", c.tracker))
+        .send()
+        .await
+    {
+        Ok(r) => r
+            .json::<wire::tracker::SegmentLookup>()
+            .await
+            .map(|l| l.holders.into_iter().map(|h| h.peer_id).collect())
+            .unwrap_or_default(),
+        Err(_) => vec![],
+    }
+}
+
+async fn ingest(http: &reqwest::Client, a: &Agent, id: &str, d: &[u8]) -> anyhow::Result<()> {
+    let r = http
+        .post(format!("http://{}/segments", a.addr))
+        .query(&[("id", id)])
+        .body(d.to_vec())
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 201, "ingest: {}", r.status());
+    Ok(())
+}
+
+/// (time to first byte, total time) of one GET.
+async fn timed_get(
+    http: &reqwest::Client,
+    url: &str,
+    want: usize,
+) -> anyhow::Result<(Duration, Duration)> {
+    let t0 = Instant::now();
+    let mut r = http.get(url).send().await?;
+    anyhow::ensure!(r.status() == 200, "GET {url}: {}", r.status());
+    let mut got = 0;
+    let mut ttfb = None;
+    while let Some(c) = r.chunk().await? {
+        ttfb.get_or_insert_with(|| t0.elapsed());
+        got += c.len();
+    }
+    anyhow::ensure!(got == want, "short body");
+    Ok((ttfb.unwrap_or_default(), t0.elapsed()))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    anyhow::ensure!(
+        std::path::Path::new(BIN).exists(),
+        "build first: cargo build --release -p agent --bins"
+    );
+    let c = control().await?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+
+    // --- Footprint: A - M - H; M is measured.
+    let agents = line(&c, "m", 60, 3)?;
+    let (a, m, h) = (&agents[0], &agents[1], &agents[2]);
+    for x in &agents {
+        let url = format!("http://{}/healthz", x.addr);
+        wait_until(|| async { http.get(&url).send().await.is_ok() }).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = m.proc.0.id();
+    let kinds = |pid| {
+        (
+            status_kib(pid, "VmRSS:"),
+            status_kib(pid, "RssAnon:"),
+            status_kib(pid, "RssFile:"),
+        )
+    };
+    let idle = kinds(pid);
+    for i in 0..64 {
+        let (id, d) = seg("full", i, 100_000);
+        ingest(&http, m, &id, &d).await?;
+    }
+    let full = kinds(pid);
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let (id, d) = seg("relay", i, 100_000);
+        ingest(&http, h, &id, &d).await?;
+        ids.push(id);
+    }
+    let last = ids[49].clone();
+    wait_until(|| async { !holders(&http, &c, &last).await.is_empty() }).await;
+    let t = Instant::now();
+    let gets: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let http = http.clone();
+            let url = format!("http://{}/segments/{id}", a.addr);
+            tokio::spawn(async move { timed_get(&http, &url, 100_000).await })
+        })
+        .collect();
+    for g in gets {
+        g.await??;
+    }
+    let relay_time = t.elapsed();
+    let after = kinds(pid);
+    let peak = status_kib(pid, "VmHWM:");
+    let stats: wire::agent::AgentStats = http
+        .get(format!("http://{}/stats", m.addr))
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!("## RSS of one agent ({} , release, static)", m.id);
+    println!("| state | RSS | anonymous | file-backed (binary text) |");
+    println!("| --- | --- | --- | --- |");
+    let mib = |k: u64| k as f64 / 1024.0;
+    for (name, (r, a, f)) in [
+        ("idle, connected to tracker and signalling", idle),
+        ("full cache: 64 × 100 KB ingested", full),
+        (
+            "after 50 concurrent relays of 100 KB through it (cache full)",
+            after,
+        ),
+    ] {
+        println!(
+            "| {name} | {:.2} MiB | {:.2} MiB | {:.2} MiB |",
+            mib(r),
+            mib(a),
+            mib(f)
+        );
+    }
+    println!(
+        "| peak (VmHWM) over the whole run | {:.2} MiB | | |",
+        mib(peak)
+    );
+    println!(
+        "\n50 concurrent relays took {:?}; the agent forwarded {} relays, cache {} entries / {:.1} MiB\n",
+        relay_time,
+        stats.relays_forwarded,
+        stats.cache_entries,
+        stats.cache_bytes as f64 / 1048576.0
+    );
+    drop(agents);
+
+    // --- Hops: a line p0 .. p6, holder p6.
+    let agents = line(&c, "p", 80, 7)?;
+    for x in &agents {
+        let url = format!("http://{}/healthz", x.addr);
+        wait_until(|| async { http.get(&url).send().await.is_ok() }).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let holder = &agents[6];
+    let size = 1_000_000usize;
+    let trials = 15;
+    let mut rows = Vec::new();
+    let mut seq = 0u32;
+    for hops in [0usize, 1, 3, 6] {
+        let asker = &agents[6 - hops];
+        let (mut ttfb, mut total) = (Vec::new(), Vec::new());
+        for _ in 0..trials {
+            seq += 1;
+            let (id, d) = seg("hops", seq, size);
+            ingest(&http, holder, &id, &d).await?;
+            wait_until(|| async { !holders(&http, &c, &id).await.is_empty() }).await;
+            let (f, t) =
+                timed_get(&http, &format!("http://{}/segments/{id}", asker.addr), size).await?;
+            ttfb.push(f);
+            total.push(t);
+        }
+        rows.push((hops, median(ttfb), median(total)));
+    }
+    let (_, f0, t0) = rows[0];
+    println!("## A fresh 1 MB segment over k hops (median of {trials}; k = 0 is a direct fetch from the holder's cache)");
+    println!("| hops | time to first byte | total | throughput | TTFB ratio | throughput ratio |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (hops, f, t) in rows {
+        let mbps = size as f64 / t.as_secs_f64() / 1e6;
+        let mbps0 = size as f64 / t0.as_secs_f64() / 1e6;
+        println!(
+            "| {hops} | {:.2} ms | {:.2} ms | {:.0} MB/s | {:.1}× | {:.2} |",
+            f.as_secs_f64() * 1e3,
+            t.as_secs_f64() * 1e3,
+            mbps,
+            f.as_secs_f64() / f0.as_secs_f64(),
+            mbps / mbps0
+        );
+    }
+    Ok(())
+}
