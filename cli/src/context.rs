@@ -41,7 +41,8 @@ pub const SIGNALLING_PORT: u16 = 7080;
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Values of [`LABEL_ROLE`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Peer,
     Db,
@@ -174,7 +175,7 @@ pub fn natural_key(name: &str) -> (String, u64, String) {
 }
 
 /// Percent-encodes a URL userinfo part (user or password).
-fn userinfo(s: &str) -> String {
+pub fn userinfo(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

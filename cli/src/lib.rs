@@ -8,5 +8,14 @@
 
 pub mod context;
 pub mod db;
+pub mod deploy;
+pub mod docker;
+pub mod down;
+pub mod graph;
+pub mod images;
+pub mod mesh_file;
 pub mod offline;
+pub mod plan;
+pub mod probe;
 pub mod songs;
+pub mod status;
