@@ -201,6 +201,16 @@ fn main() {
         })
         .await;
         let b = base.clone();
+        let heartbeat_changed = load("heartbeat (100 segs, 1 new)", n, conc, move |c, i| {
+            let p = i % PEERS;
+            let mut segs = inventory(p);
+            // One segment differs on every request, so the inventory is rewritten.
+            segs[0] = format!("fresh-{i}.ts");
+            c.post(format!("{b}/heartbeat"))
+                .json(&serde_json::json!({"peer_id": format!("peer-{p}"), "segments": segs}))
+        })
+        .await;
+        let b = base.clone();
         let lookup = load("lookup (GET /segments)", n, conc, move |c, i| {
             c.get(format!("{b}/segments/{}?region=eu&limit=5", seg((i * 7) % SEGMENTS)))
         })
@@ -222,7 +232,7 @@ fn main() {
             sample.holders.len(),
             sample.edges.len()
         );
-        vec![announce, heartbeat, heartbeat_inv, lookup, peers]
+        vec![announce, heartbeat, heartbeat_inv, heartbeat_changed, lookup, peers]
     });
     for r in &results {
         r.print();
@@ -268,8 +278,14 @@ fn main() {
         .map(|c| c.1)
         .unwrap_or(0.0);
     if get > 0.0 && set > 0.0 {
-        println!("ratios: announce/SET {:.3}, heartbeat/SET {:.3}, heartbeat+inventory/SET {:.3}, lookup/GET {:.3}",
-            results[0].rps() / set, results[1].rps() / set, results[2].rps() / set, results[3].rps() / get);
+        println!(
+            "ratios: announce/SET {:.3}, heartbeat/SET {:.3}, heartbeat+inventory/SET {:.3}, heartbeat+changed inventory/SET {:.3}, lookup/GET {:.3}",
+            results[0].rps() / set,
+            results[1].rps() / set,
+            results[2].rps() / set,
+            results[3].rps() / set,
+            results[4].rps() / get
+        );
     }
     let _ = redis.kill();
     let _ = redis.wait();
