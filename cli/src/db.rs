@@ -162,6 +162,69 @@ pub fn conninfo(host: &str, port: u16, user: &str, password: &str, dbname: &str)
     )
 }
 
+/// Like [`init_edge`], and also correct when the edge was recreated while
+/// origin kept running: a fresh edge has no subscription, but origin still
+/// holds the old edge's replication slot under the same name, and
+/// `CREATE SUBSCRIPTION` would fail on it. That slot is dropped first (it
+/// also pins WAL on origin for nobody); a walsender still holding it (the old
+/// edge vanished without closing its connection) is terminated.
+pub async fn subscribe_edge(
+    origin: &Client,
+    edge: &Client,
+    subscription: &str,
+    origin_conninfo: &str,
+) -> anyhow::Result<()> {
+    check_identifier(subscription)?;
+    let subscribed = subscriptions(edge)
+        .await?
+        .iter()
+        .any(|s| s.name == subscription);
+    if !subscribed {
+        drop_slot(origin, subscription).await?;
+    }
+    init_edge(edge, subscription, origin_conninfo).await
+}
+
+/// Drops the replication slot `slot` on origin, if it exists, terminating
+/// the walsender that holds it.
+async fn drop_slot(origin: &Client, slot: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + STATEMENT_TIMEOUT;
+    loop {
+        let row = tokio::time::timeout(
+            STATEMENT_TIMEOUT,
+            origin.query_opt(
+                "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            ),
+        )
+        .await
+        .context("look up a replication slot on origin: timed out")?
+        .context("look up a replication slot on origin")?;
+        let Some(row) = row else { return Ok(()) };
+        let active_pid: Option<i32> = row.try_get(0)?;
+        let step = match active_pid {
+            Some(pid) => origin
+                .execute("SELECT pg_terminate_backend($1)", &[&pid])
+                .await
+                .map(drop),
+            None => origin
+                .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+                .await
+                .map(|_| tracing::info!("dropped the stale replication slot {slot} on origin")),
+        };
+        // Races with the walsender ending are retried; the deadline bounds them.
+        if let Err(e) = step {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(e).with_context(|| format!("drop replication slot {slot} on origin"));
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("replication slot {slot} on origin is still in use");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn check_identifier(name: &str) -> anyhow::Result<()> {
     let mut chars = name.chars();
     let first_ok = chars

@@ -125,5 +125,37 @@ async fn origin_rows_reach_both_edges() -> anyhow::Result<()> {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(slots, vec!["edge_a".to_string(), "edge_b".to_string()]);
+
+    // edge-b comes back empty while origin keeps its slot (the edge container
+    // was recreated): subscribe_edge drops the stale slot and subscribes again.
+    edge_b
+        .batch_execute(
+            "ALTER SUBSCRIPTION edge_b DISABLE; \
+             ALTER SUBSCRIPTION edge_b SET (slot_name = NONE)",
+        )
+        .await?;
+    // The walsender of the old subscription may still hold the slot now;
+    // subscribe_edge has to cope with either.
+    edge_b
+        .batch_execute("DROP SUBSCRIPTION edge_b; TRUNCATE songs, segments")
+        .await?;
+    assert!(meshctl::db::subscriptions(edge_b).await?.is_empty());
+    origin
+        .execute(
+            "INSERT INTO songs (song, playlist_id, segment_count, duration_ms, total_bytes) \
+             VALUES ('later', 'later.m3u8', 0, 0, 0)",
+            &[],
+        )
+        .await?;
+    meshctl::db::subscribe_edge(origin, edge_b, "edge_b", &conninfo).await?;
+    meshctl::db::subscribe_edge(origin, edge_a, "edge_a", &conninfo).await?;
+    meshctl::db::wait_replicated(origin, &[edge_a, edge_b], Duration::from_secs(60))
+        .await
+        .context("wait for replication after edge-b was recreated")?;
+    let songs: i64 = edge_b
+        .query_one("SELECT count(*) FROM songs", &[])
+        .await?
+        .get(0);
+    assert_eq!(songs, 2);
     Ok(())
 }
