@@ -519,3 +519,62 @@ async fn unchanged_inventory_skips_the_write_but_never_goes_stale() {
     let p: PeersResponse = get_as(&t.url("/peers")).await;
     assert_eq!(p.peers[0].segments, 1);
 }
+
+#[tokio::test]
+async fn a_restarted_empty_topology_is_refilled() {
+    let redis = Redis::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let topo_addr = listener.local_addr().expect("addr");
+    let start_topology = |listener: tokio::net::TcpListener| {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(services::topology::run(
+            services::topology::Config::default(),
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        (tx, task)
+    };
+    let (stop, task) = start_topology(listener);
+    let mut cfg = tracker_config(&redis, None, Duration::from_secs(3));
+    cfg.topology_url = Some(format!("http://{topo_addr}"));
+    let t = tracker(cfg).await;
+    wait_healthy(&t).await;
+    post(&t.url("/announce"), &announce("p1", "eu", 5, &["p2"], &[])).await;
+    post(&t.url("/announce"), &announce("p2", "eu", 5, &[], &[])).await;
+    let graph = format!("http://{topo_addr}/graph");
+    eventually("topology has both", || async {
+        get_as::<GraphSnapshot>(&graph).await.nodes.len() == 2
+    })
+    .await;
+    // Topology restarts empty; the tracker makes no call that could fail.
+    let _ = stop.send(());
+    task.await.expect("join").expect("topology stopped");
+    let listener = tokio::net::TcpListener::bind(topo_addr)
+        .await
+        .expect("rebind");
+    let (stop, task) = start_topology(listener);
+    let g: GraphSnapshot = get_as(&graph).await;
+    assert!(g.nodes.is_empty());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        for p in ["p1", "p2"] {
+            let (status, _) = post(&t.url("/heartbeat"), &json!({"peer_id": p})).await;
+            assert_eq!(status, 200);
+        }
+        let g: GraphSnapshot = get_as(&graph).await;
+        if g.nodes.len() == 2 && g.edges.len() == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "topology was not refilled"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = stop.send(());
+    let _ = task.await;
+}

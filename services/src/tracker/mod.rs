@@ -329,7 +329,9 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let resync_every = inner.ttl.max(Duration::from_secs(1));
-    let mut last_resync = tokio::time::Instant::now();
+    // None: resync on the first sweep, so a restarted tracker re-tells
+    // topology everything (changes queued at shutdown are not kept).
+    let mut last_resync: Option<tokio::time::Instant> = None;
     let mut redis_was_down = false;
     loop {
         tokio::select! {
@@ -362,7 +364,8 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
             }
         }
         if inner.topology.enabled()
-            && (inner.topology.take_lost_contact() || last_resync.elapsed() >= resync_every)
+            && (inner.topology.take_lost_contact()
+                || last_resync.is_none_or(|t| t.elapsed() >= resync_every))
         {
             if let Ok(peers) = inner.live_peers().await {
                 for p in peers {
@@ -376,7 +379,7 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
                     );
                     inner.topology.push(&p.peer_id, change);
                 }
-                last_resync = tokio::time::Instant::now();
+                last_resync = Some(tokio::time::Instant::now());
             }
         }
     }
