@@ -1,0 +1,18 @@
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use super::Global;
+
+/// Print shell completions (bash, zsh, fish); the generated scripts are
+/// kept in completions/.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+pub async fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
+    let mut cmd = super::Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "meshctl", &mut std::io::stdout());
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! The command line: the one place where subcommands are registered.
+//!
+//! Each subcommand is a module with `Args` (clap derive; its doc comment is
+//! the command's help) and `pub async fn run(args: Args, global: &Global) ->
+//! anyhow::Result<()>`. Registering one is one line in [`commands!`] below.
+
+use clap::{Parser, ValueEnum};
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// The deployment to act on: every object carries its name, and status,
+    /// graph and down touch only their own [default: mesh]
+    #[arg(long, global = true, env = "MESHCTL_DEPLOYMENT")]
+    pub name: Option<String>,
+}
+
+impl Global {
+    /// The deployment name, `mesh` unless given.
+    pub fn deployment(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| meshctl::plan::DEFAULT_DEPLOYMENT.to_string())
+    }
+}
+
+/// Stand up, inspect, break and measure a peer-assisted HLS delivery mesh
+/// on Docker.
+#[derive(Debug, Parser)]
+#[command(name = "meshctl", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+macro_rules! commands {
+    ($($variant:ident => $module:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        #[derive(Debug, clap::Subcommand)]
+        pub enum Command {
+            $($variant($module::Args),)*
+        }
+
+        impl Command {
+            pub async fn run(self, global: &Global) -> anyhow::Result<()> {
+                match self {
+                    $(Command::$variant(args) => $module::run(args, global).await,)*
+                }
+            }
+        }
+    };
+}
+
+commands! {
+    Up => up,
+    Status => status,
+    Graph => graph,
+    Down => down,
+    Logs => logs,
+    Image => image,
+    Legacy => legacy,
+    Completions => completions,
+}
+
+/// Output for people or for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Logs go to stderr (`RUST_LOG`, default warn), so stdout stays parseable.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A table with the project's look.
+pub fn table(header: &[&str]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_header(header.to_vec());
+    t
+}
+
+/// Progress bars on stderr (hidden when stderr is not a terminal).
+pub fn progress() -> indicatif::MultiProgress {
+    indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
+}
+
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
