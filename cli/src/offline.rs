@@ -11,7 +11,8 @@
 //!    machines without one, and the attempt fails at once);
 //! 4. our offline equivalent (`meshctl/postgres:15`, `meshctl/redis:7`,
 //!    `meshctl/busybox:stable-musl`): reused when the daemon has it with the
-//!    current recipe (label `meshctl.recipe`), built otherwise.
+//!    current recipe (label `meshctl.recipe`), built otherwise; an existing
+//!    one from another recipe is still used when this host cannot build.
 //!
 //! The PostgreSQL and Redis equivalents are Debian root filesystems made by
 //! `mmdebstrap` from the host's own apt sources (no mirror is named here),
@@ -170,15 +171,24 @@ pub async fn ensure(
     };
 
     progress.set_message(format!("{kind}: building {offline} offline"));
-    match which {
+    let built = match which {
         BaseImage::Busybox => build_busybox(docker, &recipe, progress).await,
         BaseImage::Postgres | BaseImage::Redis => {
             build_debian(docker, which, &recipe, progress).await
         }
     }
-    .with_context(|| format!("build offline image {offline}"))?;
-    if let Some(old) = stale {
-        remove_stale(docker, &old).await;
+    .with_context(|| format!("build offline image {offline}"));
+    match (built, stale) {
+        (Ok(()), Some(old)) => remove_stale(docker, &old).await,
+        (Ok(()), None) => {}
+        // An older build (or one loaded from another machine with `image
+        // load`) still serves where this host cannot build.
+        (Err(e), Some(_)) => {
+            tracing::warn!("{e:#}; using the existing {offline}");
+            progress.set_message(format!("{kind}: {offline} (existing offline image)"));
+            return Ok(offline.to_string());
+        }
+        (Err(e), None) => return Err(e),
     }
     progress.set_message(format!("{kind}: {offline} (built offline)"));
     Ok(offline.to_string())
