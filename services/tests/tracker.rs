@@ -176,8 +176,13 @@ async fn ttl_reaping_removes_peer_from_lookups_and_topology() {
         let mut conn = conn.clone();
         async move {
             let exists: i64 = redis::cmd("EXISTS")
-                .arg("mesh:peer:p3")
                 .arg("mesh:segs:p3")
+                .query_async(&mut conn)
+                .await
+                .unwrap_or(-1);
+            let info: i64 = redis::cmd("HEXISTS")
+                .arg("mesh:info")
+                .arg("p3")
                 .query_async(&mut conn)
                 .await
                 .unwrap_or(-1);
@@ -186,7 +191,7 @@ async fn ttl_reaping_removes_peer_from_lookups_and_topology() {
                 .query_async(&mut conn)
                 .await
                 .unwrap_or_default();
-            exists == 0 && !holders.contains(&"p3".to_string())
+            exists == 0 && info == 0 && !holders.contains(&"p3".to_string())
         }
     })
     .await;
@@ -237,8 +242,9 @@ async fn liveness_is_decided_on_read_not_by_the_reaper() {
     assert_eq!(p.peers.len(), 1);
     let (status, body) = post(&t.url("/heartbeat"), &json!({"peer_id":"p1"})).await;
     assert_error(status, &body, 404, "announce again");
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg("mesh:peer:p1")
+    let exists: i64 = redis::cmd("HEXISTS")
+        .arg("mesh:info")
+        .arg("p1")
         .query_async(&mut conn)
         .await
         .expect("exists");
@@ -485,8 +491,8 @@ async fn unchanged_inventory_skips_the_write_but_never_goes_stale() {
     let mut conn = redis.conn().await;
     let _: () = redis::pipe()
         .cmd("HSET")
-        .arg("mesh:peer:p1")
-        .arg("invh")
+        .arg("mesh:invh")
+        .arg("p1")
         .arg("other")
         .ignore()
         .cmd("SREM")

@@ -187,18 +187,21 @@ impl Inner {
         inv.arg(self.cutoff(now));
         let flat: Vec<String> = self.invoke(&inv).await?;
         let mut peers: Vec<PeerStatus> = flat
-            .chunks_exact(8)
-            .map(|r| PeerStatus {
-                peer_id: r[0].clone(),
-                last_seen_secs: now.saturating_sub(r[1].parse::<f64>().unwrap_or(0.0) as u64)
-                    as f64
-                    / 1000.0,
-                region: r[2].clone(),
-                rtt_ms: r[3].parse().unwrap_or(0),
-                addr: r[4].clone(),
-                edge: (!r[5].is_empty()).then(|| r[5].clone()),
-                neighbors: serde_json::from_str(&r[6]).unwrap_or_default(),
-                segments: r[7].parse().unwrap_or(0),
+            .chunks_exact(5)
+            .map(|r| {
+                let (region, rtt_ms, addr, edge) = scripts::unpack_info(&r[2]);
+                PeerStatus {
+                    peer_id: r[0].clone(),
+                    last_seen_secs: now.saturating_sub(r[1].parse::<f64>().unwrap_or(0.0) as u64)
+                        as f64
+                        / 1000.0,
+                    region,
+                    rtt_ms,
+                    addr,
+                    edge,
+                    neighbors: serde_json::from_str(&r[3]).unwrap_or_default(),
+                    segments: r[4].parse().unwrap_or(0),
+                }
             })
             .collect();
         peers.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
@@ -293,8 +296,8 @@ pub async fn run(
         metrics: metrics.clone(),
         topology: topology.clone(),
         scripts: Scripts {
-            announce: redis::Script::new(scripts::ANNOUNCE),
-            heartbeat: redis::Script::new(scripts::HEARTBEAT),
+            announce: redis::Script::new(&scripts::announce()),
+            heartbeat: redis::Script::new(&scripts::heartbeat()),
             lookup: redis::Script::new(scripts::LOOKUP),
             peers: redis::Script::new(scripts::PEERS),
             reap: redis::Script::new(scripts::REAP),
@@ -456,9 +459,12 @@ async fn announce(
     let mut inv = inner.scripts.announce.prepare_invoke();
     inv.arg(&a.peer_id)
         .arg(now_ms())
-        .arg(&a.region)
-        .arg(a.rtt_ms)
-        .arg(&addr)
+        .arg(scripts::pack_info(
+            &a.region,
+            a.rtt_ms,
+            &addr,
+            a.edge.as_deref(),
+        ))
         .arg(a.edge.as_deref().unwrap_or(""))
         .arg(&neighbors_json)
         .arg(inventory_hash(&a.segments));
@@ -554,11 +560,11 @@ async fn heartbeat(
                 h.peer_id
             )))
         }
-        Some("changed") if answer.len() >= 6 => {
-            let rtt = answer[2].parse().unwrap_or(0);
-            let edge = (!answer[4].is_empty()).then_some(answer[4].as_str());
+        Some("changed") if answer.len() >= 2 => {
+            let (region, rtt, addr, edge) = scripts::unpack_info(&answer[1]);
             let neighbors = h.neighbors.clone().unwrap_or_default();
-            let change = topology_upsert(&h.peer_id, &answer[1], rtt, &answer[3], edge, neighbors);
+            let change =
+                topology_upsert(&h.peer_id, &region, rtt, &addr, edge.as_deref(), neighbors);
             inner.topology.push(&h.peer_id, change);
         }
         _ => {}
@@ -610,13 +616,14 @@ async fn lookup(
     inv.arg(&segment).arg(inner.cutoff(now_ms()));
     let flat: Vec<String> = inner.invoke(&inv).await?;
     let (mut holders, mut edges) = (Vec::new(), Vec::new());
-    for r in flat.chunks_exact(6) {
+    for r in flat.chunks_exact(3) {
+        let (region, rtt_ms, addr, edge) = scripts::unpack_info(&r[2]);
         let c = Candidate {
             peer_id: r[1].clone(),
-            region: r[2].clone(),
-            rtt_ms: r[3].parse().unwrap_or(0),
-            addr: r[4].clone(),
-            edge: (!r[5].is_empty()).then(|| r[5].clone()),
+            region,
+            rtt_ms,
+            addr,
+            edge,
         };
         if r[0] == "h" {
             holders.push(c);

@@ -4,45 +4,65 @@
 //!
 //! ```text
 //! mesh:seen            ZSET  peer → last announce/heartbeat, ms since the epoch
-//! mesh:peer:<peer>     HASH  region, rtt, addr, edge ('' = none), neighbors (JSON), nseg
+//! mesh:info            HASH  peer → "region␟rtt␟addr␟edge" (edge '' = none; ␟ is \x1f)
+//! mesh:nbrs            HASH  peer → neighbor list (JSON)
+//! mesh:nseg            HASH  peer → how many segments it holds
+//! mesh:invh            HASH  peer → hash of its inventory as last written
 //! mesh:segs:<peer>     SET   the segments the peer holds
 //! mesh:holders:<seg>   SET   the peers holding the segment
 //! mesh:edges           SET   peers that read an edge database
 //! ```
 //!
-//! Liveness is `score(mesh:seen, peer) >= now - ttl`, decided by every read;
-//! the reaper only cleans up.
+//! Per-peer fields live in a few shared hashes, so a lookup reads every
+//! candidate with one `ZMSCORE` and one `HMGET`. Liveness is
+//! `score(mesh:seen, peer) >= now - ttl`, decided by every read; the reaper
+//! only cleans up.
 
-/// ARGV: peer, now_ms, region, rtt, addr, edge, neighbors_json, inventory_hash, segments...
-/// Replaces everything known about the peer. Returns the segment count.
-pub const ANNOUNCE: &str = r#"
-local p = ARGV[1]
-local pk = 'mesh:peer:' .. p
-local sk = 'mesh:segs:' .. p
-local want = {}
-for i = 9, #ARGV do want[ARGV[i]] = true end
-for _, s in ipairs(redis.call('SMEMBERS', sk)) do
-  if not want[s] then
-    redis.call('SREM', sk, s)
-    redis.call('SREM', 'mesh:holders:' .. s, p)
+/// Replaces a peer's inventory with ARGV[first..]; shared by announce and heartbeat.
+const SET_INVENTORY: &str = r#"
+local function set_inventory(p, first)
+  local sk = 'mesh:segs:' .. p
+  local want = {}
+  for i = first, #ARGV do want[ARGV[i]] = true end
+  for _, s in ipairs(redis.call('SMEMBERS', sk)) do
+    if want[s] then
+      want[s] = nil
+    else
+      redis.call('SREM', sk, s)
+      redis.call('SREM', 'mesh:holders:' .. s, p)
+    end
   end
-end
-for s, _ in pairs(want) do
-  if redis.call('SADD', sk, s) == 1 then
+  for s, _ in pairs(want) do
+    redis.call('SADD', sk, s)
     redis.call('SADD', 'mesh:holders:' .. s, p)
   end
+  local n = redis.call('SCARD', sk)
+  redis.call('HSET', 'mesh:nseg', p, n)
+  return n
 end
-local n = redis.call('SCARD', sk)
-redis.call('HSET', pk, 'region', ARGV[3], 'rtt', ARGV[4], 'addr', ARGV[5],
-  'edge', ARGV[6], 'neighbors', ARGV[7], 'nseg', n, 'invh', ARGV[8])
-if ARGV[6] ~= '' then
+"#;
+
+/// ARGV: peer, now_ms, info, edge, neighbors_json, inventory_hash, segments...
+/// Replaces everything known about the peer. Returns the segment count.
+pub fn announce() -> String {
+    format!(
+        "{SET_INVENTORY}{}",
+        r#"
+local p = ARGV[1]
+local n = set_inventory(p, 7)
+redis.call('HSET', 'mesh:info', p, ARGV[3])
+redis.call('HSET', 'mesh:nbrs', p, ARGV[5])
+redis.call('HSET', 'mesh:invh', p, ARGV[6])
+if ARGV[4] ~= '' then
   redis.call('SADD', 'mesh:edges', p)
 else
   redis.call('SREM', 'mesh:edges', p)
 end
 redis.call('ZADD', 'mesh:seen', ARGV[2], p)
 return n
-"#;
+"#
+    )
+}
 
 /// ARGV: peer, now_ms, cutoff_ms, has_neighbors ('0'/'1'), neighbors_json,
 /// segments_mode, inventory_hash, segments...
@@ -54,99 +74,94 @@ return n
 ///
 /// Returns `{'gone'}` when the peer is unknown or expired, `{'resend'}` when
 /// mode '2' does not match what Redis holds (nothing was changed), `{'ok'}`
-/// when refreshed, `{'changed', region, rtt, addr, edge, neighbors}` when its
-/// neighbor list changed (topology must hear of it).
-pub const HEARTBEAT: &str = r#"
+/// when refreshed, `{'changed', info}` when its neighbor list changed
+/// (topology must hear of it).
+pub fn heartbeat() -> String {
+    format!(
+        "{SET_INVENTORY}{}",
+        r#"
 local p = ARGV[1]
-local pk = 'mesh:peer:' .. p
-local sk = 'mesh:segs:' .. p
 local sc = redis.call('ZSCORE', 'mesh:seen', p)
-if (not sc) or tonumber(sc) < tonumber(ARGV[3]) or redis.call('EXISTS', pk) == 0 then
+if (not sc) or tonumber(sc) < tonumber(ARGV[3]) or redis.call('HEXISTS', 'mesh:info', p) == 0 then
   return {'gone'}
 end
-if ARGV[6] == '2' and redis.call('HGET', pk, 'invh') ~= ARGV[7] then
+if ARGV[6] == '2' and redis.call('HGET', 'mesh:invh', p) ~= ARGV[7] then
   return {'resend'}
 end
 redis.call('ZADD', 'mesh:seen', ARGV[2], p)
 local changed = false
-if ARGV[4] == '1' then
-  if redis.call('HGET', pk, 'neighbors') ~= ARGV[5] then
-    redis.call('HSET', pk, 'neighbors', ARGV[5])
-    changed = true
-  end
+if ARGV[4] == '1' and redis.call('HGET', 'mesh:nbrs', p) ~= ARGV[5] then
+  redis.call('HSET', 'mesh:nbrs', p, ARGV[5])
+  changed = true
 end
 if ARGV[6] == '1' then
-  local want = {}
-  for i = 8, #ARGV do want[ARGV[i]] = true end
-  for _, s in ipairs(redis.call('SMEMBERS', sk)) do
-    if not want[s] then
-      redis.call('SREM', sk, s)
-      redis.call('SREM', 'mesh:holders:' .. s, p)
-    end
-  end
-  for s, _ in pairs(want) do
-    if redis.call('SADD', sk, s) == 1 then
-      redis.call('SADD', 'mesh:holders:' .. s, p)
-    end
-  end
-  redis.call('HSET', pk, 'nseg', redis.call('SCARD', sk), 'invh', ARGV[7])
+  set_inventory(p, 8)
+  redis.call('HSET', 'mesh:invh', p, ARGV[7])
 end
 if changed then
-  local h = redis.call('HMGET', pk, 'region', 'rtt', 'addr', 'edge', 'neighbors')
-  return {'changed', h[1] or '', h[2] or '0', h[3] or '', h[4] or '', h[5] or '[]'}
+  return {'changed', redis.call('HGET', 'mesh:info', p)}
 end
 return {'ok'}
-"#;
+"#
+    )
+}
 
-/// ARGV: segment, cutoff_ms. Returns flat rows of
-/// `kind ('h' holder / 'e' edge), peer, region, rtt, addr, edge` for live peers.
+/// ARGV: segment, cutoff_ms. Returns flat rows of `kind ('h' holder /
+/// 'e' edge), peer, info` for live peers.
 pub const LOOKUP: &str = r#"
 local cutoff = tonumber(ARGV[2])
 local out = {}
-local function emit(kind, p)
-  local sc = redis.call('ZSCORE', 'mesh:seen', p)
-  if sc and tonumber(sc) >= cutoff then
-    local h = redis.call('HMGET', 'mesh:peer:' .. p, 'region', 'rtt', 'addr', 'edge')
-    if h[1] then
-      out[#out + 1] = kind
-      out[#out + 1] = p
-      out[#out + 1] = h[1]
-      out[#out + 1] = h[2] or '0'
-      out[#out + 1] = h[3] or ''
-      out[#out + 1] = h[4] or ''
+local function emit(kind, members)
+  -- unpack() has a stack limit: read in slices.
+  for first = 1, #members, 1000 do
+    local slice = {}
+    for i = first, math.min(first + 999, #members) do slice[#slice + 1] = members[i] end
+    local scores = redis.call('ZMSCORE', 'mesh:seen', unpack(slice))
+    local infos = redis.call('HMGET', 'mesh:info', unpack(slice))
+    for i, p in ipairs(slice) do
+      if scores[i] and tonumber(scores[i]) >= cutoff and infos[i] then
+        out[#out + 1] = kind
+        out[#out + 1] = p
+        out[#out + 1] = infos[i]
+      end
     end
   end
 end
-for _, p in ipairs(redis.call('SMEMBERS', 'mesh:holders:' .. ARGV[1])) do emit('h', p) end
-for _, p in ipairs(redis.call('SMEMBERS', 'mesh:edges')) do emit('e', p) end
+emit('h', redis.call('SMEMBERS', 'mesh:holders:' .. ARGV[1]))
+emit('e', redis.call('SMEMBERS', 'mesh:edges'))
 return out
 "#;
 
 /// ARGV: cutoff_ms. Returns flat rows of
-/// `peer, last_seen_ms, region, rtt, addr, edge, neighbors_json, nseg` for live peers.
+/// `peer, last_seen_ms, info, neighbors_json, nseg` for live peers.
 pub const PEERS: &str = r#"
-local out = {}
 local live = redis.call('ZRANGEBYSCORE', 'mesh:seen', ARGV[1], '+inf', 'WITHSCORES')
-for i = 1, #live, 2 do
-  local p = live[i]
-  local h = redis.call('HMGET', 'mesh:peer:' .. p, 'region', 'rtt', 'addr', 'edge', 'neighbors', 'nseg')
-  if h[1] then
-    out[#out + 1] = p
-    out[#out + 1] = live[i + 1]
-    out[#out + 1] = h[1]
-    out[#out + 1] = h[2] or '0'
-    out[#out + 1] = h[3] or ''
-    out[#out + 1] = h[4] or ''
-    out[#out + 1] = h[5] or '[]'
-    out[#out + 1] = h[6] or '0'
+local out = {}
+for first = 1, #live, 2000 do
+  local ids, seen = {}, {}
+  for i = first, math.min(first + 1999, #live), 2 do
+    ids[#ids + 1] = live[i]
+    seen[#seen + 1] = live[i + 1]
+  end
+  local infos = redis.call('HMGET', 'mesh:info', unpack(ids))
+  local nbrs = redis.call('HMGET', 'mesh:nbrs', unpack(ids))
+  local nseg = redis.call('HMGET', 'mesh:nseg', unpack(ids))
+  for i, p in ipairs(ids) do
+    if infos[i] then
+      out[#out + 1] = p
+      out[#out + 1] = seen[i]
+      out[#out + 1] = infos[i]
+      out[#out + 1] = nbrs[i] or '[]'
+      out[#out + 1] = nseg[i] or '0'
+    end
   end
 end
 return out
 "#;
 
 /// ARGV: cutoff_ms, batch. Deletes up to `batch` expired peers and every key
-/// of theirs; returns their ids. Re-checked inside the script, so a peer that
-/// heartbeats between the read and the delete survives.
+/// of theirs; returns their ids. Chosen inside the script, so a peer that
+/// heartbeats between the reaper's clock read and the delete survives.
 pub const REAP: &str = r#"
 local gone = redis.call('ZRANGEBYSCORE', 'mesh:seen', '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, p in ipairs(gone) do
@@ -154,9 +169,47 @@ for _, p in ipairs(gone) do
   for _, s in ipairs(redis.call('SMEMBERS', sk)) do
     redis.call('SREM', 'mesh:holders:' .. s, p)
   end
-  redis.call('DEL', sk, 'mesh:peer:' .. p)
+  redis.call('DEL', sk)
+  for _, h in ipairs({'mesh:info', 'mesh:nbrs', 'mesh:nseg', 'mesh:invh'}) do
+    redis.call('HDEL', h, p)
+  end
   redis.call('SREM', 'mesh:edges', p)
   redis.call('ZREM', 'mesh:seen', p)
 end
 return gone
 "#;
+
+/// Packs a peer's lookup fields into one `mesh:info` value.
+pub fn pack_info(region: &str, rtt_ms: u32, addr: &str, edge: Option<&str>) -> String {
+    format!("{region}\x1f{rtt_ms}\x1f{addr}\x1f{}", edge.unwrap_or(""))
+}
+
+/// The fields of a `mesh:info` value: region, rtt, addr, edge.
+pub fn unpack_info(info: &str) -> (String, u32, String, Option<String>) {
+    let mut it = info.split('\x1f');
+    let region = it.next().unwrap_or("").to_string();
+    let rtt = it.next().and_then(|r| r.parse().ok()).unwrap_or(0);
+    let addr = it.next().unwrap_or("").to_string();
+    let edge = it.next().filter(|e| !e.is_empty()).map(str::to_string);
+    (region, rtt, addr, edge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_roundtrip() {
+        let packed = pack_info("eu", 12, "peer-1:8080", Some("edge-db-a"));
+        assert_eq!(
+            unpack_info(&packed),
+            (
+                "eu".into(),
+                12,
+                "peer-1:8080".into(),
+                Some("edge-db-a".into())
+            )
+        );
+        assert_eq!(unpack_info(&pack_info("us", 0, "[::1]:80", None)).3, None);
+    }
+}
