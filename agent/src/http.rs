@@ -6,7 +6,11 @@
 //! GET|HEAD /songs/{song}/{segment-id}     a segment, relative to the playlist
 //! POST     /segments?id=<id>&sha256=<hex> raw bytes (or the JSON form of wire::agent::IngestJson)
 //! GET      /inventory | /stats | /metrics | /healthz
+//! OPTIONS  /segments/{id}, /songs/{song}/{file}   CORS preflight
 //! ```
+//!
+//! The GET/HEAD media routes answer `Access-Control-Allow-Origin: *` and
+//! expose the `X-Mesh-*` headers, so hls.js in any page can play from any peer.
 //!
 //! Relay requests carry `X-Mesh-Route` (this peer first) and `X-Mesh-From`;
 //! answers carry `X-Mesh-Source`, `X-Mesh-Route`, `X-Mesh-Hops`,
@@ -38,10 +42,18 @@ type AppState = Arc<Inner>;
 pub fn router(inner: Arc<Inner>) -> Router {
     // Base64 makes a JSON ingest a third larger than the segment.
     let limit = (inner.config.max_segment_bytes() as usize) * 4 / 3 + 4096;
+    // What players read is open to any web page: hls.js in a browser may be
+    // pointed at any peer.
+    let media = Router::new()
+        .route("/segments/{id}", get(get_segment).options(preflight))
+        .route(
+            "/songs/{song}/{file}",
+            get(get_song_file).options(preflight),
+        )
+        .layer(axum::middleware::map_response(allow_any_origin));
     Router::new()
+        .merge(media)
         .route("/segments", axum::routing::post(ingest))
-        .route("/segments/{id}", get(get_segment))
-        .route("/songs/{song}/{file}", get(get_song_file))
         .route("/inventory", get(inventory))
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
@@ -49,6 +61,44 @@ pub fn router(inner: Arc<Inner>) -> Router {
         .fallback(|| async { error(StatusCode::NOT_FOUND, None, "no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(inner)
+}
+
+/// Response headers a page's script may read besides the CORS-safelisted ones.
+const EXPOSED: &str =
+    "X-Mesh-Source, X-Mesh-Route, X-Mesh-Hops, X-Mesh-Sha256, ETag, Content-Length";
+
+/// CORS on the media routes: any origin, no credentials, the mesh's
+/// headers readable by the page.
+async fn allow_any_origin(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSED),
+    );
+    r
+}
+
+/// A CORS preflight: GET and HEAD with whatever request headers the page
+/// asked for (a player may add `Range` or its own), cached for a day.
+async fn preflight(headers: HeaderMap) -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
+    if let Some(asked) = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    r
 }
 
 fn error(status: StatusCode, field: Option<&str>, msg: impl Into<String>) -> Response {

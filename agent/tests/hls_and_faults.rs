@@ -378,3 +378,116 @@ async fn bad_environment_stops_the_binary_with_a_message_naming_the_variable() {
         assert!(stderr.contains(needle), "{env:?}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_player_on_another_origin_may_read_songs_and_segments_from_any_peer() {
+    let cp = ControlPlane::start().await;
+    let agents = start_mesh(&cp, MeshSpec::line("w", 2)).await;
+    let (id, data) = segment("cors", 0, 20_000);
+    let playlist =
+        format!("#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.0,\n{id}\n#EXT-X-ENDLIST\n");
+    agents[1].ingest(&id, &data).await;
+    agents[1]
+        .ingest(&wire::ids::playlist_id("cors"), playlist.as_bytes())
+        .await;
+    eventually("the tracker knows w2 holds the song", || async {
+        cp.holders(&id).await == vec!["w2".to_string()]
+            && cp.holders("cors.m3u8").await == vec!["w2".to_string()]
+    })
+    .await;
+
+    let origin = "http://player.example";
+    let c = http();
+    let near = agents[0].url();
+    let cors = |h: &reqwest::header::HeaderMap, what: &str| {
+        assert_eq!(header(h, "access-control-allow-origin"), "*", "{what}");
+        let exposed = header(h, "access-control-expose-headers").to_ascii_lowercase();
+        for name in [
+            "x-mesh-source",
+            "x-mesh-route",
+            "x-mesh-hops",
+            "x-mesh-sha256",
+            "etag",
+        ] {
+            assert!(exposed.contains(name), "{what} exposes {name}: {exposed}");
+        }
+    };
+    let get = |url: String| {
+        let c = c.clone();
+        async move {
+            let r = tokio::time::timeout(READ, c.get(&url).header("origin", origin).send())
+                .await
+                .expect("answer in time")
+                .expect("request sent");
+            let h = r.headers().clone();
+            (
+                r.status().as_u16(),
+                h,
+                r.bytes().await.expect("body").to_vec(),
+            )
+        }
+    };
+
+    // A miss relayed through the mesh, then a hit, on both media routes.
+    let (s, h, body) = get(format!("{near}/songs/cors/playlist.m3u8")).await;
+    assert_eq!((s, body.as_slice()), (200, playlist.as_bytes()));
+    cors(&h, "playlist");
+    assert_eq!(header(&h, "x-mesh-source"), "peer");
+    let (s, h, body) = get(format!("{near}/songs/cors/{id}")).await;
+    assert_eq!((s, body), (200, data.clone()));
+    cors(&h, "segment under the song");
+    let (s, h, _) = get(format!("{near}/segments/{id}")).await;
+    assert_eq!(s, 200);
+    cors(&h, "segment hit");
+    assert_eq!(header(&h, "x-mesh-source"), "cache");
+    let r = c
+        .head(format!("{near}/segments/{id}"))
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    cors(r.headers(), "HEAD");
+    // Errors are readable by the page too.
+    let (s, h, _) = get(format!("{near}/songs/cors/nothing-here.ts")).await;
+    assert!(s == 404 || s == 502, "{s}");
+    cors(&h, "error");
+
+    // Preflight, as a browser sends it when a player adds a header.
+    for path in [
+        "/songs/cors/playlist.m3u8".to_string(),
+        format!("/segments/{id}"),
+    ] {
+        let r = c
+            .request(reqwest::Method::OPTIONS, format!("{near}{path}"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "range")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        let h = r.headers();
+        assert_eq!(header(h, "access-control-allow-origin"), "*", "{path}");
+        assert!(
+            header(h, "access-control-allow-methods").contains("GET"),
+            "{path}"
+        );
+        assert!(
+            header(h, "access-control-allow-headers")
+                .to_ascii_lowercase()
+                .contains("range"),
+            "{path}"
+        );
+    }
+    // Only what players read is opened: ingest stays as it was.
+    let r = c
+        .post(format!("{near}/segments"))
+        .header("origin", origin)
+        .query(&[("id", "x.m3u8")])
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(r.headers(), "access-control-allow-origin"), "");
+}
