@@ -196,7 +196,7 @@ async fn errors_come_back_as_messages_and_the_socket_stays_usable() {
     assert!(b.recv_error().await.contains("no path"));
 }
 
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 
 #[tokio::test]
 async fn bad_connections_are_refused_with_json() {
@@ -276,15 +276,29 @@ async fn silent_socket_is_dropped_after_missed_pings() {
         room_json(&s).await["r"]["peers"] == serde_json::json!(["dead", "live"])
     })
     .await;
+    let (stop_reading, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let reader = tokio::spawn(async move {
-        // Keep reading (answering pings) for a while, then hand the socket back.
-        let _ = tokio::time::timeout(Duration::from_millis(800), live.recv()).await;
-        live
+        // Keep reading (tungstenite answers pings while we read) until told.
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return live,
+                frame = live.stream.next() => {
+                    assert!(matches!(frame, Some(Ok(_))), "live socket ended: {frame:?}");
+                }
+            }
+        }
     });
     eventually("dead socket dropped", || async {
         room_json(&s).await["r"]["peers"] == serde_json::json!(["live"])
     })
     .await;
+    // Several ping periods later the answering socket is still there.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        room_json(&s).await["r"]["peers"],
+        serde_json::json!(["live"])
+    );
+    let _ = stop_reading.send(());
     let mut live = reader.await.expect("reader");
     live.request_path("live").await;
     assert_eq!(live.recv_path().await, ["live"]);
