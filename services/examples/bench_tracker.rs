@@ -149,7 +149,8 @@ fn main() {
         reap_interval: None,
         token: None,
     };
-    std::thread::spawn(move || {
+    let tracker_thread = std::thread::Builder::new().name("tracker".into());
+    let _ = tracker_thread.spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
