@@ -231,7 +231,7 @@ async fn base_image(
     let id = docker::image_id(docker, &reference)
         .await?
         .with_context(|| format!("image {reference} vanished"))?;
-    pb.finish_with_message(format!("{reference}"));
+    pb.finish_with_message(reference.clone());
     Ok((reference, id))
 }
 
@@ -449,7 +449,7 @@ async fn wait_ready(
             }
         }
         // A peer that died will never announce: say so at once.
-        if polls % 10 == 0 {
+        if polls.is_multiple_of(10) {
             let containers = context::list_containers(docker, &plan.deployment).await?;
             for c in &containers {
                 if label(c, LABEL_ROLE) == Some(Role::Peer.as_str()) && !context::is_running(c) {

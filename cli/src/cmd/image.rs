@@ -63,7 +63,12 @@ pub async fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
             tokio::fs::rename(&tmp, &output)
                 .await
                 .with_context(|| format!("write {}", output.display()))?;
-            println!("saved {} ({}) to {}", images.join(", "), super::mib(n), output.display());
+            println!(
+                "saved {} ({}) to {}",
+                images.join(", "),
+                super::mib(n),
+                output.display()
+            );
         }
         Action::Load { input } => {
             let file = tokio::fs::File::open(&input)

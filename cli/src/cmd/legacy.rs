@@ -44,7 +44,13 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let docker = meshctl::context::connect_docker().await?;
     let name = global.deployment();
     match args.action {
-        Action::Up { count, memory, cpus, max_workers, labels } => {
+        Action::Up {
+            count,
+            memory,
+            cpus,
+            max_workers,
+            labels,
+        } => {
             let mut extra_labels = BTreeMap::new();
             for l in &labels {
                 let Some((k, v)) = l.split_once('=') else {
@@ -64,7 +70,9 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             let image_bar = mp.add(indicatif::ProgressBar::new_spinner());
             image_bar.set_prefix("busybox");
             let bar = mp.add(indicatif::ProgressBar::new(count as u64));
-            if let Ok(s) = indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} ({elapsed})") {
+            if let Ok(s) = indicatif::ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] {pos}/{len} ({elapsed})",
+            ) {
                 bar.set_style(s.progress_chars("=> "));
             }
             bar.set_prefix("containers");
@@ -82,10 +90,18 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         Action::Down { max_workers } => {
             let r = down::down(
                 &docker,
-                &DownOptions { name, keep_control: false, only_role: Some(Role::Legacy), max_workers },
+                &DownOptions {
+                    name,
+                    keep_control: false,
+                    only_role: Some(Role::Legacy),
+                    max_workers,
+                },
             )
             .await?;
-            println!("removed {} legacy containers, {} networks", r.containers, r.networks);
+            println!(
+                "removed {} legacy containers, {} networks",
+                r.containers, r.networks
+            );
         }
     }
     Ok(())

@@ -29,7 +29,10 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
                 .any(|n| n.trim_start_matches('/') == args.target)
     });
     let Some(id) = found.and_then(|c| c.id.clone()) else {
-        bail!("deployment {name:?} has no container {:?} (see `meshctl status`)", args.target);
+        bail!(
+            "deployment {name:?} has no container {:?} (see `meshctl status`)",
+            args.target
+        );
     };
     // tokio's stdout needs a feature the workspace does not enable; a
     // duplicate of fd 1 as a tokio file does the same.

@@ -39,6 +39,8 @@ macro_rules! commands {
     ($($variant:ident => $module:ident),* $(,)?) => {
         $(pub mod $module;)*
 
+        // `up` has many flags; the enum is built once per run.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug, clap::Subcommand)]
         pub enum Command {
             $($variant($module::Args),)*

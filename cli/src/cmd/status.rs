@@ -65,14 +65,22 @@ fn print_tables(r: &StatusReport) {
     println!(
         "live peers: {}   rooms: {}",
         opt(r.live_peers),
-        if rooms.is_empty() { "-".into() } else { rooms.join(", ") }
+        if rooms.is_empty() {
+            "-".into()
+        } else {
+            rooms.join(", ")
+        }
     );
     let mut t = super::table(&["database", "container", "state", "address", "replication"]);
     for d in &r.databases {
         let repl = if let Some(e) = &d.error {
             format!("error: {e}")
         } else if d.subscriptions.is_empty() {
-            if d.name == meshctl::plan::ORIGIN_DB { "publishes songs_pub".into() } else { "-".into() }
+            if d.name == meshctl::plan::ORIGIN_DB {
+                "publishes songs_pub".into()
+            } else {
+                "-".into()
+            }
         } else {
             d.subscriptions
                 .iter()
@@ -80,7 +88,11 @@ fn print_tables(r: &StatusReport) {
                     format!(
                         "{} {} {}/{} tables",
                         s.name,
-                        if s.worker_running { "streaming" } else { "stopped" },
+                        if s.worker_running {
+                            "streaming"
+                        } else {
+                            "stopped"
+                        },
                         s.tables_ready,
                         s.tables
                     )
@@ -88,11 +100,25 @@ fn print_tables(r: &StatusReport) {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        t.add_row(vec![d.name.clone(), d.container.clone(), d.state.clone(), opt(d.address.clone()), repl]);
+        t.add_row(vec![
+            d.name.clone(),
+            d.container.clone(),
+            d.state.clone(),
+            opt(d.address.clone()),
+            repl,
+        ]);
     }
     println!("{t}");
     let mut t = super::table(&[
-        "peer", "state", "memory / limit", "cpu", "heartbeat", "segments", "degree", "edge", "address",
+        "peer",
+        "state",
+        "memory / limit",
+        "cpu",
+        "heartbeat",
+        "segments",
+        "degree",
+        "edge",
+        "address",
     ]);
     for p in &r.peers {
         let mut state = p.state.clone();
@@ -111,7 +137,8 @@ fn print_tables(r: &StatusReport) {
                 p.memory_limit.map_or("-".into(), |l| mib(l.max(0) as u64))
             ),
             p.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%")),
-            p.heartbeat_age_secs.map_or("-".into(), |s| format!("{s:.0} s ago")),
+            p.heartbeat_age_secs
+                .map_or("-".into(), |s| format!("{s:.0} s ago")),
             opt(p.segments),
             opt(p.degree),
             opt(p.edge.clone()),
@@ -122,7 +149,10 @@ fn print_tables(r: &StatusReport) {
     if let Some(nets) = &r.networks {
         let mut t = super::table(&["network", "members"]);
         for n in nets {
-            t.add_row(vec![format!("{} ({})", n.name, n.members.len()), n.members.join(" ")]);
+            t.add_row(vec![
+                format!("{} ({})", n.name, n.members.len()),
+                n.members.join(" "),
+            ]);
         }
         println!("{t}");
     }

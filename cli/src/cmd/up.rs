@@ -175,7 +175,11 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     };
     let mut config = args.settings(global).over(file).resolve()?;
     if config.count > args.max_count {
-        tracing::warn!("count {} clamped to MAX_COUNT={}", config.count, args.max_count);
+        tracing::warn!(
+            "count {} clamped to MAX_COUNT={}",
+            config.count,
+            args.max_count
+        );
         config.count = args.max_count;
     }
     for l in &args.labels {
@@ -198,20 +202,33 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         let plan = plan::plan(&config)?;
         return match args.format {
             UpFormat::Yaml => {
-                print!("{}", mesh_file::to_yaml(&MeshFile::reproducing(&config, &plan.neighbors))?);
+                print!(
+                    "{}",
+                    mesh_file::to_yaml(&MeshFile::reproducing(&config, &plan.neighbors))?
+                );
                 Ok(())
             }
             UpFormat::Json => super::print_json(&plan),
             UpFormat::Table => {
                 let mut t = super::table(&["container", "role", "networks", "neighbors / env"]);
-                for c in plan.databases.iter().chain(&plan.control).chain(&plan.peers) {
+                for c in plan
+                    .databases
+                    .iter()
+                    .chain(&plan.control)
+                    .chain(&plan.peers)
+                {
                     let nets: Vec<&str> = c.networks.iter().map(|a| a.network.as_str()).collect();
                     let detail = c
                         .env
                         .get("NEIGHBORS")
                         .cloned()
                         .unwrap_or_else(|| c.cmd.join(" "));
-                    t.add_row(vec![c.name.clone(), c.role.as_str().to_string(), nets.join(", "), detail]);
+                    t.add_row(vec![
+                        c.name.clone(),
+                        c.role.as_str().to_string(),
+                        nets.join(", "),
+                        detail,
+                    ]);
                 }
                 println!("{t}");
                 Ok(())
@@ -277,7 +294,10 @@ fn print_summary(r: &deploy::UpReport) {
     ));
     rows.push(("started in".into(), format!("{:.1} s", r.started_secs)));
     if let Some(s) = r.ready_secs {
-        rows.push(("ready in".into(), format!("{s:.1} s (all announced, graph connected)")));
+        rows.push((
+            "ready in".into(),
+            format!("{s:.1} s (all announced, graph connected)"),
+        ));
     }
     for (k, v) in rows {
         t.add_row(vec![k, v]);

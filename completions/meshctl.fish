@@ -1,0 +1,157 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_meshctl_global_optspecs
+    string join \n name= h/help V/version
+end
+
+function __fish_meshctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_meshctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_meshctl_using_subcommand
+    set -l cmd (__fish_meshctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c meshctl -n "__fish_meshctl_needs_command" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_needs_command" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_needs_command" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "up" -d 'Build the images, create the networks, start the databases, the control plane and the peers with hard limits, and wait until every peer has announced and the mesh is connected. Running it again converges'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "status" -d 'Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge)'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "graph" -d 'Write the live mesh from the topology service, with databases and edge attachments: `meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png`'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "down" -d 'Remove the deployment\'s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "logs" -d 'Print a container\'s logs: a peer (`peer-3`), a database (`origin-db`) or a control-plane service (`tracker`) of the deployment'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "image" -d 'Save images to a tar archive and load them elsewhere, without a registry (the Engine API\'s `docker save` / `docker load`)'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "legacy" -d 'The legacy launcher: capped BusyBox-only containers (no agent, no databases)'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -s f -l file -d 'Mesh file (YAML) with any of these settings, links and per-peer overrides; flags and env override it' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l count -d 'Number of peers [default: 160]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l max-count -d 'Upper bound on --count' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l prefix -d 'Peer name prefix (peer-1, peer-2, ...) [default: peer]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-network -d 'The mesh network [default: micro-net]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l edge1-network -d 'Edge A\'s network [default: edge-a-net]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l edge2-network -d 'Edge B\'s network [default: edge-b-net]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l origin-network -d 'The network of origin-db and both edge databases [default: origin-net]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l edge1-peers -d 'Peers joined to edge A, comma-separated [default: the first few]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l edge2-peers -d 'Peers joined to edge B, comma-separated [default: a few from the middle]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l image -d 'The peer image, built from mesh-agent [default: peer-node:latest]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l control-image -d 'The control-plane image [default: meshctl-control:latest]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l postgres-db -d '[default: songs]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l postgres-user -d '[default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l postgres-password -d '[default: generated once per deployment, kept in its containers]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l token -d 'Bearer token for control-plane writes and peer ingest [default: generated once per deployment]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l tracker-url -d 'Tracker URL as peers see it [default: http://tracker:7070]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l signal-url -d 'Signalling URL as peers see it [default: ws://signalling:7080/ws]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-room -d '[default: default]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-region -d '[default: default]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-rtt-ms -d '[default: 50]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l cache-capacity -d 'Cache entries per peer [default: 64]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l heartbeat-interval -d 'Seconds between heartbeats [default: 30]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l tracker-ttl -d 'Seconds without a heartbeat before the tracker drops a peer [default: 120]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-memory -d 'Hard memory limit per peer, no swap (15m = 15 MiB) [default: 15m]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-cpus -d 'CPUs per peer, 0 for no limit [default: 0.25]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l degree -d 'Neighbors per peer in the generated mesh; 0 takes the file\'s links alone [default: 4]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l seed -d 'Seed of the generated mesh: the same seed gives the same mesh [default: 1]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l max-workers -d 'Containers created and started at once' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l wait-timeout -d 'Seconds to wait for every peer to announce' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l label -d 'Extra label for every object, KEY=VALUE (repeatable)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l format -r -f -a "table\t''
+json\t''
+yaml\t'A mesh file reproducing the plan (with --dry-run)'"
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l no-wait -d 'Return once everything started, without waiting for announces'
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l dry-run -d 'Print the resolved plan and change nothing'
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand status" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand status" -l max-workers -d 'Peers sampled at once' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand status" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand status" -l networks -d 'Also list the deployment\'s networks and their members (the spec\'s `docker network inspect`)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand status" -l no-stats -d 'Skip Docker stats (memory, CPU): faster on large meshes'
+complete -c meshctl -n "__fish_meshctl_using_subcommand status" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand status" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand graph" -l format -r -f -a "dot\t''
+json\t''
+mermaid\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand graph" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand graph" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand graph" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand down" -l max-workers -d 'Containers removed at once' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand down" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand down" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand down" -l keep-control -d 'Leave the control plane (and its network) running'
+complete -c meshctl -n "__fish_meshctl_using_subcommand down" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand down" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand logs" -l tail -d 'Only the last N lines' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand logs" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand logs" -s f -l follow -d 'Keep printing new lines'
+complete -c meshctl -n "__fish_meshctl_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand logs" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and not __fish_seen_subcommand_from save load help" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and not __fish_seen_subcommand_from save load help" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and not __fish_seen_subcommand_from save load help" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and not __fish_seen_subcommand_from save load help" -f -a "save" -d 'Write images to an archive [default: the peer and control-plane images, plus the PostgreSQL, Redis and BusyBox images the daemon has]'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and not __fish_seen_subcommand_from save load help" -f -a "load" -d 'Load an archive made by `image save` (or `docker save`)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and not __fish_seen_subcommand_from save load help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and __fish_seen_subcommand_from save" -s o -l output -d 'The archive to write' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and __fish_seen_subcommand_from save" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and __fish_seen_subcommand_from save" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and __fish_seen_subcommand_from save" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and __fish_seen_subcommand_from load" -s i -l input -d 'The archive to read' -r -F
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and __fish_seen_subcommand_from load" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and __fish_seen_subcommand_from load" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and __fish_seen_subcommand_from load" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "save" -d 'Write images to an archive [default: the peer and control-plane images, plus the PostgreSQL, Redis and BusyBox images the daemon has]'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "load" -d 'Load an archive made by `image save` (or `docker save`)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand image; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and not __fish_seen_subcommand_from up down help" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and not __fish_seen_subcommand_from up down help" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and not __fish_seen_subcommand_from up down help" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and not __fish_seen_subcommand_from up down help" -f -a "up" -d 'Start COUNT capped BusyBox containers'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and not __fish_seen_subcommand_from up down help" -f -a "down" -d 'Remove the legacy containers and their network'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and not __fish_seen_subcommand_from up down help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from up" -l count -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from up" -l memory -d 'Hard memory limit per container, no swap' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from up" -l cpus -d 'CPUs per container, 0 for no limit' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from up" -l max-workers -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from up" -l label -d 'Extra label for every object, KEY=VALUE (repeatable)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from up" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from up" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from down" -l max-workers -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from down" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from down" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from help" -f -a "up" -d 'Start COUNT capped BusyBox containers'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from help" -f -a "down" -d 'Remove the legacy containers and their network'
+complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "up" -d 'Build the images, create the networks, start the databases, the control plane and the peers with hard limits, and wait until every peer has announced and the mesh is connected. Running it again converges'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "status" -d 'Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "graph" -d 'Write the live mesh from the topology service, with databases and edge attachments: `meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png`'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "down" -d 'Remove the deployment\'s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "logs" -d 'Print a container\'s logs: a peer (`peer-3`), a database (`origin-db`) or a control-plane service (`tracker`) of the deployment'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "image" -d 'Save images to a tar archive and load them elsewhere, without a registry (the Engine API\'s `docker save` / `docker load`)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "legacy" -d 'The legacy launcher: capped BusyBox-only containers (no agent, no databases)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "save" -d 'Write images to an archive [default: the peer and control-plane images, plus the PostgreSQL, Redis and BusyBox images the daemon has]'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "load" -d 'Load an archive made by `image save` (or `docker save`)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from legacy" -f -a "up" -d 'Start COUNT capped BusyBox containers'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from legacy" -f -a "down" -d 'Remove the legacy containers and their network'

@@ -1,0 +1,600 @@
+#compdef meshctl
+
+autoload -U is-at-least
+
+_meshctl() {
+    typeset -A opt_args
+    typeset -a _arguments_options
+    local ret=1
+
+    if is-at-least 5.2; then
+        _arguments_options=(-s -S -C)
+    else
+        _arguments_options=(-s -C)
+    fi
+
+    local context curcontext="$curcontext" state line
+    _arguments "${_arguments_options[@]}" : \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+":: :_meshctl_commands" \
+"*::: :->meshctl" \
+&& ret=0
+    case $state in
+    (meshctl)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-command-$line[1]:"
+        case $line[1] in
+            (up)
+_arguments "${_arguments_options[@]}" : \
+'-f+[Mesh file (YAML) with any of these settings, links and per-peer overrides; flags and env override it]:FILE:_files' \
+'--file=[Mesh file (YAML) with any of these settings, links and per-peer overrides; flags and env override it]:FILE:_files' \
+'--count=[Number of peers \[default\: 160\]]:COUNT:_default' \
+'--max-count=[Upper bound on --count]:MAX_COUNT:_default' \
+'--prefix=[Peer name prefix (peer-1, peer-2, ...) \[default\: peer\]]:PREFIX:_default' \
+'--peer-network=[The mesh network \[default\: micro-net\]]:PEER_NETWORK:_default' \
+'--edge1-network=[Edge A'\''s network \[default\: edge-a-net\]]:EDGE1_NETWORK:_default' \
+'--edge2-network=[Edge B'\''s network \[default\: edge-b-net\]]:EDGE2_NETWORK:_default' \
+'--origin-network=[The network of origin-db and both edge databases \[default\: origin-net\]]:ORIGIN_NETWORK:_default' \
+'--edge1-peers=[Peers joined to edge A, comma-separated \[default\: the first few\]]:EDGE1_PEERS:_default' \
+'--edge2-peers=[Peers joined to edge B, comma-separated \[default\: a few from the middle\]]:EDGE2_PEERS:_default' \
+'--image=[The peer image, built from mesh-agent \[default\: peer-node\:latest\]]:IMAGE:_default' \
+'--control-image=[The control-plane image \[default\: meshctl-control\:latest\]]:CONTROL_IMAGE:_default' \
+'--postgres-db=[\[default\: songs\]]:POSTGRES_DB:_default' \
+'--postgres-user=[\[default\: mesh\]]:POSTGRES_USER:_default' \
+'--postgres-password=[\[default\: generated once per deployment, kept in its containers\]]:POSTGRES_PASSWORD:_default' \
+'--token=[Bearer token for control-plane writes and peer ingest \[default\: generated once per deployment\]]:TOKEN:_default' \
+'--tracker-url=[Tracker URL as peers see it \[default\: http\://tracker\:7070\]]:TRACKER_URL:_default' \
+'--signal-url=[Signalling URL as peers see it \[default\: ws\://signalling\:7080/ws\]]:SIGNAL_URL:_default' \
+'--peer-room=[\[default\: default\]]:PEER_ROOM:_default' \
+'--peer-region=[\[default\: default\]]:PEER_REGION:_default' \
+'--peer-rtt-ms=[\[default\: 50\]]:PEER_RTT_MS:_default' \
+'--cache-capacity=[Cache entries per peer \[default\: 64\]]:CACHE_CAPACITY:_default' \
+'--heartbeat-interval=[Seconds between heartbeats \[default\: 30\]]:HEARTBEAT_INTERVAL:_default' \
+'--tracker-ttl=[Seconds without a heartbeat before the tracker drops a peer \[default\: 120\]]:TRACKER_TTL:_default' \
+'--peer-memory=[Hard memory limit per peer, no swap (15m = 15 MiB) \[default\: 15m\]]:PEER_MEMORY:_default' \
+'--peer-cpus=[CPUs per peer, 0 for no limit \[default\: 0.25\]]:PEER_CPUS:_default' \
+'--degree=[Neighbors per peer in the generated mesh; 0 takes the file'\''s links alone \[default\: 4\]]:DEGREE:_default' \
+'--seed=[Seed of the generated mesh\: the same seed gives the same mesh \[default\: 1\]]:SEED:_default' \
+'--max-workers=[Containers created and started at once]:MAX_WORKERS:_default' \
+'--wait-timeout=[Seconds to wait for every peer to announce]:WAIT_TIMEOUT:_default' \
+'*--label=[Extra label for every object, KEY=VALUE (repeatable)]:KEY=VALUE:_default' \
+'--format=[]:FORMAT:((table\:""
+json\:""
+yaml\:"A mesh file reproducing the plan (with --dry-run)"))' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'--no-wait[Return once everything started, without waiting for announces]' \
+'--dry-run[Print the resolved plan and change nothing]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+'--format=[]:FORMAT:(table json)' \
+'--max-workers=[Peers sampled at once]:MAX_WORKERS:_default' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'--networks[Also list the deployment'\''s networks and their members (the spec'\''s \`docker network inspect\`)]' \
+'--no-stats[Skip Docker stats (memory, CPU)\: faster on large meshes]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(graph)
+_arguments "${_arguments_options[@]}" : \
+'--format=[]:FORMAT:(dot json mermaid)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(down)
+_arguments "${_arguments_options[@]}" : \
+'--max-workers=[Containers removed at once]:MAX_WORKERS:_default' \
+'--format=[]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'--keep-control[Leave the control plane (and its network) running]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(logs)
+_arguments "${_arguments_options[@]}" : \
+'--tail=[Only the last N lines]:TAIL:_default' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-f[Keep printing new lines]' \
+'--follow[Keep printing new lines]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':target -- The component name (`peer-3`, `edge-db-a`, `tracker`) or container name:_default' \
+&& ret=0
+;;
+(image)
+_arguments "${_arguments_options[@]}" : \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+":: :_meshctl__subcmd__image_commands" \
+"*::: :->image" \
+&& ret=0
+
+    case $state in
+    (image)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-image-command-$line[1]:"
+        case $line[1] in
+            (save)
+_arguments "${_arguments_options[@]}" : \
+'-o+[The archive to write]:OUTPUT:_files' \
+'--output=[The archive to write]:OUTPUT:_files' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::images -- Image references:_default' \
+&& ret=0
+;;
+(load)
+_arguments "${_arguments_options[@]}" : \
+'-i+[The archive to read]:INPUT:_files' \
+'--input=[The archive to read]:INPUT:_files' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_meshctl__subcmd__image__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-image-help-command-$line[1]:"
+        case $line[1] in
+            (save)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(load)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(legacy)
+_arguments "${_arguments_options[@]}" : \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+":: :_meshctl__subcmd__legacy_commands" \
+"*::: :->legacy" \
+&& ret=0
+
+    case $state in
+    (legacy)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-legacy-command-$line[1]:"
+        case $line[1] in
+            (up)
+_arguments "${_arguments_options[@]}" : \
+'--count=[]:COUNT:_default' \
+'--memory=[Hard memory limit per container, no swap]:MEMORY:_default' \
+'--cpus=[CPUs per container, 0 for no limit]:CPUS:_default' \
+'--max-workers=[]:MAX_WORKERS:_default' \
+'*--label=[Extra label for every object, KEY=VALUE (repeatable)]:KEY=VALUE:_default' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(down)
+_arguments "${_arguments_options[@]}" : \
+'--max-workers=[]:MAX_WORKERS:_default' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_meshctl__subcmd__legacy__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-legacy-help-command-$line[1]:"
+        case $line[1] in
+            (up)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(down)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':shell:(bash elvish fish powershell zsh)' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_meshctl__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-help-command-$line[1]:"
+        case $line[1] in
+            (up)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(graph)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(down)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(logs)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(image)
+_arguments "${_arguments_options[@]}" : \
+":: :_meshctl__subcmd__help__subcmd__image_commands" \
+"*::: :->image" \
+&& ret=0
+
+    case $state in
+    (image)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-help-image-command-$line[1]:"
+        case $line[1] in
+            (save)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(load)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(legacy)
+_arguments "${_arguments_options[@]}" : \
+":: :_meshctl__subcmd__help__subcmd__legacy_commands" \
+"*::: :->legacy" \
+&& ret=0
+
+    case $state in
+    (legacy)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-help-legacy-command-$line[1]:"
+        case $line[1] in
+            (up)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(down)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+}
+
+(( $+functions[_meshctl_commands] )) ||
+_meshctl_commands() {
+    local commands; commands=(
+'up:Build the images, create the networks, start the databases, the control plane and the peers with hard limits, and wait until every peer has announced and the mesh is connected. Running it again converges' \
+'status:Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge)' \
+'graph:Write the live mesh from the topology service, with databases and edge attachments\: \`meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png\`' \
+'down:Remove the deployment'\''s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment' \
+'logs:Print a container'\''s logs\: a peer (\`peer-3\`), a database (\`origin-db\`) or a control-plane service (\`tracker\`) of the deployment' \
+'image:Save images to a tar archive and load them elsewhere, without a registry (the Engine API'\''s \`docker save\` / \`docker load\`)' \
+'legacy:The legacy launcher\: capped BusyBox-only containers (no agent, no databases)' \
+'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'meshctl commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__completions_commands] )) ||
+_meshctl__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl completions commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__down_commands] )) ||
+_meshctl__subcmd__down_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl down commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__graph_commands] )) ||
+_meshctl__subcmd__graph_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl graph commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help_commands] )) ||
+_meshctl__subcmd__help_commands() {
+    local commands; commands=(
+'up:Build the images, create the networks, start the databases, the control plane and the peers with hard limits, and wait until every peer has announced and the mesh is connected. Running it again converges' \
+'status:Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge)' \
+'graph:Write the live mesh from the topology service, with databases and edge attachments\: \`meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png\`' \
+'down:Remove the deployment'\''s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment' \
+'logs:Print a container'\''s logs\: a peer (\`peer-3\`), a database (\`origin-db\`) or a control-plane service (\`tracker\`) of the deployment' \
+'image:Save images to a tar archive and load them elsewhere, without a registry (the Engine API'\''s \`docker save\` / \`docker load\`)' \
+'legacy:The legacy launcher\: capped BusyBox-only containers (no agent, no databases)' \
+'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'meshctl help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__completions_commands] )) ||
+_meshctl__subcmd__help__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help completions commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__down_commands] )) ||
+_meshctl__subcmd__help__subcmd__down_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help down commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__graph_commands] )) ||
+_meshctl__subcmd__help__subcmd__graph_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help graph commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__help_commands] )) ||
+_meshctl__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__image_commands] )) ||
+_meshctl__subcmd__help__subcmd__image_commands() {
+    local commands; commands=(
+'save:Write images to an archive \[default\: the peer and control-plane images, plus the PostgreSQL, Redis and BusyBox images the daemon has\]' \
+'load:Load an archive made by \`image save\` (or \`docker save\`)' \
+    )
+    _describe -t commands 'meshctl help image commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__image__subcmd__load_commands] )) ||
+_meshctl__subcmd__help__subcmd__image__subcmd__load_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help image load commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__image__subcmd__save_commands] )) ||
+_meshctl__subcmd__help__subcmd__image__subcmd__save_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help image save commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__legacy_commands] )) ||
+_meshctl__subcmd__help__subcmd__legacy_commands() {
+    local commands; commands=(
+'up:Start COUNT capped BusyBox containers' \
+'down:Remove the legacy containers and their network' \
+    )
+    _describe -t commands 'meshctl help legacy commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__legacy__subcmd__down_commands] )) ||
+_meshctl__subcmd__help__subcmd__legacy__subcmd__down_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help legacy down commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__legacy__subcmd__up_commands] )) ||
+_meshctl__subcmd__help__subcmd__legacy__subcmd__up_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help legacy up commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__logs_commands] )) ||
+_meshctl__subcmd__help__subcmd__logs_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help logs commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__status_commands] )) ||
+_meshctl__subcmd__help__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help status commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__up_commands] )) ||
+_meshctl__subcmd__help__subcmd__up_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help up commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__image_commands] )) ||
+_meshctl__subcmd__image_commands() {
+    local commands; commands=(
+'save:Write images to an archive \[default\: the peer and control-plane images, plus the PostgreSQL, Redis and BusyBox images the daemon has\]' \
+'load:Load an archive made by \`image save\` (or \`docker save\`)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'meshctl image commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__image__subcmd__help_commands] )) ||
+_meshctl__subcmd__image__subcmd__help_commands() {
+    local commands; commands=(
+'save:Write images to an archive \[default\: the peer and control-plane images, plus the PostgreSQL, Redis and BusyBox images the daemon has\]' \
+'load:Load an archive made by \`image save\` (or \`docker save\`)' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'meshctl image help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__image__subcmd__help__subcmd__help_commands] )) ||
+_meshctl__subcmd__image__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl image help help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__image__subcmd__help__subcmd__load_commands] )) ||
+_meshctl__subcmd__image__subcmd__help__subcmd__load_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl image help load commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__image__subcmd__help__subcmd__save_commands] )) ||
+_meshctl__subcmd__image__subcmd__help__subcmd__save_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl image help save commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__image__subcmd__load_commands] )) ||
+_meshctl__subcmd__image__subcmd__load_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl image load commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__image__subcmd__save_commands] )) ||
+_meshctl__subcmd__image__subcmd__save_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl image save commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__legacy_commands] )) ||
+_meshctl__subcmd__legacy_commands() {
+    local commands; commands=(
+'up:Start COUNT capped BusyBox containers' \
+'down:Remove the legacy containers and their network' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'meshctl legacy commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__legacy__subcmd__down_commands] )) ||
+_meshctl__subcmd__legacy__subcmd__down_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl legacy down commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__legacy__subcmd__help_commands] )) ||
+_meshctl__subcmd__legacy__subcmd__help_commands() {
+    local commands; commands=(
+'up:Start COUNT capped BusyBox containers' \
+'down:Remove the legacy containers and their network' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'meshctl legacy help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__legacy__subcmd__help__subcmd__down_commands] )) ||
+_meshctl__subcmd__legacy__subcmd__help__subcmd__down_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl legacy help down commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__legacy__subcmd__help__subcmd__help_commands] )) ||
+_meshctl__subcmd__legacy__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl legacy help help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__legacy__subcmd__help__subcmd__up_commands] )) ||
+_meshctl__subcmd__legacy__subcmd__help__subcmd__up_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl legacy help up commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__legacy__subcmd__up_commands] )) ||
+_meshctl__subcmd__legacy__subcmd__up_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl legacy up commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__logs_commands] )) ||
+_meshctl__subcmd__logs_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl logs commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__status_commands] )) ||
+_meshctl__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl status commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__up_commands] )) ||
+_meshctl__subcmd__up_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl up commands' commands "$@"
+}
+
+if [ "$funcstack[1]" = "_meshctl" ]; then
+    _meshctl "$@"
+else
+    compdef _meshctl meshctl
+fi
