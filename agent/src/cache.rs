@@ -4,10 +4,18 @@
 //! share a single allocation of exactly its length, so the byte count is
 //! what the segment really costs. Bytes of fetches still in flight are
 //! reserved against the same byte cap: the cache shrinks to make room.
+//!
+//! A content-addressed segment never changes, so it is kept until evicted.
+//! An entry whose id carries no SHA-256 (a song's playlist, `<song>.m3u8`)
+//! may be replaced at its source by a new publish: a copy fetched from
+//! elsewhere is fresh for the cache's TTL after it left its source (ingest
+//! or an edge database), then it counts as absent and is dropped, so the
+//! next request fetches it again and the inventory stops naming it.
 
 use bytes::Bytes;
 use lru::LruCache;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// One cached segment.
 #[derive(Debug)]
@@ -16,15 +24,25 @@ pub struct Segment {
     pub len: u64,
     /// SHA-256 of the bytes, lowercase hex.
     pub sha256: String,
+    /// When the bytes left their source, for a copy that expires; `None`
+    /// for a copy kept until evicted (content-addressed, or ingested here).
+    pub fresh_since: Option<Instant>,
 }
 
 impl Segment {
+    /// A copy kept until evicted.
     pub fn from_bytes(data: Bytes, sha256: String) -> Self {
         Self {
             len: data.len() as u64,
             pieces: vec![data],
             sha256,
+            fresh_since: None,
         }
+    }
+
+    /// Seconds since the bytes left their source, for a copy that expires.
+    pub fn age(&self) -> Option<u64> {
+        self.fresh_since.map(|t| t.elapsed().as_secs())
     }
 }
 
@@ -35,6 +53,8 @@ pub struct Cache {
     max_entries: usize,
     max_bytes: u64,
     evictions: u64,
+    /// How long an expiring copy stays fresh.
+    ttl: Duration,
 }
 
 /// The segment does not fit even in an empty cache.
@@ -42,23 +62,55 @@ pub struct Cache {
 pub struct TooLarge;
 
 impl Cache {
-    pub fn new(max_entries: usize, max_bytes: u64) -> Self {
+    /// `ttl`: how long a copy with `fresh_since` set stays fresh.
+    pub fn new(max_entries: usize, max_bytes: u64, ttl: Duration) -> Self {
         Self {
             lru: LruCache::unbounded(),
             bytes: 0,
             max_entries: max_entries.max(1),
             max_bytes,
             evictions: 0,
+            ttl,
         }
     }
 
-    /// A hit, marked as most recently used.
+    fn expires(&self, seg: &Segment) -> Option<Instant> {
+        seg.fresh_since.map(|t| t + self.ttl)
+    }
+
+    fn expired(&self, seg: &Segment, now: Instant) -> bool {
+        self.expires(seg).is_some_and(|at| at <= now)
+    }
+
+    /// A fresh hit, marked as most recently used; an expired copy is a miss.
     pub fn get(&mut self, id: &str) -> Option<Arc<Segment>> {
+        let now = Instant::now();
+        if self.lru.peek(id).is_some_and(|s| self.expired(s, now)) {
+            return None;
+        }
         self.lru.get(id).cloned()
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        self.lru.contains(id)
+        self.lru
+            .peek(id)
+            .is_some_and(|s| !self.expired(s, Instant::now()))
+    }
+
+    /// Drops the copies expired at `now`; answers how many were dropped and
+    /// when the next remaining one expires.
+    pub fn purge_expired(&mut self, now: Instant) -> (usize, Option<Instant>) {
+        let dead: Vec<String> = self
+            .lru
+            .iter()
+            .filter(|(_, s)| self.expired(s, now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in &dead {
+            self.remove(id);
+        }
+        let next = self.lru.iter().filter_map(|(_, s)| self.expires(s)).min();
+        (dead.len(), next)
     }
 
     /// Inserts (or replaces) `id`, evicting least recently used entries until
@@ -104,9 +156,15 @@ impl Cache {
         }
     }
 
-    /// Cached ids, sorted.
+    /// Ids of the fresh copies, sorted.
     pub fn ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.lru.iter().map(|(k, _)| k.clone()).collect();
+        let now = Instant::now();
+        let mut ids: Vec<String> = self
+            .lru
+            .iter()
+            .filter(|(_, s)| !self.expired(s, now))
+            .map(|(k, _)| k.clone())
+            .collect();
         ids.sort();
         ids
     }
@@ -141,7 +199,7 @@ mod tests {
 
     #[test]
     fn evicts_least_recent_at_entry_cap() {
-        let mut c = Cache::new(2, 1 << 20);
+        let mut c = Cache::new(2, 1 << 20, Duration::from_secs(5));
         c.insert("a".into(), seg(10), 0).unwrap();
         c.insert("b".into(), seg(10), 0).unwrap();
         assert!(c.get("a").is_some()); // b is now least recent
@@ -153,7 +211,7 @@ mod tests {
 
     #[test]
     fn evicts_at_byte_cap_and_for_reservations() {
-        let mut c = Cache::new(100, 100);
+        let mut c = Cache::new(100, 100, Duration::from_secs(5));
         c.insert("a".into(), seg(40), 0).unwrap();
         c.insert("b".into(), seg(40), 0).unwrap();
         c.insert("c".into(), seg(40), 0).unwrap();
@@ -167,5 +225,35 @@ mod tests {
         assert!(c.remove("c"));
         assert!(c.is_empty());
         assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
+    fn expiring_copies_turn_into_misses_and_leave_the_inventory() {
+        let ttl = Duration::from_secs(5);
+        let mut c = Cache::new(10, 1 << 20, ttl);
+        let born = Instant::now();
+        let copy = |since: Instant| {
+            let mut s = Segment::from_bytes(Bytes::from_static(b"#EXTM3U\n"), String::new());
+            s.fresh_since = Some(since);
+            Arc::new(s)
+        };
+        c.insert("old.m3u8".into(), copy(born - ttl), 0).unwrap();
+        c.insert("new.m3u8".into(), copy(born), 0).unwrap();
+        c.insert("kept.ts".into(), seg(3), 0).unwrap();
+        assert!(c.get("old.m3u8").is_none());
+        assert!(!c.contains("old.m3u8"));
+        assert!(c.get("new.m3u8").is_some());
+        assert_eq!(c.ids(), vec!["kept.ts", "new.m3u8"]);
+        assert_eq!(c.len(), 3, "an expired copy stays until purged or replaced");
+        assert_eq!(c.purge_expired(born), (1, Some(born + ttl)));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.purge_expired(born + ttl), (1, None));
+        assert_eq!(c.ids(), vec!["kept.ts"]);
+        assert_eq!(c.bytes(), 3);
+        // A fresh copy replaces an expired one.
+        c.insert("new.m3u8".into(), copy(born), 0).unwrap();
+        c.insert("new.m3u8".into(), copy(Instant::now()), 0)
+            .unwrap();
+        assert!(c.get("new.m3u8").is_some());
     }
 }

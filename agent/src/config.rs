@@ -40,6 +40,10 @@ pub struct Config {
     pub cache_max_bytes: u64,
     /// `HEARTBEAT_INTERVAL_SEC`: seconds between tracker heartbeats. Default 30.
     pub heartbeat_interval: Duration,
+    /// `PLAYLIST_TTL_SEC`: how long a copy of an id without a SHA-256 (a
+    /// playlist, `<song>.m3u8`) fetched from elsewhere stays fresh, counted
+    /// from when it left its source. Default 5 s (1..86400).
+    pub playlist_ttl: Duration,
     /// `NEIGHBORS`: comma-separated; `peer-2` (host `peer-2`, port 8080) or
     /// `peer-2=127.0.0.1:9002` (explicit address). Default none.
     pub neighbors: Vec<Neighbor>,
@@ -161,6 +165,11 @@ impl Config {
             return Err(err("HEARTBEAT_INTERVAL_SEC", "must be between 1 and 86400"));
         }
 
+        let ttl: u64 = number("PLAYLIST_TTL_SEC", get("PLAYLIST_TTL_SEC"), 5)?;
+        if ttl == 0 || ttl > 86_400 {
+            return Err(err("PLAYLIST_TTL_SEC", "must be between 1 and 86400"));
+        }
+
         let neighbors = parse_neighbors(&peer_id, &get("NEIGHBORS").unwrap_or_default())?;
 
         let edge_db_url = get("EDGE_DB_URL").filter(|v| !v.is_empty());
@@ -186,6 +195,7 @@ impl Config {
             cache_capacity,
             cache_max_bytes,
             heartbeat_interval: Duration::from_secs(hb),
+            playlist_ttl: Duration::from_secs(ttl),
             neighbors,
             edge_db_url,
             token,
@@ -293,6 +303,7 @@ mod tests {
         assert_eq!(c.signal_url.as_deref(), Some("ws://signalling:7080/ws"));
         assert_eq!(c.cache_capacity, 64);
         assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
+        assert_eq!(c.playlist_ttl, Duration::from_secs(5));
         assert_eq!(c.advertised_addr(), "peer-1:8080");
         assert_eq!(c.bind_ip(), None);
         assert!(c.neighbors.is_empty());
@@ -343,6 +354,10 @@ mod tests {
             (
                 &[("PEER_ID", "p"), ("HEARTBEAT_INTERVAL_SEC", "0")],
                 "HEARTBEAT_INTERVAL_SEC",
+            ),
+            (
+                &[("PEER_ID", "p"), ("PLAYLIST_TTL_SEC", "0")],
+                "PLAYLIST_TTL_SEC",
             ),
             (&[("PEER_ID", "p"), ("PEER_ROOM", "a room")], "PEER_ROOM"),
             (&[("PEER_ID", "p"), ("PEER_REGION", "")], "PEER_REGION"),

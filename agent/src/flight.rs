@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 use std::sync::Mutex;
+use std::time::Instant;
 use tokio::sync::watch;
 use wire::relay::Source;
 
@@ -24,6 +25,9 @@ pub struct Head {
     /// Expected SHA-256 (hex), when known before the bytes.
     pub sha256: Option<String>,
     pub len: u64,
+    /// When the bytes left their source, for an id without a SHA-256 (a
+    /// playlist), whose copies expire; `None` for content-addressed ids.
+    pub fresh_since: Option<Instant>,
 }
 
 /// Why a fetch failed, as an HTTP status and a message.
@@ -96,6 +100,11 @@ impl Flight {
 
     pub fn has_head(&self) -> bool {
         self.read(|s| s.head.is_some())
+    }
+
+    /// The head, once the upstream answered.
+    pub fn current_head(&self) -> Option<Head> {
+        self.read(|s| s.head.clone())
     }
 
     pub fn push(&self, piece: Bytes) {
@@ -189,6 +198,7 @@ mod tests {
             hops: 0,
             sha256: None,
             len: 4,
+            fresh_since: None,
         });
         f.push(Bytes::from_static(b"ab"));
         f.finish(Err(FetchError::new(502, "sha256 mismatch")));

@@ -249,6 +249,8 @@ struct Meta {
     hops: u32,
     sha256: Option<String>,
     len: u64,
+    /// Seconds since the bytes left their source (ids without a hash only).
+    age: Option<u64>,
 }
 
 fn head_response(id: &str, meta: &Meta, body: Body) -> Response {
@@ -264,6 +266,9 @@ fn head_response(id: &str, meta: &Meta, body: Body) -> Response {
     set(relay::SOURCE, meta.source.as_str().to_string());
     set(relay::ROUTE, meta.route.join(","));
     set(relay::HOPS, meta.hops.to_string());
+    if let Some(age) = meta.age {
+        set("age", age.to_string());
+    }
     if let Some(sha) = &meta.sha256 {
         set(relay::SHA256, sha.clone());
         set("etag", format!("\"{sha}\""));
@@ -300,6 +305,9 @@ fn respond_hit(inner: &Arc<Inner>, asker: Asker, id: String, seg: Arc<Segment>) 
         hops: 0,
         sha256: Some(seg.sha256.clone()),
         len: seg.len,
+        age: wire::ids::sha256_of_id(&id)
+            .is_none()
+            .then(|| seg.age().unwrap_or(0)),
     };
     started(inner, asker, &id);
     let count = counter(inner, asker, &id, Source::Cache);
@@ -335,6 +343,7 @@ async fn respond_flight(
         hops: head.hops,
         sha256: head.sha256.clone(),
         len: head.len,
+        age: head.fresh_since.map(|t| t.elapsed().as_secs()),
     };
     started(&inner, asker, &id);
     let count = counter(&inner, asker, &id, source);

@@ -48,6 +48,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     pub paths: control::Paths,
     pub inventory_changed: Notify,
+    /// A copy that expires entered the cache (wakes [`expiry_loop`]).
+    pub expiring_added: Notify,
     pub edge: Option<edge::EdgeDb>,
     // std Mutex: resolved neighbor addresses, refreshed every few seconds.
     pub resolved: Mutex<HashMap<String, (Instant, Vec<IpAddr>)>>,
@@ -76,6 +78,32 @@ fn http_client(config: &Config) -> anyhow::Result<reqwest::Client> {
     Ok(b.build()?)
 }
 
+/// Drops expired copies (playlists) when they expire, so the tracker hears
+/// at once that this peer no longer holds them and stops offering it.
+pub async fn expiry_loop(inner: Arc<Inner>, cancel: CancellationToken) {
+    loop {
+        let (dropped, next) = inner
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .purge_expired(Instant::now());
+        if dropped > 0 {
+            inner.inventory_changed.notify_one();
+        }
+        let until_next = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = until_next => {}
+            _ = inner.expiring_added.notified() => {}
+        }
+    }
+}
+
 /// Serves the agent on `listener` until `shutdown` resolves; runs the
 /// tracker and signalling clients beside it.
 pub async fn run(
@@ -88,12 +116,14 @@ pub async fn run(
         cache: Mutex::new(cache::Cache::new(
             config.cache_capacity,
             config.cache_max_bytes,
+            config.playlist_ttl,
         )),
         flights: Mutex::new(HashMap::new()),
         inflight_bytes: AtomicU64::new(0),
         stats: stats::Stats::default(),
         paths: control::Paths::default(),
         inventory_changed: Notify::new(),
+        expiring_added: Notify::new(),
         edge: config.edge_db_url.clone().map(edge::EdgeDb::new),
         resolved: Mutex::new(HashMap::new()),
         config,
@@ -101,6 +131,7 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let tracker = tokio::spawn(control::tracker_loop(inner.clone(), cancel.clone()));
     let signalling = tokio::spawn(control::signalling_loop(inner.clone(), cancel.clone()));
+    let expiry = tokio::spawn(expiry_loop(inner.clone(), cancel.clone()));
     tracing::info!(
         peer = %inner.config.peer_id,
         addr = %listener.local_addr()?,
@@ -123,6 +154,7 @@ pub async fn run(
     for (name, task) in [
         ("tracker client", tracker),
         ("signalling client", signalling),
+        ("cache expiry", expiry),
     ] {
         if let Err(e) = task.await {
             anyhow::bail!("{name} task failed: {e}");

@@ -191,10 +191,12 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
             Ok(sha256) => {
                 let pieces = flight.pieces();
                 let len = pieces.iter().map(|p| p.len() as u64).sum();
+                let fresh_since = flight.current_head().and_then(|h| h.fresh_since);
                 let seg = Arc::new(Segment {
                     pieces,
                     len,
                     sha256,
+                    fresh_since,
                 });
                 let reserved = inner.inflight_bytes.load(Ordering::SeqCst);
                 let stored = inner
@@ -207,6 +209,9 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
                 flight.finish(Ok(()));
                 if stored {
                     inner.inventory_changed.notify_one();
+                    if fresh_since.is_some() {
+                        inner.expiring_added.notify_one();
+                    }
                 }
                 return;
             }
@@ -358,6 +363,17 @@ async fn attempt(
         }
     }
     let expected = id_sha.map(str::to_string).or(sent_sha);
+    // A copy of an id without a hash is as old as the sender's (HTTP `Age`),
+    // so a chain of caches never serves it longer than PLAYLIST_TTL_SEC.
+    let fresh_since = id_sha.is_none().then(|| {
+        let age = header("age")
+            .and_then(|a| a.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or_default()
+            .min(inner.config.playlist_ttl);
+        let now = Instant::now();
+        now.checked_sub(age).unwrap_or(now)
+    });
     let len = header("content-length")
         .and_then(|v| v.parse::<u64>().ok())
         .ok_or_else(|| Failed::before(502, format!("{} sent no Content-Length", next.id)))?;
@@ -378,6 +394,7 @@ async fn attempt(
         hops,
         sha256: expected.clone(),
         len,
+        fresh_since,
     });
     let fail = |msg: String| Failed {
         err: FetchError::new(502, msg),
@@ -533,6 +550,7 @@ async fn read_edge(inner: &Inner, flight: &Flight, id: &str) -> Result<String, F
         hops: 0,
         sha256: Some(sha.clone()),
         len,
+        fresh_since: wire::ids::sha256_of_id(id).is_none().then(Instant::now),
     });
     flight.push(Bytes::from(row.data));
     Ok(sha)

@@ -491,3 +491,86 @@ async fn a_browser_player_on_another_origin_may_read_songs_and_segments_from_any
         .unwrap();
     assert_eq!(header(r.headers(), "access-control-allow-origin"), "");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_republished_playlist_reaches_the_near_end_once_its_copies_expire() {
+    let cp = ControlPlane::start().await;
+    let ttl = Duration::from_secs(2);
+    let mut spec = MeshSpec::line("f", 3);
+    for i in 0..3 {
+        spec = spec.set(i, "PLAYLIST_TTL_SEC", ttl.as_secs().to_string());
+    }
+    let agents = start_mesh(&cp, spec).await;
+    let (near, mid, far) = (&agents[0], &agents[1], &agents[2]);
+    let song = "fresh";
+    let pid = wire::ids::playlist_id(song);
+    let playlist = |seg: &str| {
+        format!("#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.0,\n{seg}\n#EXT-X-ENDLIST\n")
+    };
+    let (s1, d1) = segment(song, 0, 10_000);
+    let (s2, d2) = segment(song, 1, 12_000);
+    let (v1, v2) = (playlist(&s1), playlist(&s2));
+    far.ingest(&s1, &d1).await;
+    far.ingest(&pid, v1.as_bytes()).await;
+    eventually("the tracker knows f3 holds v1", || async {
+        cp.holders(&pid).await == vec!["f3".to_string()]
+            && cp.holders(&s1).await == vec!["f3".to_string()]
+    })
+    .await;
+    let url = format!("{}/songs/{song}/playlist.m3u8", near.url());
+    let seg_url = format!("{}/segments/{s1}", near.url());
+
+    let (status, h, body) = fetch(&http(), &url).await;
+    let fetched = std::time::Instant::now();
+    assert_eq!((status, body.unwrap()), (200, v1.clone().into_bytes()));
+    assert_eq!(header(&h, "x-mesh-route"), "f1,f2,f3");
+    assert_eq!(header(&h, "age"), "0", "fresh from its source");
+    let (status, _, body) = fetch(&http(), &seg_url).await;
+    assert_eq!((status, body.unwrap()), (200, d1.clone()));
+
+    // Republish at the source: v2 replaces v1 there.
+    far.ingest(&s2, &d2).await;
+    far.ingest(&pid, v2.as_bytes()).await;
+    let (_, h, body) = fetch(&http(), &url).await;
+    if fetched.elapsed() < ttl - Duration::from_millis(500) {
+        assert_eq!(
+            body.unwrap(),
+            v1.as_bytes(),
+            "within the TTL the copy is served"
+        );
+        assert_eq!(header(&h, "x-mesh-source"), "cache");
+    }
+
+    // Once expired, the copies leave the inventories: only the source is
+    // offered, not a peer that holds an outdated copy.
+    eventually("the TTL passed and only f3 is offered", || async {
+        fetched.elapsed() >= ttl && cp.holders(&pid).await == vec!["f3".to_string()]
+    })
+    .await;
+    assert!(!mid.inventory().await.segments.contains(&pid));
+    let (status, h, body) = fetch(&http(), &url).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.unwrap(), v2.as_bytes(), "the near end serves v2");
+    assert_eq!(header(&h, "x-mesh-source"), "peer");
+    assert_eq!(header(&h, "x-mesh-route"), "f1,f2,f3");
+    // The hops that re-fetched it hold v2 and are offered again.
+    eventually("f1 and f2 are offered again", || async {
+        cp.holders(&pid).await.len() == 3
+    })
+    .await;
+    let (_, h, body) = fetch(
+        &http(),
+        &format!("{}/songs/{song}/playlist.m3u8", mid.url()),
+    )
+    .await;
+    assert_eq!(body.unwrap(), v2.as_bytes());
+    assert_eq!(header(&h, "x-mesh-source"), "cache");
+    let age: u64 = header(&h, "age").parse().expect("Age in seconds");
+    assert!(age <= ttl.as_secs(), "{age}");
+
+    // A content-addressed segment does not expire: still a hit.
+    let (status, h, body) = fetch(&http(), &seg_url).await;
+    assert_eq!((status, body.unwrap()), (200, d1));
+    assert_eq!(header(&h, "x-mesh-source"), "cache");
+    assert_eq!(header(&h, "age"), "");
+}
