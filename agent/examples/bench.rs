@@ -11,12 +11,60 @@
 //!   under 50 concurrent relays on top of the full cache;
 //! - time to first byte and throughput of a fresh (uncached) segment over
 //!   1, 3 and 6 hops beside a direct fetch from the holder, in one run.
+//!
+//! To compare builds or settings side by side in one run, name them:
+//!
+//! ```text
+//! MESH_AGENT_VARIANTS='base=/tmp/a/mesh-agent;small=/tmp/b/mesh-agent CACHE_MAX_BYTES=6291456' \
+//!   cargo run --release -p agent --example bench
+//! ```
+//!
+//! Each variant is `label=binary` followed by environment settings for the
+//! agents; the footprint is measured for each, the hops for the first.
+//! `MESH_BENCH_HOPS=0` skips the hops.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = "target/x86_64-unknown-linux-gnu/release/mesh-agent";
+
+/// One build or setting to measure.
+struct Variant {
+    label: String,
+    bin: String,
+    env: Vec<(String, String)>,
+}
+
+fn variants() -> anyhow::Result<Vec<Variant>> {
+    let spec = std::env::var("MESH_AGENT_VARIANTS").unwrap_or_else(|_| format!("release={BIN}"));
+    let mut out = Vec::new();
+    for v in spec.split(';').map(str::trim).filter(|v| !v.is_empty()) {
+        let mut words = v.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        let (label, bin) = first
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("variant {v:?}: want label=binary [KEY=VALUE...]"))?;
+        anyhow::ensure!(
+            std::path::Path::new(bin).exists(),
+            "{bin} does not exist; build first: cargo build --release -p agent --bins"
+        );
+        let env = words
+            .map(|w| {
+                w.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| anyhow::anyhow!("variant {label}: {w:?} is not KEY=VALUE"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        out.push(Variant {
+            label: label.to_string(),
+            bin: bin.to_string(),
+            env,
+        });
+    }
+    anyhow::ensure!(!out.is_empty(), "MESH_AGENT_VARIANTS names no variant");
+    Ok(out)
+}
 
 struct Proc(Child);
 impl Drop for Proc {
@@ -123,13 +171,12 @@ async fn control() -> anyhow::Result<Control> {
 }
 
 struct Agent {
-    id: String,
     addr: SocketAddr,
     proc: Proc,
 }
 
 /// A line of `n` agent processes on 127.0.0.<base+i>.
-fn line(c: &Control, prefix: &str, base: u8, n: usize) -> anyhow::Result<Vec<Agent>> {
+fn line(c: &Control, v: &Variant, prefix: &str, base: u8, n: usize) -> anyhow::Result<Vec<Agent>> {
     let addrs: Vec<SocketAddr> = (0..n)
         .map(|i| {
             let ip = format!("127.0.0.{}", base as usize + i);
@@ -145,8 +192,9 @@ fn line(c: &Control, prefix: &str, base: u8, n: usize) -> anyhow::Result<Vec<Age
         if i + 1 < n {
             nb.push(format!("{prefix}{}={}", i + 1, addrs[i + 1]));
         }
-        let child = Command::new(BIN)
+        let child = Command::new(&v.bin)
             .env_clear()
+            .envs(v.env.iter().map(|(k, v)| (k, v)))
             .env("PEER_ID", format!("{prefix}{i}"))
             .env("PEER_ADDR", addrs[i].to_string())
             .env("NEIGHBORS", nb.join(","))
@@ -158,7 +206,6 @@ fn line(c: &Control, prefix: &str, base: u8, n: usize) -> anyhow::Result<Vec<Age
             .stdout(Stdio::null())
             .spawn()?;
         out.push(Agent {
-            id: format!("{prefix}{i}"),
             addr: addrs[i],
             proc: Proc(child),
         });
@@ -227,20 +274,29 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
-    anyhow::ensure!(
-        std::path::Path::new(BIN).exists(),
-        "build first: cargo build --release -p agent --bins"
-    );
-    let c = control().await?;
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(60))
-        .build()?;
+/// (RSS, anonymous, file-backed) in KiB.
+type Kinds = (u64, u64, u64);
 
+struct Footprint {
+    idle: Kinds,
+    full: Kinds,
+    after: Kinds,
+    peak: u64,
+    relay_time: Duration,
+}
+
+/// A - M - H of variant `v`; M is measured.
+async fn footprint(
+    c: &Control,
+    http: &reqwest::Client,
+    v: &Variant,
+    base: u8,
+) -> anyhow::Result<Footprint> {
     // --- Footprint: A - M - H; M is measured.
-    let agents = line(&c, "m", 60, 3)?;
+    // Ids and peer names of their own per variant, so the tracker offers no
+    // agent of an earlier variant.
+    let prefix = format!("m{base}-");
+    let agents = line(c, v, &prefix, base, 3)?;
     let (a, m, h) = (&agents[0], &agents[1], &agents[2]);
     for x in &agents {
         let url = format!("http://{}/healthz", x.addr);
@@ -257,18 +313,18 @@ async fn main() -> anyhow::Result<()> {
     };
     let idle = kinds(pid);
     for i in 0..64 {
-        let (id, d) = seg("full", i, 100_000);
-        ingest(&http, m, &id, &d).await?;
+        let (id, d) = seg(&format!("full{base}"), i, 100_000);
+        ingest(http, m, &id, &d).await?;
     }
     let full = kinds(pid);
     let mut ids = Vec::new();
     for i in 0..50 {
-        let (id, d) = seg("relay", i, 100_000);
-        ingest(&http, h, &id, &d).await?;
+        let (id, d) = seg(&format!("relay{base}"), i, 100_000);
+        ingest(http, h, &id, &d).await?;
         ids.push(id);
     }
     let last = ids[49].clone();
-    wait_until(|| async { !holders(&http, &c, &last).await.is_empty() }).await;
+    wait_until(|| async { !holders(http, c, &last).await.is_empty() }).await;
     let t = Instant::now();
     let gets: Vec<_> = ids
         .iter()
@@ -290,40 +346,68 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    println!("## RSS of one agent ({} , release, static)", m.id);
-    println!("| state | RSS | anonymous | file-backed (binary text) |");
-    println!("| --- | --- | --- | --- |");
-    let mib = |k: u64| k as f64 / 1024.0;
-    for (name, (r, a, f)) in [
-        ("idle, connected to tracker and signalling", idle),
-        ("full cache: 64 × 100 KB ingested", full),
-        (
-            "after 50 concurrent relays of 100 KB through it (cache full)",
-            after,
-        ),
-    ] {
-        println!(
-            "| {name} | {:.2} MiB | {:.2} MiB | {:.2} MiB |",
-            mib(r),
-            mib(a),
-            mib(f)
-        );
-    }
-    println!(
-        "| peak (VmHWM) over the whole run | {:.2} MiB | | |",
-        mib(peak)
-    );
-    println!(
-        "\n50 concurrent relays took {:?}; the agent forwarded {} relays, cache {} entries / {:.1} MiB\n",
-        relay_time,
-        stats.relays_forwarded,
-        stats.cache_entries,
-        stats.cache_bytes as f64 / 1048576.0
+    anyhow::ensure!(
+        stats.relays_forwarded == 50,
+        "{} relays forwarded",
+        stats.relays_forwarded
     );
     drop(agents);
+    Ok(Footprint {
+        idle,
+        full,
+        after,
+        peak,
+        relay_time,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let variants = variants()?;
+    let c = control().await?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+
+    let mut rows = Vec::new();
+    for (i, v) in variants.iter().enumerate() {
+        rows.push(footprint(&c, &http, v, 40 + 4 * i as u8).await?);
+    }
+    let mib = |k: u64| k as f64 / 1024.0;
+    println!("## RSS of one agent (release, static): RSS (anonymous + file-backed)");
+    println!("| variant | binary | idle | full cache: 64 × 100 KB | after 50 concurrent relays of 100 KB | peak (VmHWM) | 50 relays took |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (v, f) in variants.iter().zip(&rows) {
+        let cell = |(r, a, fb): (u64, u64, u64)| {
+            format!("{:.2} MiB ({:.2} + {:.2})", mib(r), mib(a), mib(fb))
+        };
+        let size = std::fs::metadata(&v.bin).map(|m| m.len()).unwrap_or(0);
+        let env: Vec<String> = v.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "| {}{} | {:.2} MB | {} | {} | {} | {:.2} MiB | {} ms |",
+            v.label,
+            if env.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", env.join(" "))
+            },
+            size as f64 / 1e6,
+            cell(f.idle),
+            cell(f.full),
+            cell(f.after),
+            mib(f.peak),
+            f.relay_time.as_millis()
+        );
+    }
+    println!();
+    if std::env::var("MESH_BENCH_HOPS").is_ok_and(|v| v == "0") {
+        return Ok(());
+    }
+    let v = &variants[0];
 
     // --- Hops: a line p0 .. p6, holder p6.
-    let agents = line(&c, "p", 80, 7)?;
+    let agents = line(&c, v, "p", 80, 7)?;
     for x in &agents {
         let url = format!("http://{}/healthz", x.addr);
         wait_until(|| async { http.get(&url).send().await.is_ok() }).await;

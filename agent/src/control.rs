@@ -2,6 +2,7 @@
 //! candidate lookup, the signalling client, and topology's `GET /path` as the
 //! route source while signalling is down.
 
+use crate::client;
 use crate::Inner;
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -116,22 +117,26 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
     let Some(topology) = &inner.config.topology_url else {
         return Err(why);
     };
-    let url = format!("{topology}/path");
-    let resp = inner
-        .http
-        .get(url)
-        .query(&[("from", me.as_str()), ("to", target)])
-        .timeout(CONTROL_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| format!("{why}; topology: {e}"))?;
-    if !resp.status().is_success() {
-        return Err(format!("{why}; topology answered {}", resp.status()));
+    let query = format!(
+        "/path?from={}&to={}",
+        client::encode(me),
+        client::encode(target)
+    );
+    let resp = client::call(
+        topology,
+        &query,
+        None,
+        None,
+        inner.config.bind_ip(),
+        CONTROL_TIMEOUT,
+    )
+    .await
+    .map_err(|e| format!("{why}; topology: {e}"))?;
+    if !(200..300).contains(&resp.status) {
+        return Err(format!("{why}; topology answered {}", resp.status));
     }
-    let p: wire::topology::PathResponse = resp
-        .json()
-        .await
-        .map_err(|e| format!("{why}; topology: {e}"))?;
+    let p: wire::topology::PathResponse =
+        resp.json().map_err(|e| format!("{why}; topology: {e}"))?;
     inner.paths.answer(target, Ok(p.path.clone()));
     Ok(p.path)
 }
@@ -141,32 +146,32 @@ pub async fn lookup(inner: &Inner, id: &str) -> Result<SegmentLookup, String> {
     let Some(tracker) = &inner.config.tracker_url else {
         return Err("no tracker configured".into());
     };
-    let resp = inner
-        .http
-        .get(format!("{tracker}/segments/{id}"))
-        .query(&[("region", inner.config.region.as_str()), ("limit", "8")])
-        .timeout(CONTROL_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| format!("tracker: {e}"))?;
-    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+    let query = format!(
+        "/segments/{}?region={}&limit=8",
+        client::encode(id),
+        client::encode(&inner.config.region)
+    );
+    let resp = client::call(
+        tracker,
+        &query,
+        None,
+        None,
+        inner.config.bind_ip(),
+        CONTROL_TIMEOUT,
+    )
+    .await
+    .map_err(|e| format!("tracker: {e}"))?;
+    if resp.status == 404 {
         return Ok(SegmentLookup {
             segment: id.to_string(),
             holders: vec![],
             edges: vec![],
         });
     }
-    if !resp.status().is_success() {
-        return Err(format!("tracker answered {}", resp.status()));
+    if !(200..300).contains(&resp.status) {
+        return Err(format!("tracker answered {}", resp.status));
     }
-    resp.json().await.map_err(|e| format!("tracker: {e}"))
-}
-
-fn authorized(inner: &Inner, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    match &inner.config.token {
-        Some(t) => req.bearer_auth(t),
-        None => req,
-    }
+    resp.json().map_err(|e| format!("tracker: {e}"))
 }
 
 enum Sent {
@@ -179,26 +184,27 @@ async fn post<T: serde::Serialize>(inner: &Inner, path: &str, body: &T) -> Sent 
     let Some(tracker) = &inner.config.tracker_url else {
         return Sent::Ok;
     };
-    let req = inner
-        .http
-        .post(format!("{tracker}{path}"))
-        .json(body)
-        .timeout(CONTROL_TIMEOUT);
-    match authorized(inner, req).send().await {
-        Ok(r) if r.status().is_success() => match r.json::<Ack>().await {
+    let json = match serde_json::to_vec(body) {
+        Ok(j) => j,
+        Err(e) => return Sent::Failed(e.to_string()),
+    };
+    let answer = client::call(
+        tracker,
+        path,
+        Some(json),
+        inner.config.token.as_deref(),
+        inner.config.bind_ip(),
+        CONTROL_TIMEOUT,
+    )
+    .await;
+    match answer {
+        Ok(r) if (200..300).contains(&r.status) => match r.json::<Ack>() {
             Ok(_) => Sent::Ok,
             Err(e) => Sent::Failed(format!("bad answer: {e}")),
         },
-        Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => Sent::Unknown,
-        Ok(r) => {
-            let status = r.status();
-            let text = r.text().await.unwrap_or_default();
-            Sent::Failed(format!(
-                "{status}: {}",
-                text.chars().take(200).collect::<String>()
-            ))
-        }
-        Err(e) => Sent::Failed(e.to_string()),
+        Ok(r) if r.status == 404 => Sent::Unknown,
+        Ok(r) => Sent::Failed(format!("{}: {}", r.status, r.text())),
+        Err(e) => Sent::Failed(e),
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`flight`]: one streamed upstream fetch shared by concurrent misses.
 //! - [`mesh`]: where a miss is fetched from (holders, routes, the edge) and the relay checks.
 //! - [`http`]: the REST endpoints (segments, songs, inventory, stats, metrics).
+//! - [`client`]: outgoing HTTP/1 (relays and control-plane calls) on plain hyper.
 //! - [`control`]: tracker announce/heartbeat, the signalling client, topology paths.
 //! - [`edge`]: the edge peer's PostgreSQL reads.
 //! - [`stats`]: counters for `/stats` and `/metrics`.
@@ -15,6 +16,7 @@
 //! start agents in-process on port 0.
 
 pub mod cache;
+pub mod client;
 pub mod config;
 pub mod control;
 pub mod edge;
@@ -30,7 +32,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +47,6 @@ pub struct Inner {
     /// Bytes of fetches in flight, reserved against the cache's byte cap.
     pub inflight_bytes: AtomicU64,
     pub stats: stats::Stats,
-    pub http: reqwest::Client,
     pub paths: control::Paths,
     pub inventory_changed: Notify,
     /// A copy that expires entered the cache (wakes [`expiry_loop`]).
@@ -60,22 +61,6 @@ impl Inner {
     pub fn inventory(&self) -> Vec<String> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).ids()
     }
-}
-
-/// Builds the HTTP client every outgoing request uses: no proxy, small
-/// pool, bound to the agent's own IP when it has one.
-fn http_client(config: &Config) -> anyhow::Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
-        .no_proxy()
-        .connect_timeout(Duration::from_secs(2))
-        .read_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(4)
-        .pool_idle_timeout(Duration::from_secs(30))
-        .tcp_nodelay(true);
-    if let Some(ip) = config.bind_ip() {
-        b = b.local_address(ip);
-    }
-    Ok(b.build()?)
 }
 
 /// Drops expired copies (playlists) when they expire, so the tracker hears
@@ -112,7 +97,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let inner = Arc::new(Inner {
-        http: http_client(&config)?,
         cache: Mutex::new(cache::Cache::new(
             config.cache_capacity,
             config.cache_max_bytes,

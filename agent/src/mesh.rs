@@ -9,6 +9,7 @@
 //! [`Flight`]; the finished, verified segment goes into the cache.
 
 use crate::cache::Segment;
+use crate::client;
 use crate::control;
 use crate::flight::{FetchError, Flight, Head};
 use crate::stats::Event;
@@ -26,9 +27,6 @@ use wire::relay::{self, Source};
 pub const MAX_ROUTE: usize = 64;
 /// Longest wait for the next bytes of a relay answer.
 const RELAY_IDLE: Duration = Duration::from_secs(10);
-/// Read buffer of one relay connection: fixed, so 50 concurrent relays cost
-/// 50 small buffers, not 50 buffers grown to the segment's size.
-const RELAY_READ_BUF: usize = 16 * 1024;
 /// How long a neighbor's resolved addresses are reused.
 const RESOLVE_TTL: Duration = Duration::from_secs(5);
 
@@ -481,39 +479,13 @@ async fn open_relay(
         .first()
         .map(|ip| SocketAddr::new(*ip, next.port))
         .ok_or_else(|| format!("cannot resolve {}", next.host))?;
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    }
-    .map_err(|e| e.to_string())?;
-    if let Some(ip) = inner.config.bind_ip() {
-        if ip.is_ipv4() == addr.is_ipv4() {
-            socket
-                .bind(SocketAddr::new(ip, 0))
-                .map_err(|e| format!("bind {ip}: {e}"))?;
-        }
-    }
-    let stream = tokio::time::timeout(Duration::from_secs(2), socket.connect(addr))
-        .await
-        .map_err(|_| format!("connect {addr} timed out"))?
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
-        .read_buf_exact_size(Some(RELAY_READ_BUF))
-        .handshake::<_, http_body_util::Empty<Bytes>>(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
     let req = hyper::Request::get(format!("/segments/{id}"))
         .header(hyper::header::HOST, format!("{}:{}", next.host, next.port))
         .header(relay::ROUTE, route.join(","))
         .header(relay::FROM, inner.config.peer_id.as_str())
-        .body(http_body_util::Empty::new())
+        .body(http_body_util::Full::new(Bytes::new()))
         .map_err(|e| e.to_string())?;
-    sender.send_request(req).await.map_err(|e| e.to_string())
+    client::open(addr, inner.config.bind_ip(), req).await
 }
 
 /// Reads `id` from this peer's edge database into `flight`.

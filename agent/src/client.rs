@@ -1,0 +1,206 @@
+//! The agent's outgoing HTTP/1: one plain hyper connection per request,
+//! leaving from the agent's own IP, with a fixed read buffer and deadlines.
+//! Relays stream through [`open`]; the control plane's small JSON calls
+//! (tracker, topology) go through [`call`].
+//!
+//! A full HTTP client (connection pool, URL and IDNA tables, redirects) would
+//! cost the agent more code pages than everything it does; the control plane
+//! is reached a few times a minute, so a fresh connection each time is fine.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Read buffer of one connection: fixed, so 50 concurrent relays cost 50
+/// small buffers, not 50 buffers grown to the segment's size.
+const READ_BUF: usize = 16 * 1024;
+/// Longest wait for a TCP connection.
+const CONNECT: Duration = Duration::from_secs(2);
+/// Largest control-plane answer read.
+const MAX_ANSWER: usize = 1 << 20;
+
+pub type Response = hyper::Response<hyper::body::Incoming>;
+
+/// Connects to `addr`, from `bind` when it is of the same family.
+pub async fn connect(
+    addr: SocketAddr,
+    bind: Option<IpAddr>,
+) -> Result<tokio::net::TcpStream, String> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(ip) = bind {
+        if ip.is_ipv4() == addr.is_ipv4() {
+            socket
+                .bind(SocketAddr::new(ip, 0))
+                .map_err(|e| format!("bind {ip}: {e}"))?;
+        }
+    }
+    let stream = tokio::time::timeout(CONNECT, socket.connect(addr))
+        .await
+        .map_err(|_| format!("connect {addr} timed out"))?
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Sends `req` on a new connection to `addr` and answers the response head;
+/// the body streams from the connection.
+pub async fn open(
+    addr: SocketAddr,
+    bind: Option<IpAddr>,
+    req: hyper::Request<http_body_util::Full<Bytes>>,
+) -> Result<Response, String> {
+    let stream = connect(addr, bind).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .read_buf_exact_size(Some(READ_BUF))
+        .handshake::<_, http_body_util::Full<Bytes>>(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender.send_request(req).await.map_err(|e| e.to_string())
+}
+
+/// `http://host[:port][/base]` split into host, port and base path.
+pub fn split_url(url: &str) -> Option<(&str, u16, &str)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, base) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => 80,
+            None => return None,
+        };
+        (h, port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().ok()?),
+            None => (authority, 80),
+        }
+    };
+    (!host.is_empty()).then_some((host, port, base.trim_end_matches('/')))
+}
+
+/// A control-plane answer: status and the whole (bounded) body.
+pub struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_slice(&self.body).map_err(|e| e.to_string())
+    }
+
+    /// The body as text, at most 200 characters, for messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(200)
+            .collect()
+    }
+}
+
+/// One control-plane request: `GET` (no body) or `POST` of a JSON body to
+/// `base` + `path_and_query`, with a bearer token when given; the whole
+/// exchange within `deadline`.
+pub async fn call(
+    base: &str,
+    path_and_query: &str,
+    json: Option<Vec<u8>>,
+    token: Option<&str>,
+    bind: Option<IpAddr>,
+    deadline: Duration,
+) -> Result<Answer, String> {
+    let (host, port, prefix) = split_url(base).ok_or_else(|| format!("bad URL {base}"))?;
+    let exchange = async {
+        let addr = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("resolve {host}: {e}"))?
+            .find(|a| bind.is_none_or(|b| b.is_ipv4() == a.is_ipv4()))
+            .ok_or_else(|| format!("cannot resolve {host}"))?;
+        let method = if json.is_some() {
+            hyper::Method::POST
+        } else {
+            hyper::Method::GET
+        };
+        let host_header = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{prefix}{path_and_query}"))
+            .header(hyper::header::HOST, host_header);
+        if json.is_some() {
+            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(t) = token {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = req
+            .body(http_body_util::Full::new(Bytes::from(
+                json.unwrap_or_default(),
+            )))
+            .map_err(|e| e.to_string())?;
+        let resp = open(addr, bind, req).await?;
+        let status = resp.status().as_u16();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes();
+        Ok(Answer { status, body })
+    };
+    tokio::time::timeout(deadline, exchange)
+        .await
+        .map_err(|_| format!("no answer within {deadline:?}"))?
+}
+
+/// Percent-encodes a query value (ids are plain already; this keeps any
+/// other byte from changing the query's shape).
+pub fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_host_port_and_base() {
+        assert_eq!(
+            split_url("http://tracker:7070"),
+            Some(("tracker", 7070, ""))
+        );
+        assert_eq!(
+            split_url("http://127.0.0.1:9/api/"),
+            Some(("127.0.0.1", 9, "/api"))
+        );
+        assert_eq!(split_url("http://topology"), Some(("topology", 80, "")));
+        assert_eq!(split_url("http://[::1]:8090"), Some(("::1", 8090, "")));
+        assert_eq!(split_url("https://x"), None);
+        assert_eq!(split_url("http://x:port"), None);
+        assert_eq!(encode("peer-1.a_b~"), "peer-1.a_b~");
+        assert_eq!(encode("a b&c"), "a%20b%26c");
+    }
+}
