@@ -34,6 +34,10 @@ complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "down" -d 'Remove th
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "logs" -d 'Print a container\'s logs: a peer (`peer-3`), a database (`origin-db`) or a control-plane service (`tracker`) of the deployment'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "image" -d 'Save images to a tar archive and load them elsewhere, without a registry (the Engine API\'s `docker save` / `docker load`)'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "legacy" -d 'The legacy launcher: capped BusyBox-only containers (no agent, no databases)'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "publish"
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "play"
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "stats"
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "bench"
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -s f -l file -d 'Mesh file (YAML) with any of these settings, links and per-peer overrides; flags and env override it' -r -F
@@ -139,19 +143,63 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_
 complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from help" -f -a "up" -d 'Start COUNT capped BusyBox containers'
 complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from help" -f -a "down" -d 'Remove the legacy containers and their network'
 complete -c meshctl -n "__fish_meshctl_using_subcommand legacy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand publish" -l song -d 'The song\'s name: letters, digits, \'-\' and \'_\'' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand publish" -l timeout -d 'Seconds to wait for the databases and for replication to both edges' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand publish" -l format -d '`table` (lines for people) or `json`' -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand publish" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand publish" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand publish" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand play" -l peer -d 'The peer to play through; default the last running peer without an edge database (usually far from both edges)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand play" -l request-timeout -d 'Seconds for each request through the peer' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand play" -l timeout -d 'Seconds for the whole play' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand play" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand play" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand play" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand play" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand stats" -l song -d 'Only this song (the total still covers every song)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stats" -l timeout -d 'Seconds for each peer\'s answer' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stats" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand stats" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stats" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand stats" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and not __fish_seen_subcommand_from swarm help" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and not __fish_seen_subcommand_from swarm help" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and not __fish_seen_subcommand_from swarm help" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and not __fish_seen_subcommand_from swarm help" -f -a "swarm" -d 'N listeners play one song at once, each through its own peer'
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and not __fish_seen_subcommand_from swarm help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from swarm" -l song -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from swarm" -l listeners -d 'Listeners; default one per running peer (listener i uses peer i mod peers)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from swarm" -l spread -d 'Seconds over which the listeners\' starts are spread at random' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from swarm" -l retries -d 'Further attempts at a failed or corrupt segment, as a player would' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from swarm" -l request-timeout -d 'Seconds for each request' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from swarm" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from swarm" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from swarm" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from swarm" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "swarm" -d 'N listeners play one song at once, each through its own peer'
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "up" -d 'Build the images, create the networks, start the databases, the control plane and the peers with hard limits, and wait until every peer has announced and the mesh is connected. Running it again converges'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "status" -d 'Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "graph" -d 'Write the live mesh from the topology service, with databases and edge attachments: `meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png`'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "down" -d 'Remove the deployment\'s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "logs" -d 'Print a container\'s logs: a peer (`peer-3`), a database (`origin-db`) or a control-plane service (`tracker`) of the deployment'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "image" -d 'Save images to a tar archive and load them elsewhere, without a registry (the Engine API\'s `docker save` / `docker load`)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "legacy" -d 'The legacy launcher: capped BusyBox-only containers (no agent, no databases)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "up" -d 'Build the images, create the networks, start the databases, the control plane and the peers with hard limits, and wait until every peer has announced and the mesh is connected. Running it again converges'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "status" -d 'Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "graph" -d 'Write the live mesh from the topology service, with databases and edge attachments: `meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png`'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "down" -d 'Remove the deployment\'s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "logs" -d 'Print a container\'s logs: a peer (`peer-3`), a database (`origin-db`) or a control-plane service (`tracker`) of the deployment'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "image" -d 'Save images to a tar archive and load them elsewhere, without a registry (the Engine API\'s `docker save` / `docker load`)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "legacy" -d 'The legacy launcher: capped BusyBox-only containers (no agent, no databases)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "publish"
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "play"
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "stats"
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "bench"
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "save" -d 'Write images to an archive [default: the peer and control-plane images, plus the PostgreSQL, Redis and BusyBox images the daemon has]'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "load" -d 'Load an archive made by `image save` (or `docker save`)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from legacy" -f -a "up" -d 'Start COUNT capped BusyBox containers'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from legacy" -f -a "down" -d 'Remove the legacy containers and their network'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "swarm" -d 'N listeners play one song at once, each through its own peer'

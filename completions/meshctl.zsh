@@ -268,6 +268,105 @@ esac
     ;;
 esac
 ;;
+(publish)
+_arguments "${_arguments_options[@]}" : \
+'--song=[The song'\''s name\: letters, digits, '\''-'\'' and '\''_'\'']:SONG:_default' \
+'--timeout=[Seconds to wait for the databases and for replication to both edges]:TIMEOUT:_default' \
+'--format=[\`table\` (lines for people) or \`json\`]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':source -- An audio file (anything ffmpeg reads) or a folder holding one HLS media playlist with MPEG-TS segments (or that playlist itself):_files' \
+&& ret=0
+;;
+(play)
+_arguments "${_arguments_options[@]}" : \
+'--peer=[The peer to play through; default the last running peer without an edge database (usually far from both edges)]:PEER:_default' \
+'--request-timeout=[Seconds for each request through the peer]:REQUEST_TIMEOUT:_default' \
+'--timeout=[Seconds for the whole play]:TIMEOUT:_default' \
+'--format=[]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':song:_default' \
+&& ret=0
+;;
+(stats)
+_arguments "${_arguments_options[@]}" : \
+'--song=[Only this song (the total still covers every song)]:SONG:_default' \
+'--timeout=[Seconds for each peer'\''s answer]:TIMEOUT:_default' \
+'--format=[]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(bench)
+_arguments "${_arguments_options[@]}" : \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+":: :_meshctl__subcmd__bench_commands" \
+"*::: :->bench" \
+&& ret=0
+
+    case $state in
+    (bench)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-bench-command-$line[1]:"
+        case $line[1] in
+            (swarm)
+_arguments "${_arguments_options[@]}" : \
+'--song=[]:SONG:_default' \
+'--listeners=[Listeners; default one per running peer (listener i uses peer i mod peers)]:LISTENERS:_default' \
+'--spread=[Seconds over which the listeners'\'' starts are spread at random]:SPREAD:_default' \
+'--retries=[Further attempts at a failed or corrupt segment, as a player would]:RETRIES:_default' \
+'--request-timeout=[Seconds for each request]:REQUEST_TIMEOUT:_default' \
+'--format=[]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_meshctl__subcmd__bench__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-bench-help-command-$line[1]:"
+        case $line[1] in
+            (swarm)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 '--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
@@ -358,6 +457,38 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(publish)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(play)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(stats)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(bench)
+_arguments "${_arguments_options[@]}" : \
+":: :_meshctl__subcmd__help__subcmd__bench_commands" \
+"*::: :->bench" \
+&& ret=0
+
+    case $state in
+    (bench)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-help-bench-command-$line[1]:"
+        case $line[1] in
+            (swarm)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -385,10 +516,45 @@ _meshctl_commands() {
 'logs:Print a container'\''s logs\: a peer (\`peer-3\`), a database (\`origin-db\`) or a control-plane service (\`tracker\`) of the deployment' \
 'image:Save images to a tar archive and load them elsewhere, without a registry (the Engine API'\''s \`docker save\` / \`docker load\`)' \
 'legacy:The legacy launcher\: capped BusyBox-only containers (no agent, no databases)' \
+'publish:' \
+'play:' \
+'stats:' \
+'bench:' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'meshctl commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__bench_commands] )) ||
+_meshctl__subcmd__bench_commands() {
+    local commands; commands=(
+'swarm:N listeners play one song at once, each through its own peer' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'meshctl bench commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__bench__subcmd__help_commands] )) ||
+_meshctl__subcmd__bench__subcmd__help_commands() {
+    local commands; commands=(
+'swarm:N listeners play one song at once, each through its own peer' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'meshctl bench help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__bench__subcmd__help__subcmd__help_commands] )) ||
+_meshctl__subcmd__bench__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl bench help help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__bench__subcmd__help__subcmd__swarm_commands] )) ||
+_meshctl__subcmd__bench__subcmd__help__subcmd__swarm_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl bench help swarm commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__bench__subcmd__swarm_commands] )) ||
+_meshctl__subcmd__bench__subcmd__swarm_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl bench swarm commands' commands "$@"
 }
 (( $+functions[_meshctl__subcmd__completions_commands] )) ||
 _meshctl__subcmd__completions_commands() {
@@ -415,10 +581,26 @@ _meshctl__subcmd__help_commands() {
 'logs:Print a container'\''s logs\: a peer (\`peer-3\`), a database (\`origin-db\`) or a control-plane service (\`tracker\`) of the deployment' \
 'image:Save images to a tar archive and load them elsewhere, without a registry (the Engine API'\''s \`docker save\` / \`docker load\`)' \
 'legacy:The legacy launcher\: capped BusyBox-only containers (no agent, no databases)' \
+'publish:' \
+'play:' \
+'stats:' \
+'bench:' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'meshctl help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__bench_commands] )) ||
+_meshctl__subcmd__help__subcmd__bench_commands() {
+    local commands; commands=(
+'swarm:N listeners play one song at once, each through its own peer' \
+    )
+    _describe -t commands 'meshctl help bench commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__bench__subcmd__swarm_commands] )) ||
+_meshctl__subcmd__help__subcmd__bench__subcmd__swarm_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help bench swarm commands' commands "$@"
 }
 (( $+functions[_meshctl__subcmd__help__subcmd__completions_commands] )) ||
 _meshctl__subcmd__help__subcmd__completions_commands() {
@@ -480,6 +662,21 @@ _meshctl__subcmd__help__subcmd__legacy__subcmd__up_commands() {
 _meshctl__subcmd__help__subcmd__logs_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl help logs commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__play_commands] )) ||
+_meshctl__subcmd__help__subcmd__play_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help play commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__publish_commands] )) ||
+_meshctl__subcmd__help__subcmd__publish_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help publish commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__stats_commands] )) ||
+_meshctl__subcmd__help__subcmd__stats_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help stats commands' commands "$@"
 }
 (( $+functions[_meshctl__subcmd__help__subcmd__status_commands] )) ||
 _meshctl__subcmd__help__subcmd__status_commands() {
@@ -581,6 +778,21 @@ _meshctl__subcmd__legacy__subcmd__up_commands() {
 _meshctl__subcmd__logs_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl logs commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__play_commands] )) ||
+_meshctl__subcmd__play_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl play commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__publish_commands] )) ||
+_meshctl__subcmd__publish_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl publish commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__stats_commands] )) ||
+_meshctl__subcmd__stats_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl stats commands' commands "$@"
 }
 (( $+functions[_meshctl__subcmd__status_commands] )) ||
 _meshctl__subcmd__status_commands() {

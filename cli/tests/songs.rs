@@ -373,9 +373,12 @@ async fn songs_through_the_mesh() -> anyhow::Result<()> {
     const PEERS: usize = 8;
     let name = unique("mtsongs");
     let _down = Down(name.clone());
+    let test_label = format!("meshctl.test={name}");
     meshctl(
         &[
             "up",
+            "--label",
+            &test_label,
             "--name",
             &name,
             "--count",

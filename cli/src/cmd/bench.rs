@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::context::{connect_docker, discover};
-use crate::songs::{http_client, swarm, tables};
+use super::{Format, Global};
+use meshctl::context::{connect_docker, discover};
+use meshctl::songs::{http_client, swarm, tables};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,25 +37,23 @@ pub struct SwarmArgs {
     /// Seconds for each request.
     #[arg(long, default_value_t = 30)]
     pub request_timeout: u64,
-    #[arg(long, default_value = "mesh", env = "MESH_NAME")]
-    pub name: String,
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
-    pub format: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     match args.bench {
-        Bench::Swarm(a) => run_swarm(a).await,
+        Bench::Swarm(a) => run_swarm(a, &global.deployment()).await,
     }
 }
 
-async fn run_swarm(args: SwarmArgs) -> anyhow::Result<()> {
+async fn run_swarm(args: SwarmArgs, name: &str) -> anyhow::Result<()> {
     if !(args.spread.is_finite() && args.spread >= 0.0) {
         bail!("--spread must be a number of seconds ≥ 0");
     }
     let docker = connect_docker().await?;
-    let d = discover(&docker, &args.name).await?;
-    let peers = crate::songs::running_peers(&d);
+    let d = discover(&docker, name).await?;
+    let peers = meshctl::songs::running_peers(&d);
     let report = swarm::swarm(
         &peers,
         &swarm::SwarmOptions {
@@ -67,7 +66,7 @@ async fn run_swarm(args: SwarmArgs) -> anyhow::Result<()> {
         &http_client()?,
     )
     .await?;
-    if args.format == "json" {
+    if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", tables::swarm(&report));

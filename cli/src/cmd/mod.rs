@@ -64,6 +64,10 @@ commands! {
     Logs => logs,
     Image => image,
     Legacy => legacy,
+    Publish => publish,
+    Play => play,
+    Stats => stats,
+    Bench => bench,
     Completions => completions,
 }
 

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::context::{connect_docker, discover};
-use crate::songs::{http_client, play, tables};
+use super::{Format, Global};
+use meshctl::context::{connect_docker, discover};
+use meshctl::songs::{http_client, play, tables};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,35 +16,34 @@ pub struct Args {
     /// edge database (usually far from both edges).
     #[arg(long)]
     pub peer: Option<String>,
-    #[arg(long, default_value = "mesh", env = "MESH_NAME")]
-    pub name: String,
     /// Seconds for each request through the peer.
     #[arg(long, default_value_t = 30)]
     pub request_timeout: u64,
     /// Seconds for the whole play.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
-    pub format: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let name = global.deployment();
     let docker = connect_docker().await?;
-    let d = discover(&docker, &args.name).await?;
+    let d = discover(&docker, &name).await?;
     let running = || d.peers.iter().filter(|p| p.running && !p.url.is_empty());
     let peer = match &args.peer {
-        Some(name) => match d.peers.iter().find(|p| &p.name == name) {
+        Some(peer) => match d.peers.iter().find(|p| &p.name == peer) {
             Some(p) if p.running && !p.url.is_empty() => p,
-            Some(_) => bail!("peer {name} is not running"),
-            None => bail!("deployment {:?} has no peer {name}", args.name),
+            Some(_) => bail!("peer {peer} is not running"),
+            None => bail!("deployment {name:?} has no peer {peer}"),
         },
         None => match running()
             .filter(|p| p.edge.is_none())
-            .last()
-            .or_else(|| running().last())
+            .next_back()
+            .or_else(|| running().next_back())
         {
             Some(p) => p,
-            None => bail!("deployment {:?} has no running peer", args.name),
+            None => bail!("deployment {:?} has no running peer", name),
         },
     };
     let report = play::play(
@@ -57,7 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         http_client()?,
     )
     .await?;
-    if args.format == "json" {
+    if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", tables::play(&report));

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::context::{connect_docker, discover};
-use crate::songs::store;
+use super::{Format, Global};
+use meshctl::context::{connect_docker, discover};
+use meshctl::songs::store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,27 +18,25 @@ pub struct Args {
     /// The song's name: letters, digits, '-' and '_'.
     #[arg(long)]
     pub song: String,
-    /// The deployment to publish into.
-    #[arg(long, default_value = "mesh", env = "MESH_NAME")]
-    pub name: String,
     /// Seconds to wait for the databases and for replication to both edges.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
     /// `table` (lines for people) or `json`.
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
-    pub format: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let name = global.deployment();
     let docker = connect_docker().await?;
-    let d = discover(&docker, &args.name).await?;
+    let d = discover(&docker, &name).await?;
     let Some(origin) = d.origin_url.clone() else {
-        bail!("origin-db of deployment {:?} is not running", args.name);
+        bail!("origin-db of deployment {:?} is not running", name);
     };
     if d.edge_urls.is_empty() {
-        bail!("no edge database of deployment {:?} is running", args.name);
+        bail!("no edge database of deployment {:?} is running", name);
     }
-    let json = args.format == "json";
+    let json = args.format == Format::Json;
     let say = move |line: &str| {
         if json {
             eprintln!("{line}");

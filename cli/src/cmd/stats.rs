@@ -5,27 +5,27 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::context::{connect_docker, discover};
-use crate::songs::{http_client, stats, store, tables};
+use super::{Format, Global};
+use meshctl::context::{connect_docker, discover};
+use meshctl::songs::{http_client, stats, store, tables};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this song (the total still covers every song).
     #[arg(long)]
     pub song: Option<String>,
-    #[arg(long, default_value = "mesh", env = "MESH_NAME")]
-    pub name: String,
     /// Seconds for each peer's answer.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
-    pub format: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    let name = global.deployment();
     let docker = connect_docker().await?;
-    let d = discover(&docker, &args.name).await?;
-    let peers = crate::songs::running_peers(&d);
+    let d = discover(&docker, &name).await?;
+    let peers = meshctl::songs::running_peers(&d);
     let timeout = Duration::from_secs(args.timeout);
     let collected = stats::collect(&peers, &http_client()?, timeout).await;
     let mut answered = Vec::new();
@@ -41,7 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let sizes = match &d.origin_url {
         Some(url) => {
-            let origin = crate::db::connect(url, timeout)
+            let origin = meshctl::db::connect(url, timeout)
                 .await
                 .context("connect to origin-db")?;
             Some(store::song_sizes(&origin).await?)
@@ -53,7 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(song) = &args.song {
         report.songs.retain(|s| &s.song == song);
     }
-    if args.format == "json" {
+    if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", tables::stats(&report));
