@@ -38,8 +38,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             None => bail!("deployment {name:?} has no peer {peer}"),
         },
         None => match running()
-            .filter(|p| p.edge.is_none())
-            .next_back()
+            .rfind(|p| p.edge.is_none())
             .or_else(|| running().next_back())
         {
             Some(p) => p,
