@@ -281,6 +281,7 @@ struct Footprint {
     idle: Kinds,
     full: Kinds,
     after: Kinds,
+    settled: Kinds,
     peak: u64,
     relay_time: Duration,
 }
@@ -339,6 +340,10 @@ async fn footprint(
     }
     let relay_time = t.elapsed();
     let after = kinds(pid);
+    // Settled: the heartbeat that follows the last cache change (~150 ms)
+    // hands freed buffers back.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let settled = kinds(pid);
     let peak = status_kib(pid, "VmHWM:");
     let stats: wire::agent::AgentStats = http
         .get(format!("http://{}/stats", m.addr))
@@ -356,6 +361,7 @@ async fn footprint(
         idle,
         full,
         after,
+        settled,
         peak,
         relay_time,
     })
@@ -376,8 +382,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let mib = |k: u64| k as f64 / 1024.0;
     println!("## RSS of one agent (release, static): RSS (anonymous + file-backed)");
-    println!("| variant | binary | idle | full cache: 64 × 100 KB | after 50 concurrent relays of 100 KB | peak (VmHWM) | 50 relays took |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| variant | binary | idle | full cache: 64 × 100 KB | right after 50 concurrent relays of 100 KB | 1 s later | peak (VmHWM) | 50 relays took |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for (v, f) in variants.iter().zip(&rows) {
         let cell = |(r, a, fb): (u64, u64, u64)| {
             format!("{:.2} MiB ({:.2} + {:.2})", mib(r), mib(a), mib(fb))
@@ -385,7 +391,7 @@ async fn main() -> anyhow::Result<()> {
         let size = std::fs::metadata(&v.bin).map(|m| m.len()).unwrap_or(0);
         let env: Vec<String> = v.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!(
-            "| {}{} | {:.2} MB | {} | {} | {} | {:.2} MiB | {} ms |",
+            "| {}{} | {:.2} MB | {} | {} | {} | {} | {:.2} MiB | {} ms |",
             v.label,
             if env.is_empty() {
                 String::new()
@@ -396,6 +402,7 @@ async fn main() -> anyhow::Result<()> {
             cell(f.idle),
             cell(f.full),
             cell(f.after),
+            cell(f.settled),
             mib(f.peak),
             f.relay_time.as_millis()
         );

@@ -271,7 +271,9 @@ pub async fn tracker_loop(inner: Arc<Inner>, cancel: CancellationToken) {
             segments: Some(inner.inventory()),
             neighbors: Some(neighbors.clone()),
         };
-        match post(&inner, "/heartbeat", &body).await {
+        let sent = post(&inner, "/heartbeat", &body).await;
+        crate::release_free_memory();
+        match sent {
             Sent::Ok => backoff = Duration::from_millis(100),
             Sent::Unknown => {
                 tracing::info!("the tracker does not know this peer; announcing again");

@@ -63,6 +63,24 @@ impl Inner {
     }
 }
 
+/// Hands freed heap pages back to the kernel. After a burst of relays the
+/// connections' buffers are freed in the middle of the heap, where glibc's
+/// trim threshold does not reach; this is called after each heartbeat, so
+/// at most ~150 ms after the cache last changed and every interval anyway.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only returns free pages of the allocator's own
+        // heap to the kernel; it takes the allocator's lock itself.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
 /// Drops expired copies (playlists) when they expire, so the tracker hears
 /// at once that this peer no longer holds them and stops offering it.
 pub async fn expiry_loop(inner: Arc<Inner>, cancel: CancellationToken) {
