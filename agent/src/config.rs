@@ -36,7 +36,9 @@ pub struct Config {
     /// `CACHE_CAPACITY`: most cached segments (entries). Default 64.
     pub cache_capacity: usize,
     /// `CACHE_MAX_BYTES`: most cached bytes, in-flight fetches included.
-    /// Default 8 MiB. One segment may be at most a quarter of it.
+    /// Default 7 MiB: 64 segments of 6 s of 128 kb/s audio (~100 KB) and
+    /// fetches in flight, within a 12 MiB process. One segment may be at most
+    /// a quarter of it.
     pub cache_max_bytes: u64,
     /// `HEARTBEAT_INTERVAL_SEC`: seconds between tracker heartbeats. Default 30.
     pub heartbeat_interval: Duration,
@@ -156,7 +158,7 @@ impl Config {
         if cache_capacity == 0 {
             return Err(err("CACHE_CAPACITY", "must be at least 1"));
         }
-        let cache_max_bytes: u64 = number("CACHE_MAX_BYTES", get("CACHE_MAX_BYTES"), 8 << 20)?;
+        let cache_max_bytes: u64 = number("CACHE_MAX_BYTES", get("CACHE_MAX_BYTES"), 7 << 20)?;
         if cache_max_bytes < 4096 {
             return Err(err("CACHE_MAX_BYTES", "must be at least 4096"));
         }
@@ -302,6 +304,7 @@ mod tests {
         assert_eq!(c.tracker_url.as_deref(), Some("http://tracker:7070"));
         assert_eq!(c.signal_url.as_deref(), Some("ws://signalling:7080/ws"));
         assert_eq!(c.cache_capacity, 64);
+        assert_eq!(c.cache_max_bytes, 7 << 20);
         assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
         assert_eq!(c.playlist_ttl, Duration::from_secs(5));
         assert_eq!(c.advertised_addr(), "peer-1:8080");
