@@ -253,6 +253,23 @@ async fn mesh_file_dry_run_and_keep_control() -> anyhow::Result<()> {
     assert_eq!(peer_env(&flagged, 0, "PEER_REGION"), "us");
     assert_eq!(peer_env(&flagged, 2, "PEER_REGION"), "eu");
     assert_eq!(peer_env(&plan, 0, "PEER_REGION"), "default");
+    let renamed = meshctl(
+        &[
+            "--name",
+            "other",
+            "up",
+            "-f",
+            mesh_s,
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        t,
+    )
+    .await?;
+    let renamed: serde_json::Value = serde_json::from_str(&renamed)?;
+    assert_eq!(renamed["deployment"], "other", "--name wins over the file");
+    assert_eq!(plan["deployment"], name.as_str());
 
     // The real thing.
     let up = [
