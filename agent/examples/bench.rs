@@ -20,7 +20,8 @@
 //! ```
 //!
 //! Each variant is `label=binary` followed by environment settings for the
-//! agents; the footprint is measured for each, the hops for the first.
+//! agents; the footprint is measured for each, the hops for the first and
+//! the last.
 //! `MESH_BENCH_HOPS=0` skips the hops.
 
 use std::net::SocketAddr;
@@ -411,50 +412,64 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var("MESH_BENCH_HOPS").is_ok_and(|v| v == "0") {
         return Ok(());
     }
-    let v = &variants[0];
-
-    // --- Hops: a line p0 .. p6, holder p6.
-    let agents = line(&c, v, "p", 80, 7)?;
-    for x in &agents {
-        let url = format!("http://{}/healthz", x.addr);
-        wait_until(|| async { http.get(&url).send().await.is_ok() }).await;
+    // Hops for the first and the last variant (before / after), interleaved
+    // per trial so both see the same machine.
+    let mut picked = vec![&variants[0]];
+    if variants.len() > 1 {
+        picked.push(&variants[variants.len() - 1]);
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let holder = &agents[6];
     let size = 1_000_000usize;
     let trials = 15;
-    let mut rows = Vec::new();
-    let mut seq = 0u32;
-    for hops in [0usize, 1, 3, 6] {
-        let asker = &agents[6 - hops];
-        let (mut ttfb, mut total) = (Vec::new(), Vec::new());
-        for _ in 0..trials {
-            seq += 1;
-            let (id, d) = seg("hops", seq, size);
-            ingest(&http, holder, &id, &d).await?;
-            wait_until(|| async { !holders(&http, &c, &id).await.is_empty() }).await;
-            let (f, t) =
-                timed_get(&http, &format!("http://{}/segments/{id}", asker.addr), size).await?;
-            ttfb.push(f);
-            total.push(t);
+    let mut lines = Vec::new();
+    for (i, v) in picked.iter().enumerate() {
+        let agents = line(&c, v, &format!("p{i}-"), 80 + 8 * i as u8, 7)?;
+        for x in &agents {
+            let url = format!("http://{}/healthz", x.addr);
+            wait_until(|| async { http.get(&url).send().await.is_ok() }).await;
         }
-        rows.push((hops, median(ttfb), median(total)));
+        lines.push(agents);
     }
-    let (_, f0, t0) = rows[0];
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // samples[variant][hop index] = (ttfb, total) per trial
+    let hop_counts = [0usize, 1, 3, 6];
+    let mut samples = vec![vec![(Vec::new(), Vec::new()); hop_counts.len()]; picked.len()];
+    let mut seq = 0u32;
+    for _ in 0..trials {
+        for (h, &hops) in hop_counts.iter().enumerate() {
+            for (i, agents) in lines.iter().enumerate() {
+                seq += 1;
+                let (id, d) = seg(&format!("hops{i}"), seq, size);
+                ingest(&http, &agents[6], &id, &d).await?;
+                wait_until(|| async { !holders(&http, &c, &id).await.is_empty() }).await;
+                let url = format!("http://{}/segments/{id}", agents[6 - hops].addr);
+                let (f, t) = timed_get(&http, &url, size).await?;
+                samples[i][h].0.push(f);
+                samples[i][h].1.push(t);
+            }
+        }
+    }
     println!("## A fresh 1 MB segment over k hops (median of {trials}; k = 0 is a direct fetch from the holder's cache)");
-    println!("| hops | time to first byte | total | throughput | TTFB ratio | throughput ratio |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for (hops, f, t) in rows {
-        let mbps = size as f64 / t.as_secs_f64() / 1e6;
-        let mbps0 = size as f64 / t0.as_secs_f64() / 1e6;
-        println!(
-            "| {hops} | {:.2} ms | {:.2} ms | {:.0} MB/s | {:.1}× | {:.2} |",
-            f.as_secs_f64() * 1e3,
-            t.as_secs_f64() * 1e3,
-            mbps,
-            f.as_secs_f64() / f0.as_secs_f64(),
-            mbps / mbps0
-        );
+    println!("| variant | hops | time to first byte | total | throughput | TTFB ratio | throughput ratio |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (v, rows) in picked.iter().zip(samples) {
+        let rows: Vec<(Duration, Duration)> = rows
+            .into_iter()
+            .map(|(f, t)| (median(f), median(t)))
+            .collect();
+        let (f0, t0) = rows[0];
+        for (&hops, (f, t)) in hop_counts.iter().zip(rows) {
+            let mbps = size as f64 / t.as_secs_f64() / 1e6;
+            let mbps0 = size as f64 / t0.as_secs_f64() / 1e6;
+            println!(
+                "| {} | {hops} | {:.2} ms | {:.2} ms | {:.0} MB/s | {:.1}× | {:.2} |",
+                v.label,
+                f.as_secs_f64() * 1e3,
+                t.as_secs_f64() * 1e3,
+                mbps,
+                f.as_secs_f64() / f0.as_secs_f64(),
+                mbps / mbps0
+            );
+        }
     }
     Ok(())
 }
