@@ -8,6 +8,11 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // `meshctl status | head` should end quietly like any Unix tool, not
+    // panic on a closed stdout: restore the default SIGPIPE action that the
+    // Rust runtime replaces with "ignore".
+    // SAFETY: signal(2) with SIG_DFL touches only the process-wide disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = cmd::Cli::parse();
     cmd::init_tracing();
     match cli.command.run(&cli.global).await {
