@@ -576,6 +576,9 @@ pub async fn up(docker: &Docker, opts: &UpOptions, mp: &MultiProgress) -> anyhow
     let start = Instant::now();
     docker::check_memory_limits(docker).await?;
     let plan = plan::plan(&opts.config)?;
+    if let Some(note) = docker::ensure_neighbour_table(&plan.neighbors)? {
+        mp.suspend(|| eprintln!("{note}"));
+    }
     let before = Arc::new(Snapshot::take(docker, &plan.deployment).await?);
     tokio::select! {
         r = apply(docker, opts, &plan, mp, start) => r,
