@@ -7,10 +7,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Duration;
 use tokio::sync::oneshot;
 use wire::agent::{AgentStats, Inventory};
 
@@ -18,19 +16,14 @@ use wire::agent::{AgentStats, Inventory};
 pub const READ: Duration = Duration::from_secs(10);
 
 /// Polls `check` every 50 ms until it holds, for at most 20 s.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if !testkit::wait_until(Duration::from_secs(20), Duration::from_millis(50), check).await {
+        panic!("timed out waiting until {what}");
     }
-    panic!("timed out waiting until {what}");
 }
 
 /// A distinct block of 127.0.0.N addresses per test, so tests in one
@@ -95,77 +88,8 @@ async fn stopped(rx: oneshot::Receiver<()>) {
     let _ = rx.await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 /// A real `redis-server` on a free loopback port, without persistence.
-pub struct Redis {
-    pub port: u16,
-    child: Option<Child>,
-}
-
-impl Redis {
-    pub async fn start() -> Redis {
-        let mut r = Redis {
-            port: free_port(),
-            child: None,
-        };
-        r.restart().await;
-        r
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// (Re)starts an empty server on the same port; waits for PONG.
-    pub async fn restart(&mut self) {
-        self.stop();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server (is it installed?)");
-        self.child = Some(child);
-        let port = self.port;
-        eventually("redis-server answers PING", || async move {
-            let Ok(Ok(mut s)) =
-                tokio::time::timeout(READ, tokio::net::TcpStream::connect(("127.0.0.1", port)))
-                    .await
-            else {
-                return false;
-            };
-            if s.write_all(b"PING\r\n").await.is_err() {
-                return false;
-            }
-            let mut buf = [0u8; 7];
-            matches!(
-                tokio::time::timeout(READ, s.read_exact(&mut buf)).await,
-                Ok(Ok(_))
-            ) && &buf == b"+PONG\r\n"
-        })
-        .await;
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+pub use testkit::RedisServer as Redis;
 
 /// Redis, topology, tracker and signalling.
 pub struct ControlPlane {

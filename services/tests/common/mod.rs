@@ -7,7 +7,6 @@ use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -124,20 +123,13 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Polls `check` every 25 ms until it holds; panics after 15 s naming `what`.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        if check().await {
-            return;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    if !testkit::wait_until(Duration::from_secs(15), Duration::from_millis(25), check).await {
+        panic!("timed out waiting for: {what}");
     }
 }
 
@@ -200,79 +192,14 @@ pub fn assert_error(status: u16, body: &serde_json::Value, want: u16, needle: &s
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// A real `redis-server` on a free loopback port, without persistence.
-pub struct Redis {
-    pub port: u16,
-    child: Option<Child>,
-}
+/// A real `redis-server` on a free loopback port, without persistence
+/// (`testkit::RedisServer`: `port`, `url`, `restart`, `stop`), plus a direct
+/// connection to look at the keys.
+pub struct Redis(testkit::RedisServer);
 
 impl Redis {
     pub async fn start() -> Redis {
-        let mut r = Redis {
-            port: free_port(),
-            child: None,
-        };
-        r.restart().await;
-        r
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// (Re)starts the server on the same port and waits until it answers.
-    pub async fn restart(&mut self) {
-        self.stop();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server (is it installed?)");
-        self.child = Some(child);
-        let url = self.url();
-        eventually("redis-server answers PING", || {
-            let url = url.clone();
-            async move {
-                let Ok(client) = redis::Client::open(url.as_str()) else {
-                    return false;
-                };
-                let conn =
-                    tokio::time::timeout(READ, client.get_multiplexed_async_connection()).await;
-                let Ok(Ok(mut conn)) = conn else { return false };
-                let pong =
-                    tokio::time::timeout(READ, redis::cmd("PING").query_async::<String>(&mut conn))
-                        .await;
-                matches!(pong, Ok(Ok(p)) if p == "PONG")
-            }
-        })
-        .await;
-    }
-
-    /// Kills the server and waits for it to exit.
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        Redis(testkit::RedisServer::start().await)
     }
 
     /// A direct connection, to look at the keys.
@@ -285,9 +212,17 @@ impl Redis {
     }
 }
 
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
+impl std::ops::Deref for Redis {
+    type Target = testkit::RedisServer;
+
+    fn deref(&self) -> &testkit::RedisServer {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Redis {
+    fn deref_mut(&mut self) -> &mut testkit::RedisServer {
+        &mut self.0
     }
 }
 
