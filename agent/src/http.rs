@@ -349,7 +349,9 @@ async fn respond_flight(
     let count = counter(&inner, asker, &id, source);
     let fail_inner = inner.clone();
     let fail_id = id.clone();
-    let stream = futures::stream::unfold((flight, 0usize, false), move |(f, i, done)| {
+    // The stream holds a Busy: when the last relay ends, memory is trimmed.
+    let busy = crate::Busy::new(&inner);
+    let stream = futures::stream::unfold((flight, 0usize, false, busy), move |(f, i, done, b)| {
         let fail_inner = fail_inner.clone();
         let fail_id = fail_id.clone();
         async move {
@@ -357,13 +359,13 @@ async fn respond_flight(
                 return None;
             }
             match f.next(i).await {
-                Next::Piece(p) => Some((Ok(p), (f, i + 1, false))),
+                Next::Piece(p) => Some((Ok(p), (f, i + 1, false, b))),
                 Next::Done => None,
                 Next::Failed(e) => {
                     if asker == Asker::Client {
                         fail_inner.stats.event(Some(&fail_id), Event::ClientFailure);
                     }
-                    Some((Err(std::io::Error::other(e.message)), (f, i, true)))
+                    Some((Err(std::io::Error::other(e.message)), (f, i, true, b)))
                 }
             }
         }

@@ -30,7 +30,7 @@ pub use config::{Config, ConfigError, Neighbor};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -46,6 +46,8 @@ pub struct Inner {
     pub flights: Mutex<HashMap<String, Arc<flight::Flight>>>,
     /// Bytes of fetches in flight, reserved against the cache's byte cap.
     pub inflight_bytes: AtomicU64,
+    /// Upstream fetches and relayed response streams open now (see [`Busy`]).
+    pub busy: AtomicUsize,
     pub stats: stats::Stats,
     pub paths: control::Paths,
     pub inventory_changed: Notify,
@@ -63,10 +65,32 @@ impl Inner {
     }
 }
 
+/// One upstream fetch or relayed response stream in flight, counted in
+/// [`Inner::busy`] while it lives. When the last one ends, freed buffers go
+/// back to the kernel at once ([`release_free_memory`]) instead of at the
+/// next heartbeat: one atomic add and subtract per miss, a trim per burst.
+pub struct Busy(Arc<Inner>);
+
+impl Busy {
+    pub fn new(inner: &Arc<Inner>) -> Self {
+        inner.busy.fetch_add(1, Ordering::SeqCst);
+        Self(inner.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.0.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
+            release_free_memory();
+        }
+    }
+}
+
 /// Hands freed heap pages back to the kernel. After a burst of relays the
 /// connections' buffers are freed in the middle of the heap, where glibc's
-/// trim threshold does not reach; this is called after each heartbeat, so
-/// at most ~150 ms after the cache last changed and every interval anyway.
+/// trim threshold does not reach; this is called when the last fetch or
+/// relay in flight ends ([`Busy`]) and after each heartbeat, so also every
+/// interval anyway.
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -122,6 +146,7 @@ pub async fn run(
         )),
         flights: Mutex::new(HashMap::new()),
         inflight_bytes: AtomicU64::new(0),
+        busy: AtomicUsize::new(0),
         stats: stats::Stats::default(),
         paths: control::Paths::default(),
         inventory_changed: Notify::new(),

@@ -113,6 +113,8 @@ impl Drop for Reservation<'_> {
 
 /// The fetching task of one flight: tries sources until one delivers.
 async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
+    // Declared first, so dropped last: after the fetch's connections.
+    let _busy = crate::Busy::new(&inner);
     let mut flight = first;
     let me = inner.config.peer_id.clone();
     let mut last: Option<FetchError> = None;
