@@ -12,105 +12,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use meshctl::context::{self, label, LABEL_COMPONENT, LABEL_DEPLOYMENT, LABEL_ROLE, LABEL_TEST};
 use meshctl::docker;
 
-/// Docker tests in this binary run one at a time: the daemon is shared.
-static DOCKER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-const MESHCTL: &str = env!("CARGO_BIN_EXE_meshctl");
-
-/// Settings meshctl reads from the environment: the tests give theirs as
-/// flags or files only.
-const ENV_SETTINGS: &[&str] = &[
-    "MESHCTL_DEPLOYMENT",
-    "COUNT",
-    "MAX_COUNT",
-    "PREFIX",
-    "PEER_NETWORK",
-    "EDGE1_NETWORK",
-    "EDGE2_NETWORK",
-    "ORIGIN_NETWORK",
-    "EDGE1_PEERS",
-    "EDGE2_PEERS",
-    "IMAGE",
-    "CONTROL_IMAGE",
-    "POSTGRES_DB",
-    "POSTGRES_USER",
-    "POSTGRES_PASSWORD",
-    "MESH_TOKEN",
-    "TRACKER_URL",
-    "SIGNAL_URL",
-    "PEER_ROOM",
-    "PEER_REGION",
-    "PEER_RTT_MS",
-    "CACHE_CAPACITY",
-    "HEARTBEAT_INTERVAL_SEC",
-    "TRACKER_TTL_SECONDS",
-];
-
-fn run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("c{}x{}", std::process::id() % 100_000, nanos % 1_000_000)
-}
-
-fn command(args: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(MESHCTL);
-    c.args(args).kill_on_drop(true);
-    for k in ENV_SETTINGS {
-        c.env_remove(k);
-    }
-    c
-}
-
-/// Runs meshctl with a deadline; returns (success, stdout, stderr).
-async fn meshctl_output(args: &[&str], limit: Duration) -> anyhow::Result<(bool, String, String)> {
-    let out = tokio::time::timeout(limit, command(args).output())
-        .await
-        .with_context(|| format!("meshctl {args:?}: timed out"))??;
-    Ok((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    ))
-}
-
-/// Runs meshctl with a deadline; returns stdout, failing with stderr.
-async fn meshctl(args: &[&str], limit: Duration) -> anyhow::Result<String> {
-    let (ok, stdout, stderr) = meshctl_output(args, limit).await?;
-    if !ok {
-        bail!("meshctl {args:?} failed: {stderr}\n{stdout}");
-    }
-    Ok(stdout)
-}
-
-/// Runs meshctl expecting a failure; returns its stderr.
-async fn meshctl_fails(args: &[&str], limit: Duration) -> anyhow::Result<String> {
-    let (ok, stdout, stderr) = meshctl_output(args, limit).await?;
-    if ok {
-        bail!("meshctl {args:?} succeeded but should fail:\n{stdout}");
-    }
-    Ok(stderr)
-}
-
-/// Removes deployment `name` (containers of any role, networks, volumes)
-/// when dropped, also on failure.
-struct Guard {
-    name: String,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(MESHCTL)
-            .args(["--name", &self.name, "down"])
-            .env_remove("MESHCTL_DEPLOYMENT")
-            .output();
-    }
-}
+mod support;
+use support::{command, meshctl, meshctl_fails, poll, run_id, Guard, DOCKER_LOCK, MESHCTL};
 
 /// Removes image references this test made when dropped.
 struct ImageGuard(Vec<String>);
@@ -122,25 +29,6 @@ impl Drop for ImageGuard {
                 .args(["rmi", r])
                 .output();
         }
-    }
-}
-
-async fn poll<T>(
-    what: &str,
-    limit: Duration,
-    mut f: impl AsyncFnMut() -> anyhow::Result<Option<T>>,
-) -> anyhow::Result<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let last = match f().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => None,
-            Err(e) => Some(e),
-        };
-        if Instant::now() > deadline {
-            bail!("{what}: not within {limit:?} (last error: {last:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
@@ -201,7 +89,7 @@ fn pairs(list: &[[&str; 2]]) -> Vec<[String; 2]> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mesh_file_dry_run_and_keep_control() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
-    let name = run_id();
+    let name = run_id("c");
     let test_label = format!("{LABEL_TEST}={name}");
     let d = context::connect_docker().await?;
     let dir = tempfile::tempdir()?;
@@ -525,7 +413,7 @@ fn archive_tags(path: &Path) -> anyhow::Result<BTreeSet<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_save_and_load_round_trip() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
-    let id = run_id();
+    let id = run_id("c");
     let d = context::connect_docker().await?;
     let tag = format!("meshctl-test-{id}/peer:rt");
     let _images = ImageGuard(vec![tag.clone()]);
@@ -625,7 +513,7 @@ async fn image_save_and_load_round_trip() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_up_and_down() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
-    let name = run_id();
+    let name = run_id("c");
     let test_label = format!("{LABEL_TEST}={name}");
     let d = context::connect_docker().await?;
     let _guard = Guard { name: name.clone() };
@@ -741,13 +629,13 @@ async fn ctrl_c_removes_a_fresh_up() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
     let d = context::connect_docker().await?;
 
-    let early = run_id();
+    let early = run_id("c");
     let _guard = Guard {
         name: early.clone(),
     };
     interrupt_fresh_up(&d, &early, "a first container", |cs| !cs.is_empty()).await?;
 
-    let late = format!("{}p", run_id());
+    let late = format!("{}p", run_id("c"));
     let _guard2 = Guard { name: late.clone() };
     interrupt_fresh_up(&d, &late, "a first peer container", |cs| {
         cs.iter().any(|c| label(c, LABEL_ROLE) == Some("peer"))

@@ -11,78 +11,15 @@ use anyhow::{bail, Context};
 use meshctl::context::{self, label, LABEL_COMPONENT, LABEL_DEPLOYMENT, LABEL_ROLE, LABEL_TEST};
 use meshctl::docker;
 
-/// Docker tests in this binary run one at a time: the daemon is shared.
-static DOCKER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+mod support;
+use support::{meshctl, poll, run_id, Guard, DOCKER_LOCK};
 
-const MESHCTL: &str = env!("CARGO_BIN_EXE_meshctl");
 const TTL: u64 = 6;
-
-fn run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("t{}x{}", std::process::id() % 100_000, nanos % 1_000_000)
-}
-
-/// Runs meshctl with a deadline; returns stdout, failing with stderr.
-async fn meshctl(args: &[&str], limit: Duration) -> anyhow::Result<String> {
-    let child = tokio::process::Command::new(MESHCTL)
-        .args(args)
-        .env_remove("COUNT")
-        .env_remove("POSTGRES_PASSWORD")
-        .env_remove("MESH_TOKEN")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(limit, child)
-        .await
-        .with_context(|| format!("meshctl {args:?}: timed out"))??;
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    if !out.status.success() {
-        bail!(
-            "meshctl {args:?} failed: {}\n{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(stdout)
-}
-
-/// Calls `meshctl down` for the deployment when dropped, also on failure.
-struct Guard {
-    name: String,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(MESHCTL)
-            .args(["--name", &self.name, "down"])
-            .status();
-    }
-}
-
-async fn poll<T>(
-    what: &str,
-    limit: Duration,
-    mut f: impl AsyncFnMut() -> anyhow::Result<Option<T>>,
-) -> anyhow::Result<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let last = match f().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => None,
-            Err(e) => Some(e),
-        };
-        if Instant::now() > deadline {
-            bail!("{what}: not within {limit:?} (last error: {last:?})");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_end_to_end() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
-    let name = run_id();
+    let name = run_id("t");
     let other = format!("{name}o");
     let test_label = format!("{LABEL_TEST}={name}");
     let d = context::connect_docker().await?;

@@ -13,16 +13,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use meshctl::songs::{hls, store};
 
-/// Tests of this binary run one at a time: they share the Docker daemon.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}{}x{nanos:x}", std::process::id())
-}
+mod support;
+use support::{run_id, Guard, DOCKER_LOCK};
 
 /// `seconds` of a sine tone as WAV, made by ffmpeg.
 async fn tone(dir: &Path, seconds: u32, freq: u32) -> anyhow::Result<PathBuf> {
@@ -57,7 +49,7 @@ impl TempDb {
         let admin_url = std::env::var("MESH_TEST_PG_URL").context(
             "MESH_TEST_PG_URL must point at a PostgreSQL superuser (scripts/test.sh sets it)",
         )?;
-        let name = unique("songs_");
+        let name = run_id("songs_");
         let admin = meshctl::db::connect(&admin_url, Duration::from_secs(30)).await?;
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
@@ -112,7 +104,7 @@ async fn everything(c: &tokio_postgres::Client) -> anyhow::Result<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_replaces_and_refuses_garbage() -> anyhow::Result<()> {
-    let _serial = SERIAL.lock().await;
+    let _serial = DOCKER_LOCK.lock().await;
     let db = TempDb::new().await?;
     let mut origin = meshctl::db::connect(&db.url, Duration::from_secs(30)).await?;
     let dir = tempfile::tempdir()?;
@@ -242,47 +234,11 @@ async fn publish_replaces_and_refuses_garbage() -> anyhow::Result<()> {
 use meshctl::context::{self, Deployment};
 use meshctl::songs::{play, stats, swarm, PeerRef};
 
-/// The release binaries `meshctl up` builds its images from.
-fn meshctl_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_meshctl"))
-}
-
 /// Runs `meshctl <args>` with a deadline; its output goes to the test's log.
 async fn meshctl(args: &[&str], deadline: Duration) -> anyhow::Result<()> {
     eprintln!("$ meshctl {}", args.join(" "));
-    let status = tokio::time::timeout(
-        deadline,
-        tokio::process::Command::new(meshctl_bin())
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .status(),
-    )
-    .await
-    .with_context(|| format!("meshctl {}: no result within {deadline:?}", args.join(" ")))??;
-    if !status.success() {
-        bail!("meshctl {} failed: {status}", args.join(" "));
-    }
+    eprint!("{}", support::meshctl(args, deadline).await?);
     Ok(())
-}
-
-/// Brings the deployment down when dropped, also after a failed assertion.
-struct Down(String);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let name = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let status = std::process::Command::new(meshctl_bin())
-                .args(["down", "--name", &name])
-                .stdin(Stdio::null())
-                .status();
-            if !matches!(status, Ok(s) if s.success()) {
-                eprintln!("meshctl down --name {name}: {status:?}");
-            }
-        })
-        .join();
-    }
 }
 
 fn peer_refs(d: &Deployment) -> Vec<PeerRef> {
@@ -369,10 +325,10 @@ async fn wait_mesh_ready(d: &Deployment, peers: usize) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn songs_through_the_mesh() -> anyhow::Result<()> {
-    let _serial = SERIAL.lock().await;
+    let _serial = DOCKER_LOCK.lock().await;
     const PEERS: usize = 8;
-    let name = unique("mtsongs");
-    let _down = Down(name.clone());
+    let name = run_id("mtsongs");
+    let _down = Guard { name: name.clone() };
     let test_label = format!("meshctl.test={name}");
     meshctl(
         &[
