@@ -17,65 +17,18 @@ use bollard::models::ContainerSummary;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use bollard::Docker;
 
-/// The deployment an object belongs to (`mesh` by default).
-pub const LABEL_DEPLOYMENT: &str = "meshctl.deployment";
-/// What an object is: see [`Role`].
-pub const LABEL_ROLE: &str = "meshctl.role";
-/// The object's logical name inside its deployment: `peer-3`, `origin-db`,
-/// `edge-db-a`, `redis`, `tracker`, `micro-net`, ...
-pub const LABEL_COMPONENT: &str = "meshctl.component";
-/// On edge peers: the edge database they read (`edge-db-a`).
-pub const LABEL_EDGE: &str = "meshctl.edge";
-/// On objects made by tests: the test run's id.
-pub const LABEL_TEST: &str = "meshctl.test";
+pub use crate::labels::*;
 
-/// The container port every peer agent listens on.
-pub const PEER_PORT: u16 = 8080;
-pub const POSTGRES_PORT: u16 = 5432;
-pub const REDIS_PORT: u16 = 6379;
-pub const TOPOLOGY_PORT: u16 = 8090;
-pub const TRACKER_PORT: u16 = 7070;
-pub const SIGNALLING_PORT: u16 = 7080;
+/// Container ports, from the wire contract.
+pub const PEER_PORT: u16 = wire::contract::ports::PEER;
+pub const POSTGRES_PORT: u16 = wire::contract::ports::POSTGRES;
+pub const REDIS_PORT: u16 = wire::contract::ports::REDIS;
+pub const TOPOLOGY_PORT: u16 = wire::contract::ports::TOPOLOGY;
+pub const TRACKER_PORT: u16 = wire::contract::ports::TRACKER;
+pub const SIGNALLING_PORT: u16 = wire::contract::ports::SIGNALLING;
 
 /// Time for one Engine API call made here.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Values of [`LABEL_ROLE`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Peer,
-    Db,
-    Control,
-    Network,
-    Volume,
-    Legacy,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Peer => "peer",
-            Role::Db => "db",
-            Role::Control => "control",
-            Role::Network => "network",
-            Role::Volume => "volume",
-            Role::Legacy => "legacy",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Some(match s {
-            "peer" => Role::Peer,
-            "db" => Role::Db,
-            "control" => Role::Control,
-            "network" => Role::Network,
-            "volume" => Role::Volume,
-            "legacy" => Role::Legacy,
-            _ => return None,
-        })
-    }
-}
 
 /// A deployment as the host reaches it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -163,15 +116,6 @@ pub fn is_running(c: &ContainerSummary) -> bool {
     c.state
         .as_ref()
         .is_some_and(|s| s.to_string().eq_ignore_ascii_case("running"))
-}
-
-/// Sort key that orders `peer-2` before `peer-10`.
-pub fn natural_key(name: &str) -> (String, u64, String) {
-    let digits_at = name
-        .rfind(|c: char| !c.is_ascii_digit())
-        .map_or(0, |i| i + 1);
-    let (stem, num) = name.split_at(digits_at);
-    (stem.to_string(), num.parse().unwrap_or(0), name.to_string())
 }
 
 /// Percent-encodes a URL userinfo part (user or password).
@@ -318,13 +262,6 @@ pub async fn discover(docker: &Docker, name: &str) -> anyhow::Result<Deployment>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn natural_order() {
-        let mut v = vec!["peer-10", "peer-2", "peer-1"];
-        v.sort_by_key(|n| natural_key(n));
-        assert_eq!(v, ["peer-1", "peer-2", "peer-10"]);
-    }
 
     #[test]
     fn url_escapes_userinfo() {

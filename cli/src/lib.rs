@@ -13,6 +13,7 @@ pub mod docker;
 pub mod down;
 pub mod graph;
 pub mod images;
+pub mod labels;
 pub mod legacy;
 pub mod mesh_file;
 pub mod offline;

@@ -8,9 +8,11 @@
 //! - [`agent`]: the agent's ingest, inventory and stats bodies.
 //! - [`relay`]: the HTTP headers of the hop-by-hop relay contract.
 //! - [`ids`]: validation of peer ids and content-addressed segment ids.
+//! - [`contract`]: default ports, control-plane host names, environment variable names.
 //! - [`ErrorBody`]: the JSON error every service answers with.
 
 pub mod agent;
+pub mod contract;
 pub mod ids;
 pub mod relay;
 pub mod signalling;
