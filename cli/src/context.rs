@@ -1,21 +1,19 @@
-//! Finding a running deployment from Docker's state alone.
+//! Finding a running deployment from the engine's state alone.
 //!
 //! Every object `meshctl up` creates carries labels ([`LABEL_DEPLOYMENT`],
 //! [`LABEL_ROLE`], [`LABEL_COMPONENT`], ...); the generated database password
 //! and `MESH_TOKEN` live in the containers' env. So `status`, `graph`, `down`
 //! and the song commands need nothing but the deployment name: [`discover`]
-//! reads the labels, env and published ports back from the Engine.
+//! reads the labels, env and published ports back through the [`Runtime`].
 //!
 //! The host reaches containers only through ports published on 127.0.0.1
 //! (ephemeral, read back here), never by container addresses.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use anyhow::bail;
+use serde::Serializer;
 
-use anyhow::{bail, Context};
-use bollard::models::ContainerSummary;
-use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
-use bollard::Docker;
+use crate::runtime::{Container, Filter, Runtime};
+use wire::contract::env;
 
 pub use crate::labels::*;
 
@@ -27,21 +25,24 @@ pub const TOPOLOGY_PORT: u16 = wire::contract::ports::TOPOLOGY;
 pub const TRACKER_PORT: u16 = wire::contract::ports::TRACKER;
 pub const SIGNALLING_PORT: u16 = wire::contract::ports::SIGNALLING;
 
-/// Time for one Engine API call made here.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A deployment as the host reaches it.
+/// A deployment as the host reaches it. Serialized (`--format json`)
+/// without its secrets: the token and password are left out and the
+/// database URLs carry `***` in the password's place.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Deployment {
     pub name: String,
     /// `MESH_TOKEN` of the control plane and peers, when set.
+    #[serde(skip)]
     pub token: Option<String>,
     pub postgres_db: String,
     pub postgres_user: String,
+    #[serde(skip)]
     pub postgres_password: String,
     /// `postgres://user:pw@127.0.0.1:<published>/db`, when origin-db runs.
+    #[serde(serialize_with = "redacted_url")]
     pub origin_url: Option<String>,
     /// `(edge-db-a, url)` for each running edge database, sorted.
+    #[serde(serialize_with = "redacted_urls")]
     pub edge_urls: Vec<(String, String)>,
     /// `http://127.0.0.1:<published>`, when the service runs.
     pub tracker_url: Option<String>,
@@ -49,6 +50,28 @@ pub struct Deployment {
     pub signalling_url: Option<String>,
     /// Every peer container, running or not, in numeric order.
     pub peers: Vec<PeerEndpoint>,
+}
+
+/// `scheme://user:secret@host/...` with `***` for the secret.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+fn redacted_url<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_some(&url.as_deref().map(redact))
+}
+
+fn redacted_urls<S: Serializer>(urls: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(urls.iter().map(|(n, u)| (n, redact(u))))
 }
 
 /// A peer container as the host reaches it.
@@ -64,58 +87,33 @@ pub struct PeerEndpoint {
     pub running: bool,
 }
 
-/// Connects to the local Docker daemon and agrees on an API version
-/// (the Engine here speaks 1.41).
-pub async fn connect_docker() -> anyhow::Result<Docker> {
-    let docker = Docker::connect_with_local_defaults().context("connect to the Docker daemon")?;
-    tokio::time::timeout(CALL_TIMEOUT, docker.negotiate_version())
-        .await
-        .context("negotiate the Docker API version: timed out (is dockerd running?)")?
-        .context("negotiate the Docker API version (is dockerd running?)")
-}
-
 /// The containers of deployment `name` (all states).
-pub async fn list_containers(docker: &Docker, name: &str) -> anyhow::Result<Vec<ContainerSummary>> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{LABEL_DEPLOYMENT}={name}")],
-    )]);
-    let opts = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    tokio::time::timeout(CALL_TIMEOUT, docker.list_containers(Some(opts)))
-        .await
-        .context("list containers: timed out")?
-        .context("list containers")
+pub async fn list_containers(rt: &impl Runtime, name: &str) -> anyhow::Result<Vec<Container>> {
+    Ok(rt.list_containers(&Filter::deployment(name)).await?)
 }
 
-/// The label `key` of a container, if any.
-pub fn label<'a>(c: &'a ContainerSummary, key: &str) -> Option<&'a str> {
-    c.labels.as_ref()?.get(key).map(String::as_str)
+/// The container of deployment `name` whose component (`peer-3`,
+/// `tracker`) or container name is `target`.
+pub async fn find_container(
+    rt: &impl Runtime,
+    name: &str,
+    target: &str,
+) -> anyhow::Result<Container> {
+    let found = list_containers(rt, name)
+        .await?
+        .into_iter()
+        .find(|c| c.label(LABEL_COMPONENT) == Some(target) || c.name == target);
+    match found {
+        Some(c) => Ok(c),
+        None => bail!("deployment {name:?} has no container {target:?} (see `meshctl status`)"),
+    }
 }
 
-/// The host port published on 127.0.0.1 (or any address) for `private`/tcp.
-pub fn published_port(c: &ContainerSummary, private: u16) -> Option<u16> {
-    let ports = c.ports.as_ref()?;
-    let mut candidates = ports.iter().filter(|p| {
-        p.private_port == private
-            && p.public_port.is_some()
-            && p.typ
-                .as_ref()
-                .is_none_or(|t| t.to_string().eq_ignore_ascii_case("tcp"))
-    });
-    let first = candidates.clone().next()?;
-    let best = candidates
-        .find(|p| p.ip.as_deref() == Some("127.0.0.1"))
-        .unwrap_or(first);
-    best.public_port
-}
-
-pub fn is_running(c: &ContainerSummary) -> bool {
-    c.state
-        .as_ref()
-        .is_some_and(|s| s.to_string().eq_ignore_ascii_case("running"))
+/// `http://127.0.0.1:<port>` of `private` on a running container.
+pub fn http_url(c: &Container, private: u16) -> Option<String> {
+    c.published(private)
+        .filter(|_| c.running())
+        .map(|p| format!("http://127.0.0.1:{p}"))
 }
 
 /// Percent-encodes a URL userinfo part (user or password).
@@ -141,30 +139,10 @@ pub fn postgres_url(user: &str, password: &str, port: u16, db: &str) -> String {
     )
 }
 
-async fn container_env(docker: &Docker, id: &str) -> anyhow::Result<HashMap<String, String>> {
-    let inspect = tokio::time::timeout(
-        CALL_TIMEOUT,
-        docker.inspect_container(id, None::<InspectContainerOptions>),
-    )
-    .await
-    .context("inspect container: timed out")?
-    .with_context(|| format!("inspect container {id}"))?;
-    Ok(inspect
-        .config
-        .and_then(|c| c.env)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            Some((k.to_string(), v.to_string()))
-        })
-        .collect())
-}
-
-/// Reads deployment `name` back from Docker: labels, env, published ports.
-/// Fails when the deployment has no container at all.
-pub async fn discover(docker: &Docker, name: &str) -> anyhow::Result<Deployment> {
-    let containers = list_containers(docker, name).await?;
+/// Reads deployment `name` back from the engine: labels, env, published
+/// ports. Fails when the deployment has no container at all.
+pub async fn discover(rt: &impl Runtime, name: &str) -> anyhow::Result<Deployment> {
+    let containers = list_containers(rt, name).await?;
     if containers.is_empty() {
         bail!("no deployment named {name:?} (start one with `meshctl up --name {name}`)");
     }
@@ -172,83 +150,73 @@ pub async fn discover(docker: &Docker, name: &str) -> anyhow::Result<Deployment>
         name: name.to_string(),
         ..Default::default()
     };
-    let mut token_source: Option<String> = None;
-    let mut db_env_source: Option<(bool, String)> = None;
+    let mut token_source: Option<&Container> = None;
+    let mut db_env_source: Option<(bool, &Container)> = None;
     for c in &containers {
-        let Some(component) = label(c, LABEL_COMPONENT) else {
+        let Some(component) = c.label(LABEL_COMPONENT) else {
             continue;
         };
-        let id = c.id.clone().unwrap_or_default();
-        let running = is_running(c);
-        match label(c, LABEL_ROLE).and_then(Role::parse) {
+        match c.label(LABEL_ROLE).and_then(Role::parse) {
             Some(Role::Peer) => {
-                let url = match (running, published_port(c, PEER_PORT)) {
-                    (true, Some(p)) => format!("http://127.0.0.1:{p}"),
-                    _ => String::new(),
-                };
                 d.peers.push(PeerEndpoint {
                     name: component.to_string(),
-                    url,
-                    edge: label(c, LABEL_EDGE).map(str::to_string),
-                    running,
+                    url: http_url(c, PEER_PORT).unwrap_or_default(),
+                    edge: c.label(LABEL_EDGE).map(str::to_string),
+                    running: c.running(),
                 });
-                if token_source.is_none() {
-                    token_source = Some(id);
-                }
+                token_source.get_or_insert(c);
             }
             Some(Role::Db) => {
                 // origin-db's env is authoritative; an edge's will do when
                 // origin is gone.
-                let is_origin = component == "origin-db";
+                let is_origin = component == crate::plan::ORIGIN_DB;
                 if db_env_source.as_ref().is_none_or(|(o, _)| !o && is_origin) {
-                    db_env_source = Some((is_origin, id.clone()));
+                    db_env_source = Some((is_origin, c));
                 }
             }
-            Some(Role::Control) => {
-                let url = |port| {
-                    published_port(c, port)
-                        .filter(|_| running)
-                        .map(|p| format!("http://127.0.0.1:{p}"))
-                };
-                match component {
-                    "tracker" => {
-                        d.tracker_url = url(TRACKER_PORT);
-                        token_source = Some(id);
-                    }
-                    "topology" => d.topology_url = url(TOPOLOGY_PORT),
-                    "signalling" => d.signalling_url = url(SIGNALLING_PORT),
-                    _ => {}
+            Some(Role::Control) => match component {
+                wire::contract::hosts::TRACKER => {
+                    d.tracker_url = http_url(c, TRACKER_PORT);
+                    token_source = Some(c);
                 }
-            }
+                wire::contract::hosts::TOPOLOGY => d.topology_url = http_url(c, TOPOLOGY_PORT),
+                wire::contract::hosts::SIGNALLING => {
+                    d.signalling_url = http_url(c, SIGNALLING_PORT)
+                }
+                _ => {}
+            },
             _ => {}
         }
     }
-    if let Some(id) = token_source {
-        d.token = container_env(docker, &id)
-            .await?
-            .remove("MESH_TOKEN")
-            .filter(|t| !t.is_empty());
+    if let Some(c) = token_source {
+        if let Some(mut details) = rt.inspect_container(&c.id).await? {
+            d.token = details
+                .env
+                .remove(env::MESH_TOKEN)
+                .filter(|t| !t.is_empty());
+        }
     }
-    if let Some((_, id)) = db_env_source {
-        let mut env = container_env(docker, &id).await?;
-        d.postgres_db = env.remove("POSTGRES_DB").unwrap_or_default();
-        d.postgres_user = env.remove("POSTGRES_USER").unwrap_or_default();
-        d.postgres_password = env.remove("POSTGRES_PASSWORD").unwrap_or_default();
+    if let Some((_, c)) = db_env_source {
+        if let Some(mut details) = rt.inspect_container(&c.id).await? {
+            let mut take = |k: &str| details.env.remove(k).unwrap_or_default();
+            d.postgres_db = take(env::POSTGRES_DB);
+            d.postgres_user = take(env::POSTGRES_USER);
+            d.postgres_password = take(env::POSTGRES_PASSWORD);
+        }
         if d.postgres_db.is_empty() {
             d.postgres_db = d.postgres_user.clone();
         }
     }
     for c in &containers {
-        if label(c, LABEL_ROLE) != Some(Role::Db.as_str()) || !is_running(c) {
+        if c.label(LABEL_ROLE) != Some(Role::Db.as_str()) || !c.running() {
             continue;
         }
-        let (Some(component), Some(port)) =
-            (label(c, LABEL_COMPONENT), published_port(c, POSTGRES_PORT))
+        let (Some(component), Some(port)) = (c.label(LABEL_COMPONENT), c.published(POSTGRES_PORT))
         else {
             continue;
         };
         let url = postgres_url(&d.postgres_user, &d.postgres_password, port, &d.postgres_db);
-        if component == "origin-db" {
+        if component == crate::plan::ORIGIN_DB {
             d.origin_url = Some(url);
         } else {
             d.edge_urls.push((component.to_string(), url));
@@ -262,6 +230,31 @@ pub async fn discover(docker: &Docker, name: &str) -> anyhow::Result<Deployment>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_serialized_without_the_password() {
+        assert_eq!(
+            redact("postgres://mesh:s3cr%40t@127.0.0.1:5555/songs"),
+            "postgres://mesh:***@127.0.0.1:5555/songs"
+        );
+        assert_eq!(redact("http://127.0.0.1:80"), "http://127.0.0.1:80");
+        let d = Deployment {
+            token: Some("tok3n".into()),
+            postgres_password: "s3cret".into(),
+            origin_url: Some(postgres_url("mesh", "s3cret", 1, "songs")),
+            edge_urls: vec![(
+                "edge-db-a".into(),
+                postgres_url("mesh", "s3cret", 2, "songs"),
+            )],
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(
+            !json.contains("s3cret") && !json.contains("tok3n"),
+            "{json}"
+        );
+        assert!(json.contains("mesh:***@127.0.0.1:2"), "{json}");
+    }
 
     #[test]
     fn url_escapes_userinfo() {

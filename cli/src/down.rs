@@ -3,10 +3,8 @@
 
 use futures::{StreamExt, TryStreamExt};
 
-use bollard::Docker;
-
-use crate::context::{self, label, Role, LABEL_DEPLOYMENT, LABEL_ROLE};
-use crate::docker;
+use crate::labels::{Role, LABEL_ROLE};
+use crate::runtime::{Filter, Runtime};
 
 #[derive(Debug, Clone)]
 pub struct DownOptions {
@@ -26,19 +24,21 @@ pub struct DownReport {
     pub volumes: usize,
 }
 
-pub async fn down(docker: &Docker, opts: &DownOptions) -> anyhow::Result<DownReport> {
-    let containers = context::list_containers(docker, &opts.name).await?;
-    let doomed: Vec<String> = containers
-        .iter()
+pub async fn down(rt: &impl Runtime, opts: &DownOptions) -> anyhow::Result<DownReport> {
+    let mine = Filter::deployment(&opts.name);
+    let wanted = |role: Option<&str>| opts.only_role.is_none_or(|r| role == Some(r.as_str()));
+    let doomed: Vec<String> = rt
+        .list_containers(&mine)
+        .await?
+        .into_iter()
         .filter(|c| {
-            let role = label(c, LABEL_ROLE);
-            !(opts.keep_control && role == Some(Role::Control.as_str()))
-                && opts.only_role.is_none_or(|r| role == Some(r.as_str()))
+            let role = c.label(LABEL_ROLE);
+            !(opts.keep_control && role == Some(Role::Control.as_str())) && wanted(role)
         })
-        .filter_map(|c| c.id.clone())
+        .map(|c| c.id)
         .collect();
     futures::stream::iter(&doomed)
-        .map(|id| docker::remove_container(docker, id))
+        .map(|id| rt.remove_container(id))
         .buffer_unordered(opts.max_workers.max(1))
         .try_collect::<Vec<()>>()
         .await?;
@@ -46,33 +46,26 @@ pub async fn down(docker: &Docker, opts: &DownOptions) -> anyhow::Result<DownRep
         containers: doomed.len(),
         ..Default::default()
     };
-    let sel = [format!("{LABEL_DEPLOYMENT}={}", opts.name)];
-    for n in docker::list_networks(docker, &sel).await? {
-        let Some(name) = n.name else { continue };
-        let role = n
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_ROLE))
-            .map(String::as_str);
-        if opts.only_role.is_some_and(|r| role != Some(r.as_str())) {
+    for n in rt.list_networks(&mine).await? {
+        if !wanted(n.labels.get(LABEL_ROLE).map(String::as_str)) {
             continue;
         }
         if opts.keep_control {
             // The kept control plane still sits on its network.
-            let members = docker::inspect_network(docker, &name)
+            let members = rt
+                .inspect_network(&n.name)
                 .await?
-                .and_then(|n| n.containers)
-                .map_or(0, |c| c.len());
+                .map_or(0, |n| n.members.len());
             if members > 0 {
                 continue;
             }
         }
-        docker::remove_network(docker, &name).await?;
+        rt.remove_network(&n.name).await?;
         report.networks += 1;
     }
     if opts.only_role.is_none() {
-        for v in docker::list_volumes(docker, &sel).await? {
-            docker::remove_volume(docker, &v.name).await?;
+        for v in rt.list_volumes(&mine).await? {
+            rt.remove_volume(&v.name).await?;
             report.volumes += 1;
         }
     }

@@ -5,11 +5,10 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use anyhow::Context;
-use bollard::Docker;
-
-use crate::context::{self, label, natural_key, Role, LABEL_COMPONENT, LABEL_EDGE, LABEL_ROLE};
+use crate::context::{self, natural_key, Role, LABEL_COMPONENT, LABEL_EDGE, LABEL_ROLE};
 use crate::probe;
+use crate::runtime::Runtime;
+use anyhow::Context;
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct MeshGraph {
@@ -27,14 +26,14 @@ pub struct MeshGraph {
 }
 
 /// Reads the live graph of deployment `name`.
-pub async fn graph(docker: &Docker, name: &str) -> anyhow::Result<MeshGraph> {
-    let d = context::discover(docker, name).await?;
+pub async fn graph(rt: &impl Runtime, name: &str) -> anyhow::Result<MeshGraph> {
+    let d = context::discover(rt, name).await?;
     let topology = d
         .topology_url
         .context("the topology service of this deployment is not running")?;
     let snap: wire::topology::GraphSnapshot =
         probe::get_json(&probe::client()?, &format!("{topology}/graph")).await?;
-    let containers = context::list_containers(docker, name).await?;
+    let containers = context::list_containers(rt, name).await?;
     let mut g = MeshGraph {
         deployment: name.to_string(),
         ..Default::default()
@@ -66,14 +65,14 @@ pub async fn graph(docker: &Docker, name: &str) -> anyhow::Result<MeshGraph> {
     peers.sort_by_key(|p| natural_key(p));
     g.peers = peers;
     for c in &containers {
-        match label(c, LABEL_ROLE) {
+        match c.label(LABEL_ROLE) {
             Some(r) if r == Role::Db.as_str() => {
-                if let Some(db) = label(c, LABEL_COMPONENT) {
+                if let Some(db) = c.label(LABEL_COMPONENT) {
                     g.databases.push(db.to_string());
                 }
             }
             Some(r) if r == Role::Peer.as_str() => {
-                if let (Some(p), Some(edge)) = (label(c, LABEL_COMPONENT), label(c, LABEL_EDGE)) {
+                if let (Some(p), Some(edge)) = (c.label(LABEL_COMPONENT), c.label(LABEL_EDGE)) {
                     if live.contains(p) {
                         g.edge_links.push([edge.to_string(), p.to_string()]);
                     }

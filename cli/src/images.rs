@@ -8,12 +8,13 @@
 //! the workspace. An image whose `meshctl.binaries` label matches the hash
 //! of its Dockerfile and binaries is reused, not rebuilt.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use bollard::Docker;
 use sha2::{Digest, Sha256};
+
+use crate::progress::Step;
+use crate::runtime::{Images, Labels};
 
 /// Where the Dockerfiles expect the binaries, relative to the workspace root.
 pub const RELEASE_DIR: &str = "target/x86_64-unknown-linux-gnu/release";
@@ -161,35 +162,37 @@ pub fn build_context(image: OwnImage, bin_dir: &Path) -> anyhow::Result<(Vec<u8>
 /// Builds `tag` from our binaries unless the daemon already has it built
 /// from the same ones. Returns the image id.
 pub async fn ensure_own_image(
-    docker: &Docker,
+    rt: &impl Images,
     image: OwnImage,
     tag: &str,
-    progress: &indicatif::ProgressBar,
+    progress: &Step,
 ) -> anyhow::Result<String> {
     let bin_dir = binary_dir(image.binaries())?;
     let (context, hash) = build_context(image, &bin_dir)?;
-    let current = crate::docker::image_labels(docker, tag).await?;
+    let current = rt.inspect_image(tag).await?;
     if current
         .as_ref()
-        .and_then(|l| l.get(LABEL_BINARIES))
+        .and_then(|i| i.labels.get(LABEL_BINARIES))
         .is_some_and(|h| *h == hash)
     {
         progress.set_message(format!("{tag}: up to date"));
     } else {
         progress.set_message(format!("{tag}: building from {}", bin_dir.display()));
-        let labels = HashMap::from([
+        let labels = Labels::from([
             (LABEL_BINARIES.to_string(), hash),
             ("meshctl.image".to_string(), image.kind().to_string()),
         ]);
-        crate::docker::build_image(docker, tag, context, &labels, |line| {
+        rt.build_image(tag, context, &labels, &|line: &str| {
             progress.set_message(format!("{tag}: {line}"));
         })
         .await?;
         progress.set_message(format!("{tag}: built"));
     }
-    crate::docker::image_id(docker, tag)
+    Ok(rt
+        .inspect_image(tag)
         .await?
-        .with_context(|| format!("image {tag} is missing right after its build"))
+        .with_context(|| format!("image {tag} is missing right after its build"))?
+        .id)
 }
 
 #[cfg(test)]

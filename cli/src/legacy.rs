@@ -5,13 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use bollard::Docker;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::context::{Role, LABEL_COMPONENT, LABEL_DEPLOYMENT, LABEL_ROLE};
-use crate::docker;
+use crate::deploy::check_memory_limits;
+use crate::deploy::converge::ensure_network;
 use crate::offline::{self, BaseImage};
-use crate::plan::{object_name, Attachment, ContainerSpec, ImageRef};
+use crate::plan::{object_name, Attachment, ContainerSpec, ImageRef, LABEL_SPEC};
+use crate::progress::Step;
+use crate::runtime::{Images, Runtime};
 
 #[derive(Debug, Clone)]
 pub struct LegacyOptions {
@@ -65,40 +67,41 @@ pub fn specs(opts: &LegacyOptions, network: &str) -> Vec<ContainerSpec> {
 }
 
 pub async fn up(
-    docker: &Docker,
+    rt: &(impl Runtime + Images),
     opts: &LegacyOptions,
-    image_bar: &indicatif::ProgressBar,
-    bar: &indicatif::ProgressBar,
+    image_step: &Step,
+    step: &Step,
 ) -> anyhow::Result<LegacyReport> {
-    docker::check_memory_limits(docker).await?;
-    let image = offline::ensure(docker, BaseImage::Busybox, image_bar).await?;
-    image_bar.finish_with_message(image.clone());
+    check_memory_limits(rt).await?;
+    let image = offline::ensure(rt, BaseImage::Busybox, image_step).await?;
+    image_step.finish_with_message(image.clone());
     let network = object_name(&opts.name, "legacy-net");
     let mut labels = opts.extra_labels.clone();
     labels.insert(LABEL_DEPLOYMENT.into(), opts.name.clone());
     labels.insert(LABEL_ROLE.into(), Role::Legacy.as_str().into());
     labels.insert(LABEL_COMPONENT.into(), "legacy-net".into());
-    docker::ensure_network(docker, &network, &labels).await?;
+    ensure_network(rt, &network, &labels).await?;
     let specs = specs(opts, &network);
-    bar.set_length(specs.len() as u64);
+    step.set_length(specs.len() as u64);
     let results: Vec<bool> = futures::stream::iter(&specs)
         .map(|spec| {
             let image = &image;
             async move {
-                let created = match docker::inspect_container(docker, &spec.name).await? {
-                    Some(c) if c.state.as_ref().and_then(|s| s.running) == Some(true) => false,
+                let created = match rt.inspect_container(&spec.name).await? {
+                    Some(c) if c.running() => false,
                     Some(c) => {
-                        docker::start_container(docker, c.id.as_deref().unwrap_or(&spec.name))
-                            .await?;
+                        rt.start_container(&c.id).await?;
                         false
                     }
                     None => {
-                        let id = docker::create_container(docker, spec, image, "legacy").await?;
-                        docker::start_container(docker, &id).await?;
+                        let mut labels = spec.labels.clone();
+                        labels.insert(LABEL_SPEC.into(), "legacy".into());
+                        let id = rt.create_container(spec, image, &labels).await?;
+                        rt.start_container(&id).await?;
                         true
                     }
                 };
-                bar.inc(1);
+                step.inc(1);
                 Ok::<bool, anyhow::Error>(created)
             }
         })

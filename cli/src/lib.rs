@@ -9,9 +9,9 @@
 pub mod context;
 pub mod db;
 pub mod deploy;
-pub mod docker;
 pub mod down;
 pub mod graph;
+pub mod host;
 pub mod images;
 pub mod labels;
 pub mod legacy;
@@ -19,5 +19,7 @@ pub mod mesh_file;
 pub mod offline;
 pub mod plan;
 pub mod probe;
+pub mod progress;
+pub mod runtime;
 pub mod songs;
 pub mod status;

@@ -22,19 +22,18 @@
 //! tar assembled here from the host's static `/bin/busybox` and imported the
 //! same way. Every offline image carries `meshctl.image=<kind>`.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use bollard::query_parameters::CreateImageOptionsBuilder;
-use bollard::Docker;
 use bytes::Bytes;
 use futures::StreamExt;
-use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+use crate::progress::Step;
+use crate::runtime::{Images, Labels};
 
 /// Label on every offline image: its kind (`postgres`, `redis`, `busybox`).
 pub const LABEL_IMAGE: &str = "meshctl.image";
@@ -42,16 +41,12 @@ pub const LABEL_IMAGE: &str = "meshctl.image";
 /// changed recipe rebuilds and an unchanged one is reused.
 pub const LABEL_RECIPE: &str = "meshctl.recipe";
 
-/// Time to look an image up on the daemon.
-const INSPECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time for a pull attempt before falling back to the offline build. Without
 /// a registry the daemon answers within milliseconds (DNS failure).
 const PULL_TIMEOUT: Duration = Duration::from_secs(20);
 /// Time for mmdebstrap to download and unpack a root filesystem (about 25 s
 /// on a 2-core VM with a nearby mirror).
 const MMDEBSTRAP_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-/// Time for the daemon to import a root filesystem tar of a few hundred MB.
-const IMPORT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Time for a quick host command (`busybox --list-full`).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -118,16 +113,12 @@ impl BaseImage {
 /// else our offline image (meshctl/postgres:15, meshctl/redis:7,
 /// meshctl/busybox:stable-musl), reused if already present with the current
 /// recipe, built otherwise. `progress` shows what happens.
-pub async fn ensure(
-    docker: &Docker,
-    which: BaseImage,
-    progress: &ProgressBar,
-) -> anyhow::Result<String> {
+pub async fn ensure(rt: &impl Images, which: BaseImage, progress: &Step) -> anyhow::Result<String> {
     let kind = which.kind();
     if let Ok(wanted) = std::env::var(which.env_var()) {
         let wanted = wanted.trim().to_string();
         if !wanted.is_empty() {
-            if image_labels(docker, &wanted).await?.is_some() {
+            if image_labels(rt, &wanted).await?.is_some() {
                 progress.set_message(format!("{kind}: {wanted} (from {})", which.env_var()));
                 return Ok(wanted);
             }
@@ -140,14 +131,14 @@ pub async fn ensure(
     }
 
     let official = which.official();
-    if image_labels(docker, official).await?.is_some() {
+    if image_labels(rt, official).await?.is_some() {
         progress.set_message(format!("{kind}: {official} (local)"));
         return Ok(official.to_string());
     }
 
     progress.set_message(format!("{kind}: pulling {official}"));
-    match pull(docker, official, progress).await {
-        Ok(()) if image_labels(docker, official).await?.is_some() => {
+    match pull(rt, official, progress).await {
+        Ok(()) if image_labels(rt, official).await?.is_some() => {
             progress.set_message(format!("{kind}: {official} (pulled)"));
             return Ok(official.to_string());
         }
@@ -157,29 +148,26 @@ pub async fn ensure(
 
     let offline = which.offline();
     let recipe = recipe_hash(which).await?;
-    let stale = match inspect(docker, offline).await? {
+    let stale = match rt.inspect_image(offline).await? {
         Some(image) => {
-            let labels = image.config.and_then(|c| c.labels).unwrap_or_default();
-            if labels.get(LABEL_RECIPE) == Some(&recipe) {
+            if image.labels.get(LABEL_RECIPE) == Some(&recipe) {
                 progress.set_message(format!("{kind}: {offline} (cached offline image)"));
                 return Ok(offline.to_string());
             }
             tracing::info!("{offline} was built from another recipe; rebuilding");
-            image.id
+            Some(image.id)
         }
         None => None,
     };
 
     progress.set_message(format!("{kind}: building {offline} offline"));
     let built = match which {
-        BaseImage::Busybox => build_busybox(docker, &recipe, progress).await,
-        BaseImage::Postgres | BaseImage::Redis => {
-            build_debian(docker, which, &recipe, progress).await
-        }
+        BaseImage::Busybox => build_busybox(rt, &recipe, progress).await,
+        BaseImage::Postgres | BaseImage::Redis => build_debian(rt, which, &recipe, progress).await,
     }
     .with_context(|| format!("build offline image {offline}"));
     match (built, stale) {
-        (Ok(()), Some(old)) => remove_stale(docker, &old).await,
+        (Ok(()), Some(old)) => remove_stale(rt, &old).await,
         (Ok(()), None) => {}
         // An older build (or one loaded from another machine with `image
         // load`) still serves where this host cannot build.
@@ -195,72 +183,25 @@ pub async fn ensure(
 }
 
 /// The image's labels when the daemon has it, `None` when it does not.
-async fn image_labels(
-    docker: &Docker,
-    reference: &str,
-) -> anyhow::Result<Option<HashMap<String, String>>> {
-    Ok(inspect(docker, reference)
-        .await?
-        .map(|image| image.config.and_then(|c| c.labels).unwrap_or_default()))
+async fn image_labels(rt: &impl Images, reference: &str) -> anyhow::Result<Option<Labels>> {
+    Ok(rt.inspect_image(reference).await?.map(|image| image.labels))
 }
 
 /// A previous build of one of our offline images, untagged by the new one:
 /// removed unless a container still uses it (then it stays, harmless).
-async fn remove_stale(docker: &Docker, id: &str) {
-    let removed = tokio::time::timeout(
-        INSPECT_TIMEOUT,
-        docker.remove_image(
-            id,
-            None::<bollard::query_parameters::RemoveImageOptions>,
-            None,
-        ),
-    )
-    .await;
-    match removed {
-        Ok(Ok(_)) => tracing::info!("removed the previous build {id}"),
-        Ok(Err(e)) => tracing::info!("kept the previous build {id}: {e}"),
-        Err(_) => tracing::info!("kept the previous build {id}: removal timed out"),
+async fn remove_stale(rt: &impl Images, id: &str) {
+    match rt.remove_image(id).await {
+        Ok(()) => tracing::info!("removed the previous build {id}"),
+        Err(e) => tracing::info!("kept the previous build {id}: {e}"),
     }
 }
 
-async fn inspect(
-    docker: &Docker,
-    reference: &str,
-) -> anyhow::Result<Option<bollard::models::ImageInspect>> {
-    let inspected = tokio::time::timeout(INSPECT_TIMEOUT, docker.inspect_image(reference))
-        .await
-        .with_context(|| format!("inspect image {reference}: timed out"))?;
-    match inspected {
-        Ok(image) => Ok(Some(image)),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("inspect image {reference}")),
-    }
-}
-
-async fn pull(docker: &Docker, reference: &str, progress: &ProgressBar) -> anyhow::Result<()> {
-    let (image, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
-    let options = CreateImageOptionsBuilder::default()
-        .from_image(image)
-        .tag(tag)
-        .build();
-    let drain = async {
-        let mut stream = docker.create_image(Some(options), None, None);
-        while let Some(item) = stream.next().await {
-            let info = item.with_context(|| format!("pull {reference}"))?;
-            if let Some(detail) = info.error_detail {
-                bail!("pull {reference}: {}", detail.message.unwrap_or_default());
-            }
-            if let Some(status) = info.status {
-                progress.set_message(format!("pulling {reference}: {status}"));
-            }
-        }
-        Ok(())
-    };
-    tokio::time::timeout(PULL_TIMEOUT, drain)
-        .await
-        .with_context(|| format!("pull {reference}: no answer within {PULL_TIMEOUT:?}"))?
+async fn pull(rt: &impl Images, reference: &str, progress: &Step) -> anyhow::Result<()> {
+    rt.pull_image(reference, PULL_TIMEOUT, &|status: &str| {
+        progress.set_message(format!("pulling {reference}: {status}"));
+    })
+    .await?;
+    Ok(())
 }
 
 /// What goes into a Debian-based offline image.
@@ -435,10 +376,10 @@ fn check_debian_host() -> anyhow::Result<PathBuf> {
 }
 
 async fn build_debian(
-    docker: &Docker,
+    rt: &impl Images,
     which: BaseImage,
     recipe_id: &str,
-    progress: &ProgressBar,
+    progress: &Step,
 ) -> anyhow::Result<()> {
     let mmdebstrap = check_debian_host()?;
     let sources = apt_sources()?;
@@ -528,7 +469,7 @@ async fn build_debian(
 
     let mut changes = recipe.changes;
     changes.push(labels_change(which, recipe_id));
-    import(docker, &rootfs, offline, changes, progress).await
+    import(rt, &rootfs, offline, changes, progress).await
 }
 
 fn running_as_root() -> bool {
@@ -565,11 +506,11 @@ async fn forward_lines(
 
 /// Imports a root filesystem tar as `reference`, with `changes` as its config.
 async fn import(
-    docker: &Docker,
+    rt: &impl Images,
     tar: &Path,
     reference: &str,
     changes: Vec<String>,
-    progress: &ProgressBar,
+    progress: &Step,
 ) -> anyhow::Result<()> {
     let file = tokio::fs::File::open(tar)
         .await
@@ -587,43 +528,22 @@ async fn import(
         }
     });
     progress.set_message(format!("{reference}: importing {} MB", total / 1_000_000));
-    import_body(docker, body, reference, changes, progress).await
+    import_body(rt, body, reference, changes, progress).await
 }
 
 async fn import_body(
-    docker: &Docker,
+    rt: &impl Images,
     body: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
     reference: &str,
     changes: Vec<String>,
-    progress: &ProgressBar,
+    progress: &Step,
 ) -> anyhow::Result<()> {
-    let (repo, tag) = reference
-        .rsplit_once(':')
-        .with_context(|| format!("{reference} has no tag"))?;
-    let options = CreateImageOptionsBuilder::default()
-        .from_src("-")
-        .repo(repo)
-        .tag(tag)
-        .changes(changes)
-        .build();
-    let drain = async {
-        let mut stream =
-            docker.create_image(Some(options), Some(bollard::body_try_stream(body)), None);
-        while let Some(item) = stream.next().await {
-            let info = item.with_context(|| format!("import {reference}"))?;
-            if let Some(detail) = info.error_detail {
-                bail!("import {reference}: {}", detail.message.unwrap_or_default());
-            }
-            if let Some(status) = info.status {
-                progress.set_message(format!("{reference}: import: {status}"));
-                progress.tick();
-            }
-        }
-        Ok(())
-    };
-    tokio::time::timeout(IMPORT_TIMEOUT, drain)
-        .await
-        .with_context(|| format!("import {reference}: not done within {IMPORT_TIMEOUT:?}"))?
+    rt.import_rootfs(reference, &changes, body.boxed(), &|status: &str| {
+        progress.set_message(format!("{reference}: import: {status}"));
+        progress.tick();
+    })
+    .await?;
+    Ok(())
 }
 
 /// The host's busybox, which must be statically linked to run in an empty root.
@@ -675,11 +595,7 @@ fn is_static_elf(b: &[u8]) -> bool {
     })
 }
 
-async fn build_busybox(
-    docker: &Docker,
-    recipe: &str,
-    progress: &ProgressBar,
-) -> anyhow::Result<()> {
+async fn build_busybox(rt: &impl Images, recipe: &str, progress: &Step) -> anyhow::Result<()> {
     let busybox = host_busybox()?;
     let binary = tokio::fs::read(&busybox)
         .await
@@ -734,7 +650,7 @@ async fn build_busybox(
     let mut changes = busybox_changes();
     changes.push(labels_change(BaseImage::Busybox, recipe));
     import_body(
-        docker,
+        rt,
         futures::stream::once(async move { Ok(Bytes::from(bytes)) }),
         BaseImage::Busybox.offline(),
         changes,

@@ -1,19 +1,26 @@
 //! `status`: the control plane, the databases and every peer of a
-//! deployment, from Docker's state plus the services' own answers.
+//! deployment, from the engine's state plus the services' own answers.
+//!
+//! Three steps: [`EngineView::gather`] reads containers, limits and stats
+//! through the [`Runtime`]; [`ServiceView::gather`] asks the tracker,
+//! topology, signalling, Redis and the edge databases through their
+//! published ports; [`assemble`] (pure) joins them into a [`StatusReport`].
 
 use std::collections::{BTreeMap, HashMap};
 
-use bollard::Docker;
 use futures::StreamExt;
 
-use crate::context::{self, label, Role, LABEL_COMPONENT, LABEL_EDGE, LABEL_ROLE};
-use crate::docker;
+use crate::context::{self, Role, LABEL_COMPONENT, LABEL_EDGE, LABEL_ROLE};
 use crate::probe;
+use crate::runtime::{Container, ContainerDetails, Runtime, Usage};
+use wire::contract::{hosts, ports};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ServiceStatus {
     pub name: String,
+    /// Empty when the deployment has no such container.
     pub container: String,
+    /// The container's state, or `missing`.
     pub state: String,
     pub healthy: bool,
     /// `http://127.0.0.1:<port>` (redis: `redis://127.0.0.1:<port>`).
@@ -79,229 +86,337 @@ pub struct StatusReport {
 #[derive(Debug, Clone)]
 pub struct StatusOptions {
     pub name: String,
-    /// Sample Docker stats (about a second per peer, run in parallel).
+    /// Sample the engine's stats (about a second per peer, run in parallel).
     pub stats: bool,
     pub networks: bool,
     pub max_workers: usize,
 }
 
-fn state_of(c: &bollard::models::ContainerSummary) -> String {
-    c.state.as_ref().map_or("unknown".into(), |s| s.to_string())
+/// The control services every deployment has.
+pub const CONTROL_SERVICES: [&str; 4] = [
+    hosts::REDIS,
+    hosts::SIGNALLING,
+    hosts::TOPOLOGY,
+    hosts::TRACKER,
+];
+
+/// What the engine knows of a deployment.
+#[derive(Debug, Clone, Default)]
+pub struct EngineView {
+    pub containers: Vec<Container>,
+    /// Inspected peers, by container id.
+    pub details: HashMap<String, ContainerDetails>,
+    /// Stats samples of running peers, by container id (absent: no sample).
+    pub usage: HashMap<String, Usage>,
+    pub networks: Option<Vec<NetworkStatus>>,
 }
 
-fn container_name(c: &bollard::models::ContainerSummary) -> String {
-    c.names
-        .as_ref()
-        .and_then(|n| n.first())
-        .map_or(String::new(), |n| n.trim_start_matches('/').to_string())
-}
-
-pub async fn status(docker: &Docker, opts: &StatusOptions) -> anyhow::Result<StatusReport> {
-    let containers = context::list_containers(docker, &opts.name).await?;
-    let client = probe::client()?;
-    let mut report = StatusReport {
-        deployment: opts.name.clone(),
-        control: Vec::new(),
-        live_peers: None,
-        rooms: BTreeMap::new(),
-        databases: Vec::new(),
-        peers: Vec::new(),
-        networks: None,
-    };
-    let deployment = if containers.is_empty() {
-        context::Deployment::default()
-    } else {
-        context::discover(docker, &opts.name).await?
-    };
-
-    let mut tracker_peers: HashMap<String, wire::tracker::PeerStatus> = HashMap::new();
-    let mut degrees: HashMap<String, usize> = HashMap::new();
-    for c in &containers {
-        if label(c, LABEL_ROLE) != Some(Role::Control.as_str()) {
-            continue;
+impl EngineView {
+    pub async fn gather(rt: &impl Runtime, opts: &StatusOptions) -> anyhow::Result<EngineView> {
+        let containers = context::list_containers(rt, &opts.name).await?;
+        let peers: Vec<&Container> = containers
+            .iter()
+            .filter(|c| c.label(LABEL_ROLE) == Some(Role::Peer.as_str()))
+            .collect();
+        let sampled: Vec<anyhow::Result<(Option<ContainerDetails>, Option<Usage>, String)>> =
+            futures::stream::iter(peers)
+                .map(|c| async move {
+                    let details = rt.inspect_container(&c.id).await?;
+                    let usage = if opts.stats && c.running() {
+                        rt.usage(&c.id).await.ok()
+                    } else {
+                        None
+                    };
+                    Ok((details, usage, c.id.clone()))
+                })
+                .buffer_unordered(opts.max_workers.max(1))
+                .collect()
+                .await;
+        let mut view = EngineView::default();
+        for r in sampled {
+            let (details, usage, id) = r?;
+            if let Some(d) = details {
+                view.details.insert(id.clone(), d);
+            }
+            if let Some(u) = usage {
+                view.usage.insert(id, u);
+            }
         }
-        let name = label(c, LABEL_COMPONENT).unwrap_or("?").to_string();
-        let running = context::is_running(c);
-        let (url, healthy) = match name.as_str() {
-            "redis" => {
-                let port = context::published_port(c, context::REDIS_PORT).filter(|_| running);
-                let ok = match port {
+        if opts.networks {
+            let mut nets = Vec::new();
+            for n in rt
+                .list_networks(&crate::runtime::Filter::deployment(&opts.name))
+                .await?
+            {
+                let members = rt
+                    .inspect_network(&n.name)
+                    .await?
+                    .map(|n| n.members)
+                    .unwrap_or_default();
+                nets.push(NetworkStatus {
+                    name: n.name,
+                    members,
+                });
+            }
+            nets.sort_by(|a, b| a.name.cmp(&b.name));
+            view.networks = Some(nets);
+        }
+        view.containers = containers;
+        Ok(view)
+    }
+}
+
+/// What the services and databases answer.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceView {
+    /// Control services that answered their health check.
+    pub healthy: Vec<String>,
+    /// The tracker's live peers, when it answered.
+    pub tracker_peers: Option<HashMap<String, wire::tracker::PeerStatus>>,
+    /// Live neighbours per peer in topology's graph.
+    pub degrees: HashMap<String, usize>,
+    pub rooms: BTreeMap<String, usize>,
+    /// Per edge database: its subscriptions, or why it could not be asked.
+    pub subscriptions: HashMap<String, Result<Vec<crate::db::SubscriptionStatus>, String>>,
+}
+
+impl ServiceView {
+    pub async fn gather(engine: &EngineView) -> anyhow::Result<ServiceView> {
+        let mut view = ServiceView::default();
+        if engine.containers.is_empty() {
+            return Ok(view);
+        }
+        let client = probe::client()?;
+        for c in &engine.containers {
+            if c.label(LABEL_ROLE) != Some(Role::Control.as_str()) || !c.running() {
+                continue;
+            }
+            let name = c.label(LABEL_COMPONENT).unwrap_or("?");
+            let ok = match name {
+                hosts::REDIS => match c.published(ports::REDIS) {
                     Some(p) => probe::redis_ping(p).await.is_ok(),
                     None => false,
-                };
-                (port.map(|p| format!("redis://127.0.0.1:{p}")), ok)
-            }
-            other => {
-                let port = match other {
-                    "topology" => context::TOPOLOGY_PORT,
-                    "tracker" => context::TRACKER_PORT,
-                    _ => context::SIGNALLING_PORT,
-                };
-                let url = context::published_port(c, port)
-                    .filter(|_| running)
-                    .map(|p| format!("http://127.0.0.1:{p}"));
-                let ok = match &url {
-                    Some(u) => probe::healthy(&client, u).await,
+                },
+                other => match control_url(c, other) {
+                    Some(u) => probe::healthy(&client, &u).await,
                     None => false,
-                };
-                (url, ok)
+                },
+            };
+            if ok {
+                view.healthy.push(name.to_string());
             }
+        }
+        let url = |service: &str| {
+            engine
+                .containers
+                .iter()
+                .find(|c| {
+                    c.label(LABEL_ROLE) == Some(Role::Control.as_str())
+                        && c.label(LABEL_COMPONENT) == Some(service)
+                })
+                .and_then(|c| control_url(c, service))
+        };
+        if let Some(t) = url(hosts::TRACKER) {
+            if let Ok(p) =
+                probe::get_json::<wire::tracker::PeersResponse>(&client, &format!("{t}/peers"))
+                    .await
+            {
+                view.tracker_peers = Some(
+                    p.peers
+                        .into_iter()
+                        .map(|p| (p.peer_id.clone(), p))
+                        .collect(),
+                );
+            }
+        }
+        if let Some(t) = url(hosts::TOPOLOGY) {
+            if let Ok(g) =
+                probe::get_json::<wire::topology::GraphSnapshot>(&client, &format!("{t}/graph"))
+                    .await
+            {
+                for [a, b] in &g.edges {
+                    *view.degrees.entry(a.clone()).or_default() += 1;
+                    *view.degrees.entry(b.clone()).or_default() += 1;
+                }
+                for n in &g.nodes {
+                    view.degrees.entry(n.peer_id.clone()).or_default();
+                }
+            }
+        }
+        if let Some(s) = url(hosts::SIGNALLING) {
+            if let Ok(v) =
+                probe::get_json::<serde_json::Value>(&client, &format!("{s}/rooms")).await
+            {
+                if let Some(rooms) = v.get("rooms").and_then(|r| r.as_object()) {
+                    for (room, r) in rooms {
+                        let n = r
+                            .get("peers")
+                            .and_then(|p| p.as_array())
+                            .map_or(0, |p| p.len());
+                        view.rooms.insert(room.clone(), n);
+                    }
+                }
+            }
+        }
+        Ok(view)
+    }
+}
+
+fn control_url(c: &Container, service: &str) -> Option<String> {
+    let port = match service {
+        hosts::TOPOLOGY => ports::TOPOLOGY,
+        hosts::TRACKER => ports::TRACKER,
+        hosts::SIGNALLING => ports::SIGNALLING,
+        _ => return None,
+    };
+    context::http_url(c, port)
+}
+
+/// Joins what the engine and the services said (pure).
+pub fn assemble(name: &str, engine: &EngineView, services: &ServiceView) -> StatusReport {
+    let mut report = StatusReport {
+        deployment: name.to_string(),
+        control: Vec::new(),
+        live_peers: services.tracker_peers.as_ref().map(HashMap::len),
+        rooms: services.rooms.clone(),
+        databases: Vec::new(),
+        peers: Vec::new(),
+        networks: engine.networks.clone(),
+    };
+    let of_role = |role: Role| {
+        engine
+            .containers
+            .iter()
+            .filter(move |c| c.label(LABEL_ROLE) == Some(role.as_str()))
+    };
+    for c in of_role(Role::Control) {
+        let name = c.label(LABEL_COMPONENT).unwrap_or("?").to_string();
+        let url = if name == hosts::REDIS {
+            c.published(ports::REDIS)
+                .filter(|_| c.running())
+                .map(|p| format!("redis://127.0.0.1:{p}"))
+        } else {
+            control_url(c, &name)
         };
         report.control.push(ServiceStatus {
+            healthy: services.healthy.contains(&name),
             name,
-            container: container_name(c),
-            state: state_of(c),
-            healthy,
+            container: c.name.clone(),
+            state: c.state.to_string(),
             url,
         });
     }
+    // A deployment without one of its services says so, rather than
+    // leaving the row out.
+    if !engine.containers.is_empty() {
+        for service in CONTROL_SERVICES {
+            if !report.control.iter().any(|s| s.name == service) {
+                report.control.push(ServiceStatus {
+                    name: service.to_string(),
+                    container: String::new(),
+                    state: "missing".into(),
+                    healthy: false,
+                    url: None,
+                });
+            }
+        }
+    }
     report.control.sort_by(|a, b| a.name.cmp(&b.name));
 
-    if let Some(t) = &deployment.tracker_url {
-        if let Ok(p) =
-            probe::get_json::<wire::tracker::PeersResponse>(&client, &format!("{t}/peers")).await
-        {
-            report.live_peers = Some(p.peers.len());
-            tracker_peers = p
-                .peers
-                .into_iter()
-                .map(|p| (p.peer_id.clone(), p))
-                .collect();
-        }
-    }
-    if let Some(t) = &deployment.topology_url {
-        if let Ok(g) =
-            probe::get_json::<wire::topology::GraphSnapshot>(&client, &format!("{t}/graph")).await
-        {
-            for [a, b] in &g.edges {
-                *degrees.entry(a.clone()).or_default() += 1;
-                *degrees.entry(b.clone()).or_default() += 1;
-            }
-            for n in &g.nodes {
-                degrees.entry(n.peer_id.clone()).or_default();
-            }
-        }
-    }
-    if let Some(s) = &deployment.signalling_url {
-        if let Ok(v) = probe::get_json::<serde_json::Value>(&client, &format!("{s}/rooms")).await {
-            if let Some(rooms) = v.get("rooms").and_then(|r| r.as_object()) {
-                for (room, r) in rooms {
-                    let n = r
-                        .get("peers")
-                        .and_then(|p| p.as_array())
-                        .map_or(0, |p| p.len());
-                    report.rooms.insert(room.clone(), n);
-                }
-            }
-        }
-    }
-
-    for c in &containers {
-        if label(c, LABEL_ROLE) != Some(Role::Db.as_str()) {
-            continue;
-        }
-        let name = label(c, LABEL_COMPONENT).unwrap_or("?").to_string();
-        let port =
-            context::published_port(c, context::POSTGRES_PORT).filter(|_| context::is_running(c));
-        let mut db = DatabaseStatus {
-            name: name.clone(),
-            container: container_name(c),
-            state: state_of(c),
-            address: port.map(|p| format!("127.0.0.1:{p}")),
-            subscriptions: Vec::new(),
-            error: None,
+    for c in of_role(Role::Db) {
+        let name = c.label(LABEL_COMPONENT).unwrap_or("?").to_string();
+        let (subscriptions, error) = match services.subscriptions.get(&name) {
+            Some(Ok(s)) => (s.clone(), None),
+            Some(Err(e)) => (Vec::new(), Some(e.clone())),
+            None => (Vec::new(), None),
         };
-        if let Some(p) = port {
-            if name != crate::plan::ORIGIN_DB {
-                let url = context::postgres_url(
-                    &deployment.postgres_user,
-                    &deployment.postgres_password,
-                    p,
-                    &deployment.postgres_db,
-                );
-                let subs = async {
-                    let client =
-                        crate::db::connect(&url, std::time::Duration::from_secs(5)).await?;
-                    crate::db::subscriptions(&client).await
-                };
-                match subs.await {
-                    Ok(s) => db.subscriptions = s,
-                    Err(e) => db.error = Some(format!("{e:#}")),
-                }
-            }
-        }
-        report.databases.push(db);
+        report.databases.push(DatabaseStatus {
+            container: c.name.clone(),
+            state: c.state.to_string(),
+            address: c
+                .published(ports::POSTGRES)
+                .filter(|_| c.running())
+                .map(|p| format!("127.0.0.1:{p}")),
+            subscriptions,
+            error,
+            name,
+        });
     }
     report.databases.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let peers: Vec<&bollard::models::ContainerSummary> = containers
-        .iter()
-        .filter(|c| label(c, LABEL_ROLE) == Some(Role::Peer.as_str()))
-        .collect();
-    let rows: Vec<anyhow::Result<PeerStatus>> = futures::stream::iter(peers)
-        .map(|c| {
-            let tracker_peers = &tracker_peers;
-            let degrees = &degrees;
-            async move {
-                let id = c.id.clone().unwrap_or_default();
-                let name = label(c, LABEL_COMPONENT).unwrap_or("?").to_string();
-                let running = context::is_running(c);
-                let inspect = docker::inspect_container(docker, &id).await?;
-                let (oom_killed, restarts, memory_limit) = inspect.map_or((false, 0, None), |i| {
-                    (
-                        i.state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false),
-                        i.restart_count.unwrap_or(0),
-                        i.host_config.as_ref().and_then(|h| h.memory),
-                    )
-                });
-                let usage = if opts.stats && running {
-                    docker::usage(docker, &id).await.ok()
-                } else {
-                    None
-                };
-                let t = tracker_peers.get(&name);
-                Ok(PeerStatus {
-                    container: container_name(c),
-                    state: state_of(c),
-                    oom_killed,
-                    restarts,
-                    memory: usage.as_ref().map(|u| u.memory),
-                    memory_limit,
-                    cpu_percent: usage.as_ref().map(|u| u.cpu_percent),
-                    heartbeat_age_secs: t.map(|p| p.last_seen_secs),
-                    segments: t.map(|p| p.segments),
-                    degree: degrees.get(&name).copied(),
-                    edge: label(c, LABEL_EDGE).map(str::to_string),
-                    url: context::published_port(c, context::PEER_PORT)
-                        .filter(|_| running)
-                        .map(|p| format!("http://127.0.0.1:{p}")),
-                    name,
-                })
-            }
-        })
-        .buffer_unordered(opts.max_workers.max(1))
-        .collect()
-        .await;
-    report.peers = rows.into_iter().collect::<anyhow::Result<_>>()?;
-    report.peers.sort_by_key(|p| context::natural_key(&p.name));
-
-    if opts.networks {
-        let sel = [format!("{}={}", context::LABEL_DEPLOYMENT, opts.name)];
-        let mut nets = Vec::new();
-        for n in docker::list_networks(docker, &sel).await? {
-            let Some(name) = n.name else { continue };
-            let mut members: Vec<String> = docker::inspect_network(docker, &name)
-                .await?
-                .and_then(|n| n.containers)
-                .unwrap_or_default()
-                .into_values()
-                .filter_map(|e| e.name)
-                .collect();
-            members.sort_by_key(|m| context::natural_key(m));
-            nets.push(NetworkStatus { name, members });
-        }
-        nets.sort_by(|a, b| a.name.cmp(&b.name));
-        report.networks = Some(nets);
+    for c in of_role(Role::Peer) {
+        let name = c.label(LABEL_COMPONENT).unwrap_or("?").to_string();
+        let details = engine.details.get(&c.id);
+        let usage = engine.usage.get(&c.id);
+        let t = services.tracker_peers.as_ref().and_then(|t| t.get(&name));
+        report.peers.push(PeerStatus {
+            container: c.name.clone(),
+            state: c.state.to_string(),
+            oom_killed: details.is_some_and(|d| d.oom_killed),
+            restarts: details.map_or(0, |d| d.restart_count),
+            memory: usage.map(|u| u.memory),
+            memory_limit: details.and_then(|d| d.memory_limit),
+            cpu_percent: usage.map(|u| u.cpu_percent),
+            heartbeat_age_secs: t.map(|p| p.last_seen_secs),
+            segments: t.map(|p| p.segments),
+            degree: services.degrees.get(&name).copied(),
+            edge: c.label(LABEL_EDGE).map(str::to_string),
+            url: context::http_url(c, ports::PEER),
+            name,
+        });
     }
-    Ok(report)
+    report.peers.sort_by_key(|p| context::natural_key(&p.name));
+    report
 }
+
+/// `meshctl status`.
+pub async fn status(rt: &impl Runtime, opts: &StatusOptions) -> anyhow::Result<StatusReport> {
+    let engine = EngineView::gather(rt, opts).await?;
+    let mut services = ServiceView::gather(&engine).await?;
+    services.subscriptions = edge_subscriptions(rt, &engine, &opts.name).await?;
+    Ok(assemble(&opts.name, &engine, &services))
+}
+
+/// Each running edge database's subscriptions, asked with the deployment's
+/// credentials.
+async fn edge_subscriptions(
+    rt: &impl Runtime,
+    engine: &EngineView,
+    name: &str,
+) -> anyhow::Result<HashMap<String, Result<Vec<crate::db::SubscriptionStatus>, String>>> {
+    let mut out = HashMap::new();
+    let edges: Vec<&Container> = engine
+        .containers
+        .iter()
+        .filter(|c| {
+            c.label(LABEL_ROLE) == Some(Role::Db.as_str())
+                && c.label(LABEL_COMPONENT) != Some(crate::plan::ORIGIN_DB)
+                && c.running()
+        })
+        .collect();
+    if edges.is_empty() {
+        return Ok(out);
+    }
+    let d = context::discover(rt, name).await?;
+    for c in edges {
+        let (Some(component), Some(port)) =
+            (c.label(LABEL_COMPONENT), c.published(ports::POSTGRES))
+        else {
+            continue;
+        };
+        let url =
+            context::postgres_url(&d.postgres_user, &d.postgres_password, port, &d.postgres_db);
+        let subs = async {
+            let client = crate::db::connect(&url, std::time::Duration::from_secs(5)).await?;
+            crate::db::subscriptions(&client).await
+        };
+        out.insert(
+            component.to_string(),
+            subs.await.map_err(|e| format!("{e:#}")),
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

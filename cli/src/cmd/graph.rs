@@ -19,7 +19,7 @@ pub enum GraphFormat {
 }
 
 pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
-    let docker = meshctl::context::connect_docker().await?;
+    let docker = meshctl::runtime::connect().await?;
     let g = meshctl::graph::graph(&docker, &global.deployment()).await?;
     match args.format {
         GraphFormat::Dot => print!("{}", meshctl::graph::to_dot(&g)),

@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use futures::StreamExt;
+use meshctl::runtime::Images;
 use meshctl::images::{DEFAULT_CONTROL_IMAGE, DEFAULT_PEER_IMAGE};
 
 use super::Global;
@@ -33,7 +35,7 @@ pub enum Action {
 }
 
 pub async fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
-    let docker = meshctl::context::connect_docker().await?;
+    let docker = meshctl::runtime::connect().await?;
     match args.action {
         Action::Save { output, mut images } => {
             if images.is_empty() {
@@ -41,7 +43,7 @@ pub async fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
                 use meshctl::offline::BaseImage;
                 for b in [BaseImage::Postgres, BaseImage::Redis, BaseImage::Busybox] {
                     for r in [b.official(), b.offline()] {
-                        if meshctl::docker::image_id(&docker, r).await?.is_some() {
+                        if docker.inspect_image(r).await?.is_some() {
                             images.push(r.to_string());
                             break;
                         }
@@ -49,7 +51,7 @@ pub async fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
                 }
             }
             for i in &images {
-                if meshctl::docker::image_id(&docker, i).await?.is_none() {
+                if docker.inspect_image(i).await?.is_none() {
                     anyhow::bail!("image {i} is not on the daemon (run `meshctl up` to build it)");
                 }
             }
@@ -58,7 +60,7 @@ pub async fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
             let mut file = tokio::fs::File::create(&tmp)
                 .await
                 .with_context(|| format!("create {}", tmp.display()))?;
-            let n = meshctl::docker::export_images(&docker, &refs, &mut file).await?;
+            let n = save(&docker, &refs, &mut file).await?;
             drop(file);
             tokio::fs::rename(&tmp, &output)
                 .await
@@ -74,11 +76,31 @@ pub async fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
             let file = tokio::fs::File::open(&input)
                 .await
                 .with_context(|| format!("open {}", input.display()))?;
-            let body = tokio_util::io::ReaderStream::new(file);
-            for line in meshctl::docker::load_images(&docker, body).await? {
+            let body = tokio_util::io::ReaderStream::new(file).boxed();
+            for line in docker.load_images(body).await? {
                 println!("{line}");
             }
         }
     }
     Ok(())
+}
+
+/// Streams `docker save` of `refs` into `out`; answers the bytes written.
+async fn save(
+    rt: &impl Images,
+    refs: &[&str],
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+) -> anyhow::Result<u64> {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = rt.export_images(refs);
+    let mut n = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        n += chunk.len() as u64;
+        out.write_all(&chunk)
+            .await
+            .context("write the image archive")?;
+    }
+    out.flush().await.context("write the image archive")?;
+    Ok(n)
 }

@@ -41,7 +41,7 @@ pub enum Action {
 }
 
 pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
-    let docker = meshctl::context::connect_docker().await?;
+    let docker = meshctl::runtime::connect().await?;
     let name = global.deployment();
     match args.action {
         Action::Up {
@@ -66,18 +66,11 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
                 max_workers,
                 extra_labels,
             };
-            let mp = super::progress();
-            let image_bar = mp.add(indicatif::ProgressBar::new_spinner());
-            image_bar.set_prefix("busybox");
-            let bar = mp.add(indicatif::ProgressBar::new(count as u64));
-            if let Ok(s) = indicatif::ProgressStyle::with_template(
-                "{prefix:>12} [{bar:30}] {pos}/{len} ({elapsed})",
-            ) {
-                bar.set_style(s.progress_chars("=> "));
-            }
-            bar.set_prefix("containers");
-            let r = legacy::up(&docker, &opts, &image_bar, &bar).await?;
-            mp.clear().ok();
+            let progress = meshctl::progress::Progress::new();
+            let image_step = progress.step(None, "busybox");
+            let step = progress.step(Some(count as u64), "containers");
+            let r = legacy::up(&docker, &opts, &image_step, &step).await?;
+            progress.clear();
             println!(
                 "{} legacy containers on {} from {} ({} created, {} already running)",
                 r.created + r.kept,

@@ -1,5 +1,8 @@
-use anyhow::bail;
-use meshctl::context::{self, label, LABEL_COMPONENT};
+use anyhow::Context;
+use futures::StreamExt;
+use meshctl::context;
+use meshctl::runtime::Runtime;
+use tokio::io::AsyncWriteExt;
 
 use super::Global;
 
@@ -18,26 +21,17 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
-    let docker = context::connect_docker().await?;
-    let name = global.deployment();
-    let containers = context::list_containers(&docker, &name).await?;
-    let found = containers.iter().find(|c| {
-        label(c, LABEL_COMPONENT) == Some(args.target.as_str())
-            || c.names
-                .iter()
-                .flatten()
-                .any(|n| n.trim_start_matches('/') == args.target)
-    });
-    let Some(id) = found.and_then(|c| c.id.clone()) else {
-        bail!(
-            "deployment {name:?} has no container {:?} (see `meshctl status`)",
-            args.target
-        );
-    };
+    let rt = meshctl::runtime::connect().await?;
+    let c = context::find_container(&rt, &global.deployment(), &args.target).await?;
     // tokio's stdout needs a feature the workspace does not enable; a
     // duplicate of fd 1 as a tokio file does the same.
     use std::os::fd::AsFd;
     let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
     let mut out = tokio::fs::File::from_std(std::fs::File::from(fd));
-    meshctl::docker::logs(&docker, &id, args.follow, args.tail, &mut out).await
+    let mut logs = rt.logs(&c.id, args.follow, args.tail);
+    while let Some(chunk) = logs.next().await {
+        out.write_all(&chunk?).await.context("write logs")?;
+    }
+    out.flush().await.context("write logs")?;
+    Ok(())
 }

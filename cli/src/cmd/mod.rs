@@ -103,11 +103,6 @@ pub fn table(header: &[&str]) -> comfy_table::Table {
     t
 }
 
-/// Progress bars on stderr (hidden when stderr is not a terminal).
-pub fn progress() -> indicatif::MultiProgress {
-    indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
-}
-
 pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::{Format, Global};
-use meshctl::context::{connect_docker, discover};
+use meshctl::context::discover;
+use meshctl::runtime::connect as connect_docker;
 use meshctl::songs::store;
 
 #[derive(Debug, clap::Args)]

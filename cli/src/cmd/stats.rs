@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{Format, Global};
-use meshctl::context::{connect_docker, discover};
+use meshctl::context::discover;
+use meshctl::runtime::connect as connect_docker;
 use meshctl::songs::{http_client, stats, store, tables};
 
 #[derive(Debug, clap::Args)]

@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
-    let docker = meshctl::context::connect_docker().await?;
+    let docker = meshctl::runtime::connect().await?;
     let report = status::status(
         &docker,
         &StatusOptions {

@@ -236,7 +236,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         };
     }
 
-    let docker = meshctl::context::connect_docker().await?;
+    let docker = meshctl::runtime::connect().await?;
     deploy::resolve_secrets(&docker, &mut config).await?;
     let opts = UpOptions {
         config,
@@ -244,9 +244,15 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         wait_timeout: Duration::from_secs(args.wait_timeout),
         no_wait: args.no_wait,
     };
-    let mp = super::progress();
-    let report = deploy::up(&docker, &opts, &mp).await?;
-    mp.clear().ok();
+    let progress = meshctl::progress::Progress::new();
+    let interrupt = async {
+        // A failed signal handler must not look like Ctrl-C.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let report = deploy::up(&docker, &opts, &progress, interrupt).await?;
+    progress.clear();
     match args.format {
         UpFormat::Json | UpFormat::Yaml => super::print_json(&report),
         UpFormat::Table => {

@@ -1,0 +1,765 @@
+//! An in-memory [`Runtime`] and [`Images`] for unit tests: containers,
+//! networks, volumes and images with the engine's rules that meshctl relies
+//! on (unique names, networks that must exist, "gone is fine" removals,
+//! ports published while running), a log of every mutating call, and knobs
+//! to set a container's state, its stats, or to hold a start forever (to
+//! test an interrupted `up`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+
+use super::{
+    ByteStream, Container, ContainerDetails, ContainerSpec, ContainerState, EngineEvent,
+    EngineInfo, ExecOutput, Filter, ImageInfo, Images, Labels, NetworkInfo, OnLine, PublishedPort,
+    Result, Runtime, RuntimeError, UploadStream, Usage, VolumeInfo,
+};
+
+#[derive(Debug, Clone)]
+struct FakeContainer {
+    id: String,
+    name: String,
+    image: String,
+    labels: Labels,
+    env: BTreeMap<String, String>,
+    /// (network, aliases)
+    networks: Vec<String>,
+    publish: Vec<u16>,
+    memory: Option<i64>,
+    state: ContainerState,
+    ports: Vec<PublishedPort>,
+    oom_killed: bool,
+    exit_code: Option<i64>,
+    logs: String,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: u64,
+    next_port: u16,
+    containers: BTreeMap<String, FakeContainer>,
+    networks: BTreeMap<String, Labels>,
+    volumes: BTreeMap<String, Labels>,
+    images: BTreeMap<String, ImageInfo>,
+    usage: BTreeMap<String, Usage>,
+    calls: Vec<String>,
+    events: Vec<EngineEvent>,
+    /// Container names whose start never returns, and who to tell.
+    held: BTreeMap<String, Arc<tokio::sync::Notify>>,
+    info: EngineInfo,
+}
+
+/// See the module doc.
+#[derive(Debug, Clone)]
+pub struct FakeRuntime {
+    state: Arc<Mutex<State>>,
+}
+
+impl Default for FakeRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeRuntime {
+    /// An empty engine that enforces memory limits.
+    pub fn new() -> FakeRuntime {
+        FakeRuntime {
+            state: Arc::new(Mutex::new(State {
+                next_port: 40000,
+                info: EngineInfo {
+                    memory_limit: true,
+                    swap_limit: true,
+                    server_version: "fake".into(),
+                },
+                ..Default::default()
+            })),
+        }
+    }
+
+    // A std mutex: no lock is held across an await.
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every mutating call so far (`create peer-1`, `start peer-1`,
+    /// `remove peer-1`, `create network micro-net`, ...), in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.lock().calls.clone()
+    }
+
+    /// Forgets the calls so far.
+    pub fn clear_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    /// Adds an image `reference` with id `id`.
+    pub fn add_image(&self, reference: &str, id: &str, labels: Labels) {
+        self.lock().images.insert(
+            reference.to_string(),
+            ImageInfo {
+                id: id.to_string(),
+                labels,
+            },
+        );
+    }
+
+    /// Sets what the engine says about itself.
+    pub fn set_info(&self, info: EngineInfo) {
+        self.lock().info = info;
+    }
+
+    /// Sets the state of container `name` (as a crash or `docker stop` would).
+    pub fn set_state(&self, name: &str, state: ContainerState, oom_killed: bool) {
+        let mut s = self.lock();
+        if let Some(c) = s.containers.values_mut().find(|c| c.name == name) {
+            c.state = state;
+            c.oom_killed = oom_killed;
+            if state != ContainerState::Running && state != ContainerState::Paused {
+                c.ports.clear();
+            }
+        }
+    }
+
+    /// Sets the stats sample of container `name`; without one, `usage` fails.
+    pub fn set_usage(&self, name: &str, usage: Usage) {
+        self.lock().usage.insert(name.to_string(), usage);
+    }
+
+    /// Sets what `logs` answers for container `name`.
+    pub fn set_logs(&self, name: &str, text: &str) {
+        let mut s = self.lock();
+        if let Some(c) = s.containers.values_mut().find(|c| c.name == name) {
+            c.logs = text.to_string();
+        }
+    }
+
+    /// From now on, starting container `name` never returns; the answer is
+    /// notified when such a start is reached.
+    pub fn hold_start(&self, name: &str) -> Arc<tokio::sync::Notify> {
+        let n = Arc::new(tokio::sync::Notify::new());
+        self.lock().held.insert(name.to_string(), n.clone());
+        n
+    }
+
+    /// Names of all containers, sorted.
+    pub fn container_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .lock()
+            .containers
+            .values()
+            .map(|c| c.name.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn network_names(&self) -> Vec<String> {
+        self.lock().networks.keys().cloned().collect()
+    }
+
+    pub fn volume_names(&self) -> Vec<String> {
+        self.lock().volumes.keys().cloned().collect()
+    }
+
+    /// The image container `name` was created from.
+    pub fn image_of(&self, name: &str) -> Option<String> {
+        let s = self.lock();
+        s.containers
+            .values()
+            .find(|c| c.name == name)
+            .map(|c| c.image.clone())
+    }
+
+    /// The environment container `name` was created with.
+    pub fn env_of(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        let s = self.lock();
+        s.containers
+            .values()
+            .find(|c| c.name == name)
+            .map(|c| c.env.clone())
+    }
+}
+
+impl State {
+    fn find(&self, name_or_id: &str) -> Option<String> {
+        if self.containers.contains_key(name_or_id) {
+            return Some(name_or_id.to_string());
+        }
+        self.containers
+            .values()
+            .find(|c| c.name == name_or_id)
+            .map(|c| c.id.clone())
+    }
+
+    fn get_mut(&mut self, what: &str, name_or_id: &str) -> Result<&mut FakeContainer> {
+        let id = self
+            .find(name_or_id)
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: format!("{what} {name_or_id}"),
+            })?;
+        self.containers
+            .get_mut(&id)
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: format!("{what} {name_or_id}"),
+            })
+    }
+
+    fn event(&mut self, kind: &str, action: &str, id: &str, labels: &Labels, name: &str) {
+        let mut attributes = labels.clone();
+        attributes.insert("name".into(), name.to_string());
+        self.events.push(EngineEvent {
+            time_nanos: self.events.len() as i64,
+            kind: kind.to_string(),
+            action: action.to_string(),
+            id: id.to_string(),
+            attributes,
+        });
+    }
+
+    fn summary(c: &FakeContainer) -> Container {
+        Container {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            labels: c.labels.clone(),
+            state: c.state,
+            status: match c.state {
+                ContainerState::Exited => {
+                    format!("Exited ({}) 1 second ago", c.exit_code.unwrap_or(0))
+                }
+                s => s.to_string(),
+            },
+            ports: c.ports.clone(),
+        }
+    }
+}
+
+impl Runtime for FakeRuntime {
+    async fn info(&self) -> Result<EngineInfo> {
+        Ok(self.lock().info.clone())
+    }
+
+    async fn list_containers(&self, filter: &Filter) -> Result<Vec<Container>> {
+        let s = self.lock();
+        Ok(s.containers
+            .values()
+            .filter(|c| filter.matches(&c.labels))
+            .map(State::summary)
+            .collect())
+    }
+
+    async fn inspect_container(&self, name_or_id: &str) -> Result<Option<ContainerDetails>> {
+        let s = self.lock();
+        let Some(id) = s.find(name_or_id) else {
+            return Ok(None);
+        };
+        let c = &s.containers[&id];
+        Ok(Some(ContainerDetails {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            labels: c.labels.clone(),
+            state: c.state,
+            env: c.env.clone(),
+            oom_killed: c.oom_killed,
+            exit_code: c.exit_code,
+            restart_count: 0,
+            memory_limit: c.memory,
+            ports: c.ports.clone(),
+        }))
+    }
+
+    async fn create_container(
+        &self,
+        spec: &ContainerSpec,
+        image: &str,
+        labels: &Labels,
+    ) -> Result<String> {
+        let what = format!("create container {}", spec.name);
+        let mut s = self.lock();
+        if s.find(&spec.name).is_some() {
+            return Err(RuntimeError::Conflict {
+                what,
+                message: format!("the name {:?} is already in use", spec.name),
+            });
+        }
+        if !s.images.contains_key(image) {
+            return Err(RuntimeError::NotFound {
+                what: format!("{what}: image {image}"),
+            });
+        }
+        for a in &spec.networks {
+            if !s.networks.contains_key(&a.network) {
+                return Err(RuntimeError::NotFound {
+                    what: format!("{what}: network {}", a.network),
+                });
+            }
+        }
+        for (v, _) in &spec.volumes {
+            s.volumes.entry(v.clone()).or_default();
+        }
+        s.next_id += 1;
+        let id = format!("{:064x}", s.next_id);
+        s.containers.insert(
+            id.clone(),
+            FakeContainer {
+                id: id.clone(),
+                name: spec.name.clone(),
+                image: image.to_string(),
+                labels: labels.clone(),
+                env: spec.env.clone(),
+                networks: spec.networks.iter().map(|a| a.network.clone()).collect(),
+                publish: spec.publish.clone(),
+                memory: spec.memory,
+                state: ContainerState::Created,
+                ports: Vec::new(),
+                oom_killed: false,
+                exit_code: None,
+                logs: String::new(),
+            },
+        );
+        s.calls.push(format!("create {}", spec.name));
+        s.event("container", "create", &id, labels, &spec.name);
+        Ok(id)
+    }
+
+    async fn start_container(&self, id: &str) -> Result<()> {
+        let held = {
+            let mut s = self.lock();
+            let c = s.get_mut("start container", id)?;
+            let name = c.name.clone();
+            let held = s.held.get(&name).cloned();
+            if held.is_none() {
+                let mut port = s.next_port;
+                let c = s.get_mut("start container", id)?;
+                c.state = ContainerState::Running;
+                c.exit_code = None;
+                c.ports = c
+                    .publish
+                    .iter()
+                    .map(|&private| {
+                        port += 1;
+                        PublishedPort {
+                            private,
+                            public: port,
+                            ip: "127.0.0.1".into(),
+                        }
+                    })
+                    .collect();
+                let (cid, labels) = (c.id.clone(), c.labels.clone());
+                s.next_port = port;
+                s.calls.push(format!("start {name}"));
+                s.event("container", "start", &cid, &labels, &name);
+            }
+            held
+        };
+        if let Some(n) = held {
+            n.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+
+    async fn stop_container(&self, id: &str, _grace: Duration) -> Result<()> {
+        self.kill_container(id, "SIGTERM")
+            .await
+            .or_else(|e| match e {
+                RuntimeError::NotFound { .. } | RuntimeError::Conflict { .. } => Ok(()),
+                e => Err(e),
+            })
+    }
+
+    async fn kill_container(&self, id: &str, signal: &str) -> Result<()> {
+        let mut s = self.lock();
+        let c = s.get_mut("kill container", id)?;
+        if c.state != ContainerState::Running {
+            return Err(RuntimeError::Conflict {
+                what: format!("kill container {id}"),
+                message: format!("container {} is not running", c.name),
+            });
+        }
+        c.state = ContainerState::Exited;
+        c.exit_code = Some(if signal == "SIGKILL" { 137 } else { 143 });
+        c.ports.clear();
+        let (cid, name, labels) = (c.id.clone(), c.name.clone(), c.labels.clone());
+        s.calls.push(format!("kill {name} {signal}"));
+        s.event("container", "die", &cid, &labels, &name);
+        Ok(())
+    }
+
+    async fn pause_container(&self, id: &str) -> Result<()> {
+        let mut s = self.lock();
+        let c = s.get_mut("pause container", id)?;
+        if c.state != ContainerState::Running {
+            return Err(RuntimeError::Conflict {
+                what: format!("pause container {id}"),
+                message: format!("container {} is not running", c.name),
+            });
+        }
+        c.state = ContainerState::Paused;
+        let (cid, name, labels) = (c.id.clone(), c.name.clone(), c.labels.clone());
+        s.calls.push(format!("pause {name}"));
+        s.event("container", "pause", &cid, &labels, &name);
+        Ok(())
+    }
+
+    async fn unpause_container(&self, id: &str) -> Result<()> {
+        let mut s = self.lock();
+        let c = s.get_mut("unpause container", id)?;
+        if c.state != ContainerState::Paused {
+            return Err(RuntimeError::Conflict {
+                what: format!("unpause container {id}"),
+                message: format!("container {} is not paused", c.name),
+            });
+        }
+        c.state = ContainerState::Running;
+        let (cid, name, labels) = (c.id.clone(), c.name.clone(), c.labels.clone());
+        s.calls.push(format!("unpause {name}"));
+        s.event("container", "unpause", &cid, &labels, &name);
+        Ok(())
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<()> {
+        let mut s = self.lock();
+        let Some(cid) = s.find(id) else {
+            return Ok(());
+        };
+        if let Some(c) = s.containers.remove(&cid) {
+            s.calls.push(format!("remove {}", c.name));
+            s.event("container", "destroy", &cid, &c.labels, &c.name);
+        }
+        Ok(())
+    }
+
+    async fn exec(&self, id: &str, cmd: &[String]) -> Result<ExecOutput> {
+        let mut s = self.lock();
+        let c = s.get_mut("exec in container", id)?;
+        if c.state != ContainerState::Running {
+            return Err(RuntimeError::Conflict {
+                what: format!("exec in container {id}"),
+                message: format!("container {} is not running", c.name),
+            });
+        }
+        let name = c.name.clone();
+        s.calls.push(format!("exec {name} {}", cmd.join(" ")));
+        Ok(ExecOutput::default())
+    }
+
+    async fn usage(&self, id: &str) -> Result<Usage> {
+        let s = self.lock();
+        let name = s
+            .find(id)
+            .map(|i| s.containers[&i].name.clone())
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: format!("stats of {id}"),
+            })?;
+        s.usage
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| RuntimeError::Unavailable {
+                what: format!("stats of {name}"),
+                message: "no sample".into(),
+            })
+    }
+
+    fn logs(&self, id: &str, _follow: bool, _tail: Option<u64>) -> ByteStream<'_> {
+        let s = self.lock();
+        let item = match s.find(id) {
+            Some(i) => Ok(Bytes::from(s.containers[&i].logs.clone())),
+            None => Err(RuntimeError::NotFound {
+                what: format!("logs of {id}"),
+            }),
+        };
+        futures::stream::iter([item]).boxed()
+    }
+
+    fn events(
+        &self,
+        filter: &Filter,
+        _since: Option<i64>,
+        _until: Option<i64>,
+    ) -> BoxStream<'_, Result<EngineEvent>> {
+        let events: Vec<Result<EngineEvent>> = self
+            .lock()
+            .events
+            .iter()
+            .filter(|e| filter.matches(&e.attributes))
+            .cloned()
+            .map(Ok)
+            .collect();
+        futures::stream::iter(events).boxed()
+    }
+
+    async fn list_networks(&self, filter: &Filter) -> Result<Vec<NetworkInfo>> {
+        Ok(self
+            .lock()
+            .networks
+            .iter()
+            .filter(|(_, l)| filter.matches(l))
+            .map(|(name, labels)| NetworkInfo {
+                name: name.clone(),
+                labels: labels.clone(),
+                members: Vec::new(),
+            })
+            .collect())
+    }
+
+    async fn inspect_network(&self, name: &str) -> Result<Option<NetworkInfo>> {
+        let s = self.lock();
+        let Some(labels) = s.networks.get(name) else {
+            return Ok(None);
+        };
+        let mut members: Vec<String> = s
+            .containers
+            .values()
+            .filter(|c| c.networks.iter().any(|n| n == name))
+            .map(|c| c.name.clone())
+            .collect();
+        members.sort_by_key(|m| crate::labels::natural_key(m));
+        Ok(Some(NetworkInfo {
+            name: name.to_string(),
+            labels: labels.clone(),
+            members,
+        }))
+    }
+
+    async fn create_network(&self, name: &str, labels: &Labels) -> Result<()> {
+        let mut s = self.lock();
+        if s.networks.contains_key(name) {
+            return Err(RuntimeError::Conflict {
+                what: format!("create network {name}"),
+                message: "network with name already exists".into(),
+            });
+        }
+        s.networks.insert(name.to_string(), labels.clone());
+        s.calls.push(format!("create network {name}"));
+        Ok(())
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<()> {
+        let mut s = self.lock();
+        if s.containers
+            .values()
+            .any(|c| c.networks.iter().any(|n| n == name))
+        {
+            return Err(RuntimeError::Conflict {
+                what: format!("remove network {name}"),
+                message: "network has active endpoints".into(),
+            });
+        }
+        if s.networks.remove(name).is_some() {
+            s.calls.push(format!("remove network {name}"));
+        }
+        Ok(())
+    }
+
+    async fn list_volumes(&self, filter: &Filter) -> Result<Vec<VolumeInfo>> {
+        Ok(self
+            .lock()
+            .volumes
+            .iter()
+            .filter(|(_, l)| filter.matches(l))
+            .map(|(name, labels)| VolumeInfo {
+                name: name.clone(),
+                labels: labels.clone(),
+            })
+            .collect())
+    }
+
+    async fn inspect_volume(&self, name: &str) -> Result<Option<VolumeInfo>> {
+        Ok(self.lock().volumes.get(name).map(|labels| VolumeInfo {
+            name: name.to_string(),
+            labels: labels.clone(),
+        }))
+    }
+
+    async fn create_volume(&self, name: &str, labels: &Labels) -> Result<()> {
+        let mut s = self.lock();
+        // Docker answers an existing volume as created; so does the fake.
+        if !s.volumes.contains_key(name) {
+            s.volumes.insert(name.to_string(), labels.clone());
+            s.calls.push(format!("create volume {name}"));
+        }
+        Ok(())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        let mut s = self.lock();
+        if s.volumes.remove(name).is_some() {
+            s.calls.push(format!("remove volume {name}"));
+        }
+        Ok(())
+    }
+}
+
+impl Images for FakeRuntime {
+    async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>> {
+        let s = self.lock();
+        Ok(s.images
+            .get(reference)
+            .or_else(|| s.images.values().find(|i| i.id == reference))
+            .cloned())
+    }
+
+    async fn remove_image(&self, id: &str) -> Result<()> {
+        let mut s = self.lock();
+        s.images.retain(|r, i| i.id != id && r != id);
+        s.calls.push(format!("remove image {id}"));
+        Ok(())
+    }
+
+    async fn build_image(
+        &self,
+        tag: &str,
+        context_tar: Vec<u8>,
+        labels: &Labels,
+        on_line: OnLine<'_>,
+    ) -> Result<()> {
+        use sha2::Digest;
+        on_line("Step 1/1 : FROM scratch");
+        let id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&context_tar)));
+        let mut s = self.lock();
+        s.images.insert(
+            tag.to_string(),
+            ImageInfo {
+                id,
+                labels: labels.clone(),
+            },
+        );
+        s.calls.push(format!("build image {tag}"));
+        Ok(())
+    }
+
+    async fn pull_image(&self, reference: &str, _limit: Duration, _on: OnLine<'_>) -> Result<()> {
+        // No registry here, as on the machines meshctl is tested on.
+        Err(RuntimeError::Unavailable {
+            what: format!("pull {reference}"),
+            message: "no registry".into(),
+        })
+    }
+
+    async fn import_rootfs(
+        &self,
+        reference: &str,
+        _changes: &[String],
+        mut body: UploadStream,
+        _on_line: OnLine<'_>,
+    ) -> Result<()> {
+        let mut n = 0usize;
+        while let Some(chunk) = body.next().await {
+            n += chunk
+                .map_err(|e| RuntimeError::Unavailable {
+                    what: format!("import {reference}"),
+                    message: e.to_string(),
+                })?
+                .len();
+        }
+        let mut s = self.lock();
+        s.images.insert(
+            reference.to_string(),
+            ImageInfo {
+                id: format!("sha256:import-{n}"),
+                labels: Labels::new(),
+            },
+        );
+        s.calls.push(format!("import {reference}"));
+        Ok(())
+    }
+
+    fn export_images(&self, references: &[&str]) -> ByteStream<'_> {
+        let text = references.join("\n");
+        futures::stream::iter([Ok(Bytes::from(text))]).boxed()
+    }
+
+    async fn load_images(&self, mut body: UploadStream) -> Result<Vec<String>> {
+        let mut all = Vec::new();
+        while let Some(chunk) = body.next().await {
+            all.extend_from_slice(&chunk.map_err(|e| RuntimeError::Unavailable {
+                what: "load images".into(),
+                message: e.to_string(),
+            })?);
+        }
+        let text = String::from_utf8_lossy(&all).into_owned();
+        let mut s = self.lock();
+        let mut lines = Vec::new();
+        for r in text.lines().filter(|l| !l.is_empty()) {
+            s.images.insert(
+                r.to_string(),
+                ImageInfo {
+                    id: format!("sha256:loaded-{r}"),
+                    labels: Labels::new(),
+                },
+            );
+            lines.push(format!("Loaded image: {r}"));
+        }
+        Ok(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::Role;
+    use crate::plan::{Attachment, ImageRef};
+
+    fn spec(name: &str, network: &str) -> ContainerSpec {
+        ContainerSpec {
+            name: name.into(),
+            component: name.into(),
+            role: Role::Peer,
+            image: ImageRef::Peer("img".into()),
+            cmd: vec![],
+            env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            networks: vec![Attachment {
+                network: network.into(),
+                aliases: vec![],
+            }],
+            publish: vec![8080],
+            memory: Some(1),
+            nano_cpus: None,
+            volumes: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn follows_the_engine_rules_meshctl_relies_on() {
+        let rt = FakeRuntime::new();
+        rt.add_image("img", "sha256:1", Labels::new());
+        let err = rt
+            .create_container(&spec("a", "net"), "img", &Labels::new())
+            .await
+            .unwrap_err();
+        assert!(err.is_not_found(), "{err}");
+        rt.create_network("net", &Labels::new()).await.unwrap();
+        let id = rt
+            .create_container(&spec("a", "net"), "img", &Labels::new())
+            .await
+            .unwrap();
+        let dup = rt
+            .create_container(&spec("a", "net"), "img", &Labels::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(dup, RuntimeError::Conflict { .. }), "{dup}");
+        let listed = rt.list_containers(&Filter::default()).await.unwrap();
+        assert_eq!(listed[0].published(8080), None);
+        rt.start_container(&id).await.unwrap();
+        let listed = rt.list_containers(&Filter::default()).await.unwrap();
+        assert!(listed[0].running());
+        assert!(listed[0].published(8080).is_some());
+        assert!(rt.remove_network("net").await.is_err());
+        rt.pause_container("a").await.unwrap();
+        assert!(rt.pause_container("a").await.is_err());
+        rt.unpause_container("a").await.unwrap();
+        rt.kill_container("a", "SIGKILL").await.unwrap();
+        let d = rt.inspect_container("a").await.unwrap().unwrap();
+        assert_eq!((d.state, d.exit_code), (ContainerState::Exited, Some(137)));
+        rt.remove_container(&id).await.unwrap();
+        rt.remove_container(&id).await.unwrap();
+        rt.remove_network("net").await.unwrap();
+        assert!(rt.inspect_container("a").await.unwrap().is_none());
+    }
+}
