@@ -10,6 +10,8 @@ use meshctl::context::discover;
 use meshctl::runtime::connect as connect_docker;
 use meshctl::songs::{http_client, swarm, tables};
 
+/// Load the mesh: `bench swarm` makes every peer play a song at once and
+/// reports the p2p ratio, database reads per segment, latency and failures.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]

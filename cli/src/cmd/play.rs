@@ -10,6 +10,9 @@ use meshctl::context::discover;
 use meshctl::runtime::connect as connect_docker;
 use meshctl::songs::{http_client, play, tables};
 
+/// Play a song through a peer with an unmodified ffmpeg behind a recording
+/// proxy, and show where each segment came from (cache, peer, edge), over
+/// how many hops, and how long it took.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     pub song: String,

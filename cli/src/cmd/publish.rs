@@ -11,6 +11,9 @@ use meshctl::context::discover;
 use meshctl::runtime::connect as connect_docker;
 use meshctl::songs::store;
 
+/// Publish a song: cut audio (or an HLS folder) into content-addressed
+/// AAC/MPEG-TS segments, store them in origin-db in one transaction, and
+/// wait until both edge databases hold them.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// An audio file (anything ffmpeg reads) or a folder holding one HLS

@@ -10,6 +10,9 @@ use meshctl::context::discover;
 use meshctl::runtime::connect as connect_docker;
 use meshctl::songs::{http_client, stats, store, tables};
 
+/// Show per song what the mesh carried: cache hits, relays, edge database
+/// reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N
+/// ceiling.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this song (the total still covers every song).
