@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::progress::Step;
 use crate::runtime::{Images, Labels};
+use crate::tar::Tar;
 
 /// Where the Dockerfiles expect the binaries, relative to the workspace root.
 pub const RELEASE_DIR: &str = "target/x86_64-unknown-linux-gnu/release";
@@ -101,46 +102,6 @@ pub fn binary_dir(needed: &[&str]) -> anyhow::Result<PathBuf> {
             .collect::<Vec<_>>()
             .join(", ")
     )
-}
-
-/// A minimal ustar writer for build contexts: regular files owned by root,
-/// mtime 0 so identical inputs give identical contexts.
-#[derive(Default)]
-struct Tar {
-    buf: Vec<u8>,
-}
-
-impl Tar {
-    fn file(&mut self, name: &str, mode: u32, data: &[u8]) -> anyhow::Result<()> {
-        if name.len() > 100 {
-            bail!("tar entry name too long: {name}");
-        }
-        let mut h = [0u8; 512];
-        let mut put = |at: usize, s: &[u8]| h[at..at + s.len()].copy_from_slice(s);
-        put(0, name.as_bytes());
-        put(100, format!("{mode:07o}\0").as_bytes());
-        put(108, b"0000000\0");
-        put(116, b"0000000\0");
-        put(124, format!("{:011o}\0", data.len()).as_bytes());
-        put(136, b"00000000000\0");
-        put(148, b"        ");
-        put(156, b"0");
-        put(257, b"ustar\x0000");
-        put(265, b"root");
-        put(297, b"root");
-        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-        self.buf.extend_from_slice(&h);
-        self.buf.extend_from_slice(data);
-        let pad = (512 - data.len() % 512) % 512;
-        self.buf.extend(std::iter::repeat_n(0u8, pad));
-        Ok(())
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.buf.extend(std::iter::repeat_n(0u8, 1024));
-        self.buf
-    }
 }
 
 /// The build context for `image` and the hash of its inputs.
