@@ -516,10 +516,10 @@ _meshctl_commands() {
 'logs:Print a container'\''s logs\: a peer (\`peer-3\`), a database (\`origin-db\`) or a control-plane service (\`tracker\`) of the deployment' \
 'image:Save images to a tar archive and load them elsewhere, without a registry (the Engine API'\''s \`docker save\` / \`docker load\`)' \
 'legacy:The legacy launcher\: capped BusyBox-only containers (no agent, no databases)' \
-'publish:' \
-'play:' \
-'stats:' \
-'bench:' \
+'publish:Publish a song\: cut audio (or an HLS folder) into content-addressed AAC/MPEG-TS segments, store them in origin-db in one transaction, and wait until both edge databases hold them' \
+'play:Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, and how long it took' \
+'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
+'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -581,10 +581,10 @@ _meshctl__subcmd__help_commands() {
 'logs:Print a container'\''s logs\: a peer (\`peer-3\`), a database (\`origin-db\`) or a control-plane service (\`tracker\`) of the deployment' \
 'image:Save images to a tar archive and load them elsewhere, without a registry (the Engine API'\''s \`docker save\` / \`docker load\`)' \
 'legacy:The legacy launcher\: capped BusyBox-only containers (no agent, no databases)' \
-'publish:' \
-'play:' \
-'stats:' \
-'bench:' \
+'publish:Publish a song\: cut audio (or an HLS folder) into content-addressed AAC/MPEG-TS segments, store them in origin-db in one transaction, and wait until both edge databases hold them' \
+'play:Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, and how long it took' \
+'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
+'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
 'help:Print this message or the help of the given subcommand(s)' \
     )

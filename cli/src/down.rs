@@ -60,7 +60,7 @@ pub async fn down(rt: &impl Runtime, opts: &DownOptions) -> anyhow::Result<DownR
                 continue;
             }
         }
-        rt.remove_network(&n.name).await?;
+        rt.remove_network(&n.id).await?;
         report.networks += 1;
     }
     if opts.only_role.is_none() {

@@ -23,3 +23,4 @@ pub mod progress;
 pub mod runtime;
 pub mod songs;
 pub mod status;
+pub mod tar;

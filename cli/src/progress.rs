@@ -170,7 +170,7 @@ impl Step {
         let (Some(len), pos) = (self.pb.length(), self.pb.position()) else {
             return;
         };
-        let decile = if len == 0 { 10 } else { pos * 10 / len };
+        let decile = (pos * 10).checked_div(len).unwrap_or(10);
         let print = match self.plain() {
             Some(mut p) if decile > p.decile && pos < len => {
                 p.decile = decile;

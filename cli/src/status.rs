@@ -118,20 +118,20 @@ impl EngineView {
             .iter()
             .filter(|c| c.label(LABEL_ROLE) == Some(Role::Peer.as_str()))
             .collect();
-        let sampled: Vec<anyhow::Result<(Option<ContainerDetails>, Option<Usage>, String)>> =
-            futures::stream::iter(peers)
-                .map(|c| async move {
-                    let details = rt.inspect_container(&c.id).await?;
-                    let usage = if opts.stats && c.running() {
-                        rt.usage(&c.id).await.ok()
-                    } else {
-                        None
-                    };
-                    Ok((details, usage, c.id.clone()))
-                })
-                .buffer_unordered(opts.max_workers.max(1))
-                .collect()
-                .await;
+        type Sample = (Option<ContainerDetails>, Option<Usage>, String);
+        let sampled: Vec<anyhow::Result<Sample>> = futures::stream::iter(peers)
+            .map(|c| async move {
+                let details = rt.inspect_container(&c.id).await?;
+                let usage = if opts.stats && c.running() {
+                    rt.usage(&c.id).await.ok()
+                } else {
+                    None
+                };
+                Ok((details, usage, c.id.clone()))
+            })
+            .buffer_unordered(opts.max_workers.max(1))
+            .collect()
+            .await;
         let mut view = EngineView::default();
         for r in sampled {
             let (details, usage, id) = r?;

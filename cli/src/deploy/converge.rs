@@ -183,7 +183,7 @@ pub fn tally(into: &mut BTreeMap<Action, usize>, actions: Vec<Action>) {
     }
 }
 
-/// Every object of a deployment: container ids, network and volume names.
+/// Every object of a deployment: container and network ids, volume names.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub containers: BTreeSet<String>,
@@ -205,7 +205,7 @@ impl Snapshot {
                 .list_networks(&mine)
                 .await?
                 .into_iter()
-                .map(|n| n.name)
+                .map(|n| n.id)
                 .collect(),
             volumes: rt
                 .list_volumes(&mine)

@@ -169,6 +169,12 @@ pub struct ContainerDetails {
     pub restart_count: i64,
     /// The enforced memory limit, bytes.
     pub memory_limit: Option<i64>,
+    /// Memory plus swap, bytes (equal to `memory_limit`: no swap).
+    pub memory_swap_limit: Option<i64>,
+    /// CPU limit in units of 1e-9 CPUs.
+    pub nano_cpus: Option<i64>,
+    /// The image reference it was created from.
+    pub image: String,
     pub ports: Vec<PublishedPort>,
 }
 
@@ -190,6 +196,8 @@ impl ContainerDetails {
 /// [`Runtime::inspect_network`] only.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NetworkInfo {
+    /// The engine's id: unambiguous where two networks share a name.
+    pub id: String,
     pub name: String,
     pub labels: Labels,
     pub members: Vec<String>,
@@ -353,14 +361,15 @@ pub trait Runtime: Send + Sync {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<NetworkInfo>>> + Send;
-    /// Creates a bridge network.
+    /// Creates a bridge network. A network of that name that exists is a
+    /// [`RuntimeError::Conflict`] (the Engine itself would make a second).
     fn create_network(
         &self,
         name: &str,
         labels: &Labels,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Gone is fine.
-    fn remove_network(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    /// By id or name. Gone is fine.
+    fn remove_network(&self, id_or_name: &str) -> impl Future<Output = Result<()>> + Send;
 
     // Volumes.
 

@@ -11,10 +11,8 @@ use bollard::query_parameters::{
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
-use super::{
-    bounded, call_gone_ok, call_opt, classify, drain, labels_of, stream_error, DockerRuntime,
-    BUILD_TIMEOUT, CALL_TIMEOUT, TRANSFER_TIMEOUT,
-};
+use super::calls::{bounded, call_gone_ok, call_opt, classify, drain, labels_of, stream_error};
+use super::{DockerRuntime, BUILD_TIMEOUT, CALL_TIMEOUT, TRANSFER_TIMEOUT};
 use crate::runtime::{
     ByteStream, ImageInfo, Images, Labels, OnLine, Result, RuntimeError, UploadStream,
 };

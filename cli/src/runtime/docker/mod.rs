@@ -5,13 +5,14 @@
 //! loads, logs) are drained with their errors propagated; a 404 on removal
 //! counts as done.
 
+mod calls;
 mod images;
 
+use calls::{bounded, call, call_gone_ok, call_opt, classify, drain, label_filters, labels_of};
+
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::Duration;
 
-use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
     NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
@@ -28,9 +29,8 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
 use super::{
-    ByteStream, Container, ContainerDetails, ContainerSpec, ContainerState, EngineEvent,
-    EngineInfo, ExecOutput, Filter, Labels, NetworkInfo, PublishedPort, Result, Runtime,
-    RuntimeError, Usage, VolumeInfo,
+    ByteStream, Container, ContainerDetails, ContainerSpec, EngineEvent, EngineInfo, ExecOutput,
+    Filter, Labels, NetworkInfo, Result, Runtime, RuntimeError, Usage, VolumeInfo,
 };
 
 /// Time for a quick call (inspect, list, create, connect, remove).
@@ -65,225 +65,6 @@ pub async fn connect() -> anyhow::Result<DockerRuntime> {
     )
     .await?;
     Ok(DockerRuntime { docker })
-}
-
-/// Runs one Engine call under `limit`, naming it in errors.
-async fn call<T>(
-    what: impl std::fmt::Display,
-    limit: Duration,
-    fut: impl Future<Output = std::result::Result<T, DockerError>>,
-) -> Result<T> {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(r) => r.map_err(|e| classify(what.to_string(), e)),
-        Err(_) => Err(RuntimeError::Timeout {
-            what: what.to_string(),
-            limit,
-        }),
-    }
-}
-
-/// Like [`call`], with "not found" as `None`.
-async fn call_opt<T>(
-    what: impl std::fmt::Display,
-    limit: Duration,
-    fut: impl Future<Output = std::result::Result<T, DockerError>>,
-) -> Result<Option<T>> {
-    match call(what, limit, fut).await {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Like [`call`], with "not found" as done.
-async fn call_gone_ok(
-    what: impl std::fmt::Display,
-    limit: Duration,
-    fut: impl Future<Output = std::result::Result<(), DockerError>>,
-) -> Result<()> {
-    call_opt(what, limit, fut).await.map(|_| ())
-}
-
-/// Drains a stream under `limit`, naming it in errors.
-async fn drain<S, T>(
-    what: &str,
-    limit: Duration,
-    stream: S,
-    mut each: impl FnMut(T) -> Result<()>,
-) -> Result<()>
-where
-    S: futures::Stream<Item = std::result::Result<T, DockerError>>,
-{
-    let drained = async {
-        futures::pin_mut!(stream);
-        while let Some(item) = stream.next().await {
-            each(item.map_err(|e| classify(what.to_string(), e))?)?;
-        }
-        Ok(())
-    };
-    match tokio::time::timeout(limit, drained).await {
-        Ok(r) => r,
-        Err(_) => Err(RuntimeError::Timeout {
-            what: what.to_string(),
-            limit,
-        }),
-    }
-}
-
-fn classify(what: String, e: DockerError) -> RuntimeError {
-    match e {
-        DockerError::DockerResponseServerError {
-            status_code,
-            message,
-        } => match status_code {
-            404 => RuntimeError::NotFound { what },
-            409 | 304 => RuntimeError::Conflict { what, message },
-            _ => RuntimeError::Refused { what, message },
-        },
-        DockerError::RequestTimeoutError => RuntimeError::Timeout {
-            what,
-            limit: Duration::from_secs(120),
-        },
-        other => RuntimeError::Unavailable {
-            what,
-            message: other.to_string(),
-        },
-    }
-}
-
-/// Ends `stream` with a timeout error once `limit` has passed.
-fn bounded<'a, T: Send + 'a>(
-    stream: BoxStream<'a, Result<T>>,
-    what: String,
-    limit: Duration,
-) -> BoxStream<'a, Result<T>> {
-    let deadline = tokio::time::Instant::now() + limit;
-    futures::stream::unfold(Some(stream), move |state| {
-        let what = what.clone();
-        async move {
-            let mut s = state?;
-            match tokio::time::timeout_at(deadline, s.next()).await {
-                Ok(Some(item)) => Some((item, Some(s))),
-                Ok(None) => None,
-                Err(_) => Some((Err(RuntimeError::Timeout { what, limit }), None)),
-            }
-        }
-    })
-    .boxed()
-}
-
-fn stream_error(what: &str, message: Option<String>) -> RuntimeError {
-    RuntimeError::Refused {
-        what: what.to_string(),
-        message: message.unwrap_or_else(|| "unknown error".into()),
-    }
-}
-
-fn label_filters(filter: &Filter) -> HashMap<String, Vec<String>> {
-    HashMap::from([(
-        "label".to_string(),
-        filter
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect(),
-    )])
-}
-
-fn labels_of(l: Option<HashMap<String, String>>) -> Labels {
-    l.unwrap_or_default().into_iter().collect()
-}
-
-fn state_of(s: Option<impl ToString>) -> ContainerState {
-    s.map_or(ContainerState::Unknown, |s| {
-        ContainerState::parse(&s.to_string())
-    })
-}
-
-fn trim_name(n: &str) -> String {
-    n.trim_start_matches('/').to_string()
-}
-
-impl DockerRuntime {
-    fn summary(c: bollard::models::ContainerSummary) -> Container {
-        let ports = c
-            .ports
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| {
-                p.typ
-                    .as_ref()
-                    .is_none_or(|t| t.to_string().eq_ignore_ascii_case("tcp"))
-            })
-            .filter_map(|p| {
-                Some(PublishedPort {
-                    private: p.private_port,
-                    public: p.public_port?,
-                    ip: p.ip.unwrap_or_default(),
-                })
-            })
-            .collect();
-        Container {
-            id: c.id.unwrap_or_default(),
-            name: c
-                .names
-                .as_ref()
-                .and_then(|n| n.first())
-                .map(|n| trim_name(n))
-                .unwrap_or_default(),
-            labels: labels_of(c.labels),
-            state: state_of(c.state),
-            status: c.status.unwrap_or_default(),
-            ports,
-        }
-    }
-
-    fn details(c: bollard::models::ContainerInspectResponse) -> ContainerDetails {
-        let state = c.state.as_ref();
-        let config = c.config.as_ref();
-        let env = config
-            .and_then(|c| c.env.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                Some((k.to_string(), v.to_string()))
-            })
-            .collect();
-        let mut ports = Vec::new();
-        for (key, bindings) in c
-            .network_settings
-            .as_ref()
-            .and_then(|n| n.ports.clone())
-            .unwrap_or_default()
-        {
-            let Some(private) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else {
-                continue;
-            };
-            for b in bindings.unwrap_or_default() {
-                if let Some(public) = b.host_port.and_then(|p| p.parse::<u16>().ok()) {
-                    ports.push(PublishedPort {
-                        private,
-                        public,
-                        ip: b.host_ip.unwrap_or_default(),
-                    });
-                }
-            }
-        }
-        ports.sort_by_key(|p| (p.private, p.public));
-        ContainerDetails {
-            id: c.id.clone().unwrap_or_default(),
-            name: c.name.as_deref().map(trim_name).unwrap_or_default(),
-            labels: labels_of(config.and_then(|c| c.labels.clone())),
-            state: state_of(state.and_then(|s| s.status)),
-            env,
-            oom_killed: state.and_then(|s| s.oom_killed).unwrap_or(false),
-            exit_code: state.and_then(|s| s.exit_code),
-            restart_count: c.restart_count.unwrap_or(0),
-            memory_limit: c.host_config.as_ref().and_then(|h| h.memory),
-            ports,
-        }
-    }
 }
 
 impl Runtime for DockerRuntime {
@@ -647,6 +428,7 @@ impl Runtime for DockerRuntime {
             .into_iter()
             .filter_map(|n| {
                 Some(NetworkInfo {
+                    id: n.id.unwrap_or_default(),
                     name: n.name?,
                     labels: labels_of(n.labels),
                     members: Vec::new(),
@@ -672,6 +454,7 @@ impl Runtime for DockerRuntime {
                 .collect();
             members.sort_by_key(|m| crate::labels::natural_key(m));
             NetworkInfo {
+                id: n.id.unwrap_or_default(),
                 name: n.name.unwrap_or_else(|| name.to_string()),
                 labels: labels_of(n.labels),
                 members,
@@ -680,6 +463,15 @@ impl Runtime for DockerRuntime {
     }
 
     async fn create_network(&self, name: &str, labels: &Labels) -> Result<()> {
+        // Engine 20.10 creates a second network of the same name unless told
+        // otherwise, and this API version's request has no CheckDuplicate:
+        // look first (a concurrent create can still race).
+        if self.inspect_network(name).await?.is_some() {
+            return Err(RuntimeError::Conflict {
+                what: format!("create network {name}"),
+                message: "a network of that name exists".into(),
+            });
+        }
         let req = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".into()),

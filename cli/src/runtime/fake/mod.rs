@@ -3,7 +3,9 @@
 //! on (unique names, networks that must exist, "gone is fine" removals,
 //! ports published while running), a log of every mutating call, and knobs
 //! to set a container's state, its stats, or to hold a start forever (to
-//! test an interrupted `up`).
+//! test an interrupted `up`). Images are in [`images`].
+
+mod images;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,10 +15,10 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
-use super::{
+use crate::runtime::{
     ByteStream, Container, ContainerDetails, ContainerSpec, ContainerState, EngineEvent,
-    EngineInfo, ExecOutput, Filter, ImageInfo, Images, Labels, NetworkInfo, OnLine, PublishedPort,
-    Result, Runtime, RuntimeError, UploadStream, Usage, VolumeInfo,
+    EngineInfo, ExecOutput, Filter, ImageInfo, Labels, NetworkInfo, PublishedPort, Result, Runtime,
+    RuntimeError, Usage, VolumeInfo,
 };
 
 #[derive(Debug, Clone)]
@@ -30,6 +32,7 @@ struct FakeContainer {
     networks: Vec<String>,
     publish: Vec<u16>,
     memory: Option<i64>,
+    nano_cpus: Option<i64>,
     state: ContainerState,
     ports: Vec<PublishedPort>,
     oom_killed: bool,
@@ -268,6 +271,9 @@ impl Runtime for FakeRuntime {
             exit_code: c.exit_code,
             restart_count: 0,
             memory_limit: c.memory,
+            memory_swap_limit: c.memory,
+            nano_cpus: c.nano_cpus,
+            image: c.image.clone(),
             ports: c.ports.clone(),
         }))
     }
@@ -314,6 +320,7 @@ impl Runtime for FakeRuntime {
                 networks: spec.networks.iter().map(|a| a.network.clone()).collect(),
                 publish: spec.publish.clone(),
                 memory: spec.memory,
+                nano_cpus: spec.nano_cpus,
                 state: ContainerState::Created,
                 ports: Vec::new(),
                 oom_killed: false,
@@ -500,6 +507,7 @@ impl Runtime for FakeRuntime {
             .iter()
             .filter(|(_, l)| filter.matches(l))
             .map(|(name, labels)| NetworkInfo {
+                id: format!("net-{name}"),
                 name: name.clone(),
                 labels: labels.clone(),
                 members: Vec::new(),
@@ -520,6 +528,7 @@ impl Runtime for FakeRuntime {
             .collect();
         members.sort_by_key(|m| crate::labels::natural_key(m));
         Ok(Some(NetworkInfo {
+            id: format!("net-{name}"),
             name: name.to_string(),
             labels: labels.clone(),
             members,
@@ -539,7 +548,8 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
-    async fn remove_network(&self, name: &str) -> Result<()> {
+    async fn remove_network(&self, id_or_name: &str) -> Result<()> {
+        let name = id_or_name.strip_prefix("net-").unwrap_or(id_or_name);
         let mut s = self.lock();
         if s.containers
             .values()
@@ -595,171 +605,5 @@ impl Runtime for FakeRuntime {
     }
 }
 
-impl Images for FakeRuntime {
-    async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>> {
-        let s = self.lock();
-        Ok(s.images
-            .get(reference)
-            .or_else(|| s.images.values().find(|i| i.id == reference))
-            .cloned())
-    }
-
-    async fn remove_image(&self, id: &str) -> Result<()> {
-        let mut s = self.lock();
-        s.images.retain(|r, i| i.id != id && r != id);
-        s.calls.push(format!("remove image {id}"));
-        Ok(())
-    }
-
-    async fn build_image(
-        &self,
-        tag: &str,
-        context_tar: Vec<u8>,
-        labels: &Labels,
-        on_line: OnLine<'_>,
-    ) -> Result<()> {
-        use sha2::Digest;
-        on_line("Step 1/1 : FROM scratch");
-        let id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&context_tar)));
-        let mut s = self.lock();
-        s.images.insert(
-            tag.to_string(),
-            ImageInfo {
-                id,
-                labels: labels.clone(),
-            },
-        );
-        s.calls.push(format!("build image {tag}"));
-        Ok(())
-    }
-
-    async fn pull_image(&self, reference: &str, _limit: Duration, _on: OnLine<'_>) -> Result<()> {
-        // No registry here, as on the machines meshctl is tested on.
-        Err(RuntimeError::Unavailable {
-            what: format!("pull {reference}"),
-            message: "no registry".into(),
-        })
-    }
-
-    async fn import_rootfs(
-        &self,
-        reference: &str,
-        _changes: &[String],
-        mut body: UploadStream,
-        _on_line: OnLine<'_>,
-    ) -> Result<()> {
-        let mut n = 0usize;
-        while let Some(chunk) = body.next().await {
-            n += chunk
-                .map_err(|e| RuntimeError::Unavailable {
-                    what: format!("import {reference}"),
-                    message: e.to_string(),
-                })?
-                .len();
-        }
-        let mut s = self.lock();
-        s.images.insert(
-            reference.to_string(),
-            ImageInfo {
-                id: format!("sha256:import-{n}"),
-                labels: Labels::new(),
-            },
-        );
-        s.calls.push(format!("import {reference}"));
-        Ok(())
-    }
-
-    fn export_images(&self, references: &[&str]) -> ByteStream<'_> {
-        let text = references.join("\n");
-        futures::stream::iter([Ok(Bytes::from(text))]).boxed()
-    }
-
-    async fn load_images(&self, mut body: UploadStream) -> Result<Vec<String>> {
-        let mut all = Vec::new();
-        while let Some(chunk) = body.next().await {
-            all.extend_from_slice(&chunk.map_err(|e| RuntimeError::Unavailable {
-                what: "load images".into(),
-                message: e.to_string(),
-            })?);
-        }
-        let text = String::from_utf8_lossy(&all).into_owned();
-        let mut s = self.lock();
-        let mut lines = Vec::new();
-        for r in text.lines().filter(|l| !l.is_empty()) {
-            s.images.insert(
-                r.to_string(),
-                ImageInfo {
-                    id: format!("sha256:loaded-{r}"),
-                    labels: Labels::new(),
-                },
-            );
-            lines.push(format!("Loaded image: {r}"));
-        }
-        Ok(lines)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::labels::Role;
-    use crate::plan::{Attachment, ImageRef};
-
-    fn spec(name: &str, network: &str) -> ContainerSpec {
-        ContainerSpec {
-            name: name.into(),
-            component: name.into(),
-            role: Role::Peer,
-            image: ImageRef::Peer("img".into()),
-            cmd: vec![],
-            env: BTreeMap::new(),
-            labels: BTreeMap::new(),
-            networks: vec![Attachment {
-                network: network.into(),
-                aliases: vec![],
-            }],
-            publish: vec![8080],
-            memory: Some(1),
-            nano_cpus: None,
-            volumes: vec![],
-        }
-    }
-
-    #[tokio::test]
-    async fn follows_the_engine_rules_meshctl_relies_on() {
-        let rt = FakeRuntime::new();
-        rt.add_image("img", "sha256:1", Labels::new());
-        let err = rt
-            .create_container(&spec("a", "net"), "img", &Labels::new())
-            .await
-            .unwrap_err();
-        assert!(err.is_not_found(), "{err}");
-        rt.create_network("net", &Labels::new()).await.unwrap();
-        let id = rt
-            .create_container(&spec("a", "net"), "img", &Labels::new())
-            .await
-            .unwrap();
-        let dup = rt
-            .create_container(&spec("a", "net"), "img", &Labels::new())
-            .await
-            .unwrap_err();
-        assert!(matches!(dup, RuntimeError::Conflict { .. }), "{dup}");
-        let listed = rt.list_containers(&Filter::default()).await.unwrap();
-        assert_eq!(listed[0].published(8080), None);
-        rt.start_container(&id).await.unwrap();
-        let listed = rt.list_containers(&Filter::default()).await.unwrap();
-        assert!(listed[0].running());
-        assert!(listed[0].published(8080).is_some());
-        assert!(rt.remove_network("net").await.is_err());
-        rt.pause_container("a").await.unwrap();
-        assert!(rt.pause_container("a").await.is_err());
-        rt.unpause_container("a").await.unwrap();
-        rt.kill_container("a", "SIGKILL").await.unwrap();
-        let d = rt.inspect_container("a").await.unwrap().unwrap();
-        assert_eq!((d.state, d.exit_code), (ContainerState::Exited, Some(137)));
-        rt.remove_container(&id).await.unwrap();
-        rt.remove_container(&id).await.unwrap();
-        rt.remove_network("net").await.unwrap();
-        assert!(rt.inspect_container("a").await.unwrap().is_none());
-    }
-}
+mod tests;
