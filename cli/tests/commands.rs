@@ -8,13 +8,13 @@
 //! Every object carries `meshctl.test=<run id>` and a name unique to the
 //! run; Drop guards remove them also when a check fails.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use meshctl::context::{self, label, LABEL_COMPONENT, LABEL_DEPLOYMENT, LABEL_ROLE, LABEL_TEST};
-use meshctl::docker;
+use meshctl::context::{self, LABEL_COMPONENT, LABEL_ROLE, LABEL_TEST};
+use meshctl::runtime::{Container, DockerRuntime, Filter, Images, Labels, Runtime};
 
 mod support;
 use support::{command, meshctl, meshctl_fails, poll, run_id, Guard, DOCKER_LOCK, MESHCTL};
@@ -32,45 +32,46 @@ impl Drop for ImageGuard {
     }
 }
 
+/// The id of image `reference`, or `None` when the daemon lacks it.
+async fn id_of_image(d: &DockerRuntime, reference: &str) -> anyhow::Result<Option<String>> {
+    Ok(d.inspect_image(reference).await?.map(|i| i.id))
+}
+
 /// Containers, networks and volumes carrying deployment `name`'s label.
-async fn leftovers(d: &bollard::Docker, name: &str) -> anyhow::Result<Vec<String>> {
-    let sel = [format!("{LABEL_DEPLOYMENT}={name}")];
+async fn leftovers(d: &DockerRuntime, name: &str) -> anyhow::Result<Vec<String>> {
+    let sel = Filter::deployment(name);
     let mut left: Vec<String> = context::list_containers(d, name)
         .await?
         .into_iter()
-        .map(|c| format!("container {:?}", c.names))
+        .map(|c| format!("container {:?}", c.name))
         .collect();
-    for n in docker::list_networks(d, &sel).await? {
+    for n in d.list_networks(&sel).await? {
         left.push(format!("network {:?}", n.name));
     }
-    for v in docker::list_volumes(d, &sel).await? {
+    for v in d.list_volumes(&sel).await? {
         left.push(format!("volume {}", v.name));
     }
     Ok(left)
 }
 
 /// The env of container `name` as a map.
-async fn env_of(d: &bollard::Docker, name: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    let c = docker::inspect_container(d, name)
+async fn env_of(d: &DockerRuntime, name: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let c = d
+        .inspect_container(name)
         .await?
         .with_context(|| format!("container {name} missing"))?;
-    Ok(c.config
-        .and_then(|c| c.env)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.into(), v.into())))
-        .collect())
+    Ok(c.env)
 }
 
 /// `(role, component)` of every container of deployment `name`.
-async fn roles(d: &bollard::Docker, name: &str) -> anyhow::Result<BTreeSet<(String, String)>> {
+async fn roles(d: &DockerRuntime, name: &str) -> anyhow::Result<BTreeSet<(String, String)>> {
     Ok(context::list_containers(d, name)
         .await?
         .iter()
         .map(|c| {
             (
-                label(c, LABEL_ROLE).unwrap_or("?").to_string(),
-                label(c, LABEL_COMPONENT).unwrap_or("?").to_string(),
+                c.label(LABEL_ROLE).unwrap_or("?").to_string(),
+                c.label(LABEL_COMPONENT).unwrap_or("?").to_string(),
             )
         })
         .collect())
@@ -91,7 +92,7 @@ async fn mesh_file_dry_run_and_keep_control() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
     let name = run_id("c");
     let test_label = format!("{LABEL_TEST}={name}");
-    let d = context::connect_docker().await?;
+    let d = meshctl::runtime::connect().await?;
     let dir = tempfile::tempdir()?;
     let _guard = Guard { name: name.clone() };
 
@@ -192,7 +193,7 @@ async fn mesh_file_dry_run_and_keep_control() -> anyhow::Result<()> {
     }
     assert_eq!(env_of(&d, &p("tracker")).await?["TRACKER_TTL_SECONDS"], "6");
     for c in context::list_containers(&d, &name).await? {
-        assert_eq!(label(&c, LABEL_TEST), Some(name.as_str()));
+        assert_eq!(c.label(LABEL_TEST), Some(name.as_str()));
     }
 
     // Topology holds exactly the file's links and each peer's region and RTT.
@@ -295,8 +296,8 @@ async fn mesh_file_dry_run_and_keep_control() -> anyhow::Result<()> {
     let control_ids: BTreeSet<String> = context::list_containers(&d, &name)
         .await?
         .into_iter()
-        .filter(|c| label(c, LABEL_ROLE) == Some("control"))
-        .filter_map(|c| c.id)
+        .filter(|c| c.label(LABEL_ROLE) == Some("control"))
+        .map(|c| c.id)
         .collect();
     let r: serde_json::Value = serde_json::from_str(
         &meshctl(
@@ -320,15 +321,16 @@ async fn mesh_file_dry_run_and_keep_control() -> anyhow::Result<()> {
     assert!(context::list_containers(&d, &name)
         .await?
         .iter()
-        .all(context::is_running));
-    let sel = [format!("{LABEL_DEPLOYMENT}={name}")];
-    let nets: Vec<String> = docker::list_networks(&d, &sel)
+        .all(Container::running));
+    let sel = Filter::deployment(&name);
+    let nets: Vec<String> = d
+        .list_networks(&sel)
         .await?
         .into_iter()
-        .filter_map(|n| n.name)
+        .map(|n| n.name)
         .collect();
     assert_eq!(nets, [p("micro-net")]);
-    assert!(docker::list_volumes(&d, &sel).await?.is_empty());
+    assert!(d.list_volumes(&sel).await?.is_empty());
     let health = http.get(format!("{topology}/graph")).send().await?;
     assert!(health.status().is_success(), "topology still answers");
 
@@ -343,8 +345,8 @@ async fn mesh_file_dry_run_and_keep_control() -> anyhow::Result<()> {
     let ids: BTreeSet<String> = context::list_containers(&d, &name)
         .await?
         .into_iter()
-        .filter(|c| label(c, LABEL_ROLE) == Some("control"))
-        .filter_map(|c| c.id)
+        .filter(|c| c.label(LABEL_ROLE) == Some("control"))
+        .map(|c| c.id)
         .collect();
     assert_eq!(ids, control_ids, "the control plane was kept");
 
@@ -414,7 +416,7 @@ fn archive_tags(path: &Path) -> anyhow::Result<BTreeSet<String>> {
 async fn image_save_and_load_round_trip() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
     let id = run_id("c");
-    let d = context::connect_docker().await?;
+    let d = meshctl::runtime::connect().await?;
     let tag = format!("meshctl-test-{id}/peer:rt");
     let _images = ImageGuard(vec![tag.clone()]);
 
@@ -422,12 +424,12 @@ async fn image_save_and_load_round_trip() -> anyhow::Result<()> {
     // its id is ours alone (its layers are shared with peer-node).
     let bin_dir = Path::new(MESHCTL).parent().context("binary dir")?;
     let (ctx, _) = meshctl::images::build_context(meshctl::images::OwnImage::Peer, bin_dir)?;
-    let labels = HashMap::from([
+    let labels = Labels::from([
         (LABEL_TEST.to_string(), id.clone()),
         ("meshctl.image".to_string(), "peer".to_string()),
     ]);
-    docker::build_image(&d, &tag, ctx, &labels, |_| {}).await?;
-    let image_id = docker::image_id(&d, &tag)
+    d.build_image(&tag, ctx, &labels, &|_| {}).await?;
+    let image_id = id_of_image(&d, &tag)
         .await?
         .context("built image missing")?;
 
@@ -467,15 +469,19 @@ async fn image_save_and_load_round_trip() -> anyhow::Result<()> {
         .args(["rmi", &tag])
         .output()?;
     assert!(rmi.status.success(), "{rmi:?}");
-    assert_eq!(docker::image_id(&d, &tag).await?, None);
+    assert_eq!(id_of_image(&d, &tag).await?, None);
     let out = meshctl(&["image", "load", "-i", archive_s], t).await?;
     assert!(out.contains(&tag), "load says what it loaded: {out}");
-    assert_eq!(docker::image_id(&d, &tag).await?, Some(image_id.clone()));
-    let l = docker::image_labels(&d, &tag).await?.unwrap_or_default();
+    assert_eq!(id_of_image(&d, &tag).await?, Some(image_id.clone()));
+    let l = d
+        .inspect_image(&tag)
+        .await?
+        .map(|i| i.labels)
+        .unwrap_or_default();
     assert_eq!(l.get(LABEL_TEST), Some(&id));
     // Loading over the same tag again is fine.
     meshctl(&["image", "load", "-i", archive_s], t).await?;
-    assert_eq!(docker::image_id(&d, &tag).await?, Some(image_id));
+    assert_eq!(id_of_image(&d, &tag).await?, Some(image_id));
 
     // Refusals: an image the daemon lacks, an archive that is not one.
     let missing = format!("meshctl-test-{id}/absent:none");
@@ -515,7 +521,7 @@ async fn legacy_up_and_down() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
     let name = run_id("c");
     let test_label = format!("{LABEL_TEST}={name}");
-    let d = context::connect_docker().await?;
+    let d = meshctl::runtime::connect().await?;
     let _guard = Guard { name: name.clone() };
     let t = Duration::from_secs(300);
     let up = [
@@ -535,32 +541,27 @@ async fn legacy_up_and_down() -> anyhow::Result<()> {
     assert_eq!(containers.len(), 5);
     let mut names = BTreeSet::new();
     for c in &containers {
-        assert_eq!(label(c, LABEL_ROLE), Some("legacy"));
-        assert_eq!(label(c, LABEL_TEST), Some(name.as_str()));
-        assert!(context::is_running(c), "{:?}", c.names);
-        let id = c.id.clone().unwrap_or_default();
-        let i = docker::inspect_container(&d, &id)
+        assert_eq!(c.label(LABEL_ROLE), Some("legacy"));
+        assert_eq!(c.label(LABEL_TEST), Some(name.as_str()));
+        assert!(c.running(), "{:?}", c.name);
+        let id = c.id.clone();
+        let i = d
+            .inspect_container(&id)
             .await?
             .context("legacy container vanished")?;
-        names.insert(i.name.clone().unwrap_or_default());
-        let h = i.host_config.context("host config")?;
-        assert_eq!(h.memory, Some(15 * 1024 * 1024));
-        assert_eq!(h.memory_swap, Some(15 * 1024 * 1024), "no swap");
-        assert_eq!(h.nano_cpus, Some(50_000_000));
-        let image = i.config.and_then(|c| c.image).unwrap_or_default();
-        assert!(image.contains("busybox"), "image {image}");
+        // The runtime gives names without Docker's leading `/`.
+        names.insert(i.name.clone());
+        assert_eq!(i.memory_limit, Some(15 * 1024 * 1024));
+        assert_eq!(i.memory_swap_limit, Some(15 * 1024 * 1024), "no swap");
+        assert_eq!(i.nano_cpus, Some(50_000_000));
+        assert!(i.image.contains("busybox"), "image {}", i.image);
     }
-    let expect: BTreeSet<String> = (1..=5).map(|i| format!("/{name}-legacy-{i}")).collect();
+    let expect: BTreeSet<String> = (1..=5).map(|i| format!("{name}-legacy-{i}")).collect();
     assert_eq!(names, expect);
     let net = meshctl::plan::object_name(&name, "legacy-net");
-    let n = docker::inspect_network(&d, &net)
-        .await?
-        .context("legacy network")?;
-    assert_eq!(n.containers.map_or(0, |c| c.len()), 5);
-    assert_eq!(
-        n.labels.as_ref().and_then(|l| l.get(LABEL_TEST)),
-        Some(&name)
-    );
+    let n = d.inspect_network(&net).await?.context("legacy network")?;
+    assert_eq!(n.members.len(), 5);
+    assert_eq!(n.labels.get(LABEL_TEST), Some(&name));
 
     // Again: nothing created.
     let out = meshctl(&up, t).await?;
@@ -582,10 +583,10 @@ async fn legacy_up_and_down() -> anyhow::Result<()> {
 /// Starts `up` of a fresh deployment, sends SIGINT once `ready` holds for
 /// its containers, and checks that nothing of it remains.
 async fn interrupt_fresh_up(
-    d: &bollard::Docker,
+    d: &DockerRuntime,
     name: &str,
     what: &str,
-    ready: impl Fn(&[bollard::models::ContainerSummary]) -> bool,
+    ready: impl Fn(&[Container]) -> bool,
 ) -> anyhow::Result<()> {
     let test_label = format!("{LABEL_TEST}={name}");
     let child = command(&["--name", name, "up", "--count", "3", "--label", &test_label])
@@ -627,7 +628,7 @@ async fn interrupt_fresh_up(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_removes_a_fresh_up() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
-    let d = context::connect_docker().await?;
+    let d = meshctl::runtime::connect().await?;
 
     let early = run_id("c");
     let _guard = Guard {
@@ -638,7 +639,7 @@ async fn ctrl_c_removes_a_fresh_up() -> anyhow::Result<()> {
     let late = format!("{}p", run_id("c"));
     let _guard2 = Guard { name: late.clone() };
     interrupt_fresh_up(&d, &late, "a first peer container", |cs| {
-        cs.iter().any(|c| label(c, LABEL_ROLE) == Some("peer"))
+        cs.iter().any(|c| c.label(LABEL_ROLE) == Some("peer"))
     })
     .await?;
     Ok(())

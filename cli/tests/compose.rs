@@ -58,11 +58,11 @@ impl Drop for Project {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compose_brings_the_control_plane_up_and_down() -> anyhow::Result<()> {
     // The Redis image: the local official one or the offline equivalent.
-    let docker = meshctl::context::connect_docker().await?;
+    let rt = meshctl::runtime::connect().await?;
     let redis = meshctl::offline::ensure(
-        &docker,
+        &rt,
         meshctl::offline::BaseImage::Redis,
-        &indicatif::ProgressBar::hidden(),
+        &meshctl::progress::Step::hidden(),
     )
     .await?;
     std::env::set_var("REDIS_IMAGE", &redis);

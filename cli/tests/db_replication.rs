@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use images_support::{
-    create_network, docker, host_port, logs, password, run, run_id, Guard, Spec, DOCKER_LOCK,
+    create_network, host_port, logs, password, run, run_id, runtime, Guard, Spec, DOCKER_LOCK,
 };
-use indicatif::ProgressBar;
 use meshctl::offline::{ensure, BaseImage};
+use meshctl::progress::Step;
 
 const USER: &str = "mesh";
 const DB: &str = "songs";
@@ -18,19 +18,19 @@ const DB: &str = "songs";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origin_rows_reach_both_edges() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
-    let docker = docker().await?;
-    let image = ensure(&docker, BaseImage::Postgres, &ProgressBar::hidden()).await?;
+    let rt = runtime().await?;
+    let image = ensure(&rt, BaseImage::Postgres, &Step::hidden()).await?;
     let run_id = run_id("repl");
     let guard = Guard::new(&run_id);
     let net = format!("{run_id}-origin-net");
-    create_network(&docker, &guard, &net).await?;
+    create_network(&rt, &guard, &net).await?;
 
     let secret = password();
     let mut clients = Vec::new();
     for role in ["origin-db", "edge-db-a", "edge-db-b"] {
         let name = format!("{run_id}-{role}");
         run(
-            &docker,
+            &rt,
             &guard,
             Spec {
                 name: &name,
@@ -53,16 +53,16 @@ async fn origin_rows_reach_both_edges() -> anyhow::Result<()> {
                     .map(String::from)
                     .to_vec(),
                 ),
-                publish: vec!["5432/tcp"],
+                publish: vec![5432],
                 network: Some((&net, vec![role.to_string()])),
             },
         )
         .await?;
-        let port = host_port(&docker, &name, "5432/tcp").await?;
+        let port = host_port(&rt, &name, 5432).await?;
         let url = format!("postgres://{USER}:{secret}@127.0.0.1:{port}/{DB}");
         match meshctl::db::connect(&url, Duration::from_secs(120)).await {
             Ok(c) => clients.push(c),
-            Err(e) => panic!("{role}: {e:#}\nlog:\n{}", logs(&docker, &name).await),
+            Err(e) => panic!("{role}: {e:#}\nlog:\n{}", logs(&rt, &name).await),
         }
     }
     let [origin, edge_a, edge_b] = &clients[..] else {

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use meshctl::context::{self, label, LABEL_COMPONENT, LABEL_DEPLOYMENT, LABEL_ROLE, LABEL_TEST};
-use meshctl::docker;
+use meshctl::context::{self, LABEL_COMPONENT, LABEL_DEPLOYMENT, LABEL_ROLE, LABEL_TEST};
+use meshctl::deploy::converge::ensure_network;
+use meshctl::runtime::{Filter, Runtime};
 
 mod support;
 use support::{meshctl, poll, run_id, Guard, DOCKER_LOCK};
@@ -22,7 +23,7 @@ async fn a_deployment_end_to_end() -> anyhow::Result<()> {
     let name = run_id("t");
     let other = format!("{name}o");
     let test_label = format!("{LABEL_TEST}={name}");
-    let d = context::connect_docker().await?;
+    let d = meshctl::runtime::connect().await?;
 
     // Something of another deployment that `down` must not touch.
     let other_labels = BTreeMap::from([
@@ -30,7 +31,7 @@ async fn a_deployment_end_to_end() -> anyhow::Result<()> {
         (LABEL_TEST.to_string(), name.clone()),
     ]);
     let other_net = format!("{other}-keep");
-    docker::ensure_network(&d, &other_net, &other_labels).await?;
+    ensure_network(&d, &other_net, &other_labels).await?;
     struct NetGuard(String);
     impl Drop for NetGuard {
         fn drop(&mut self) {
@@ -79,36 +80,31 @@ async fn a_deployment_end_to_end() -> anyhow::Result<()> {
     );
     let mut ids_before = BTreeSet::new();
     for c in &containers {
-        let id = c.id.clone().unwrap_or_default();
+        let id = c.id.clone();
         ids_before.insert(id.clone());
-        assert_eq!(label(c, LABEL_TEST), Some(name.as_str()));
-        assert!(label(c, LABEL_ROLE).is_some() && label(c, LABEL_COMPONENT).is_some());
-        if label(c, LABEL_ROLE) == Some("peer") {
-            let i = docker::inspect_container(&d, &id)
-                .await?
-                .context("peer vanished")?;
-            let h = i.host_config.context("host config")?;
-            assert_eq!(h.memory, Some(15 * 1024 * 1024), "memory limit of {id}");
-            assert_eq!(h.memory_swap, Some(15 * 1024 * 1024), "no swap for {id}");
+        assert_eq!(c.label(LABEL_TEST), Some(name.as_str()));
+        assert!(c.label(LABEL_ROLE).is_some() && c.label(LABEL_COMPONENT).is_some());
+        if c.label(LABEL_ROLE) == Some("peer") {
+            let i = d.inspect_container(&id).await?.context("peer vanished")?;
+            assert_eq!(
+                i.memory_limit,
+                Some(15 * 1024 * 1024),
+                "memory limit of {id}"
+            );
+            assert_eq!(
+                i.memory_swap_limit,
+                Some(15 * 1024 * 1024),
+                "no swap for {id}"
+            );
         }
     }
     let members = |net: String| {
         let d = d.clone();
         let expect = name.clone();
         async move {
-            let n = docker::inspect_network(&d, &net)
-                .await?
-                .context("network missing")?;
-            assert_eq!(
-                n.labels.as_ref().and_then(|l| l.get(LABEL_TEST)),
-                Some(&expect)
-            );
-            let mut m: Vec<String> = n
-                .containers
-                .unwrap_or_default()
-                .into_values()
-                .filter_map(|e| e.name)
-                .collect();
+            let n = d.inspect_network(&net).await?.context("network missing")?;
+            assert_eq!(n.labels.get(LABEL_TEST), Some(&expect));
+            let mut m: Vec<String> = n.members;
             m.sort();
             Ok::<_, anyhow::Error>(m)
         }
@@ -135,7 +131,7 @@ async fn a_deployment_end_to_end() -> anyhow::Result<()> {
         members(p("origin-net")).await?,
         [p("edge-db-a"), p("edge-db-b"), p("origin-db")]
     );
-    let vols = docker::list_volumes(&d, &[format!("{LABEL_DEPLOYMENT}={name}")]).await?;
+    let vols = d.list_volumes(&Filter::deployment(&name)).await?;
     assert_eq!(vols.len(), 3);
     assert!(vols.iter().all(|v| v.labels.get(LABEL_TEST) == Some(&name)));
 
@@ -306,13 +302,14 @@ async fn a_deployment_end_to_end() -> anyhow::Result<()> {
     let ids_after: BTreeSet<String> = context::list_containers(&d, &name)
         .await?
         .into_iter()
-        .filter_map(|c| c.id)
+        .map(|c| c.id)
         .collect();
     assert_eq!(ids_before, ids_after);
 
     // A peer stopped by hand leaves the graph within the TTL.
     let victim = dep.peers[3].name.clone();
-    docker::stop_container(&d, &p(&victim), Duration::from_secs(1)).await?;
+    d.stop_container(&p(&victim), Duration::from_secs(1))
+        .await?;
     let stopped = Instant::now();
     poll(
         "stopped peer leaves the graph",
@@ -340,10 +337,10 @@ async fn a_deployment_end_to_end() -> anyhow::Result<()> {
     // down leaves nothing of the deployment and nothing else is touched.
     meshctl(&["--name", &name, "down"], Duration::from_secs(300)).await?;
     assert!(context::list_containers(&d, &name).await?.is_empty());
-    let sel = [format!("{LABEL_DEPLOYMENT}={name}")];
-    assert!(docker::list_networks(&d, &sel).await?.is_empty());
-    assert!(docker::list_volumes(&d, &sel).await?.is_empty());
-    assert!(docker::inspect_network(&d, &other_net).await?.is_some());
+    let sel = Filter::deployment(&name);
+    assert!(d.list_networks(&sel).await?.is_empty());
+    assert!(d.list_volumes(&sel).await?.is_empty());
+    assert!(d.inspect_network(&other_net).await?.is_some());
     // Idempotent.
     meshctl(&["--name", &name, "down"], Duration::from_secs(60)).await?;
     Ok(())

@@ -20,10 +20,10 @@ fn every_command_has_a_summary_and_help() {
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| {
+        .map(|l| {
             let l = l.trim();
             let (name, summary) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
-            Some((name.to_string(), summary.trim().to_string()))
+            (name.to_string(), summary.trim().to_string())
         })
         .collect();
     assert!(commands.len() >= 12, "{help}");

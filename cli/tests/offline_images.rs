@@ -6,24 +6,46 @@ mod images_support;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use futures::StreamExt;
-use images_support::{docker, host_port, logs, password, run, run_id, Guard, Spec, DOCKER_LOCK};
-use indicatif::ProgressBar;
+use images_support::{
+    host_port, logs, password, run, run_id, runtime, wait_exit, Guard, Spec, DOCKER_LOCK,
+};
 use meshctl::offline::{ensure, BaseImage, LABEL_IMAGE};
+use meshctl::progress::Step;
+use meshctl::runtime::{DockerRuntime, Images};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The image's size in MB, for the log only: the runtime's `ImageInfo` has
+/// no size, so the docker CLI is asked (best effort).
+fn size_mb(image: &str) -> String {
+    std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Size}}", image])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or_else(|| "?".to_string(), |b| (b / 1_000_000).to_string())
+}
+
 /// Makes sure the image exists and carries its kind label, and prints how long it took.
-async fn ensured(docker: &bollard::Docker, which: BaseImage) -> anyhow::Result<String> {
+async fn ensured(rt: &DockerRuntime, which: BaseImage) -> anyhow::Result<String> {
     let started = Instant::now();
-    let image = ensure(docker, which, &ProgressBar::hidden()).await?;
-    let inspected = docker.inspect_image(&image).await?;
+    let image = ensure(rt, which, &Step::hidden()).await?;
+    let inspected = rt
+        .inspect_image(&image)
+        .await?
+        .with_context(|| format!("{image} missing right after ensure"))?;
     eprintln!(
         "{image}: ready in {:.1?}, {} MB",
         started.elapsed(),
-        inspected.size.unwrap_or(0) / 1_000_000
+        size_mb(&image)
     );
     if image == which.offline() {
-        let labels = inspected.config.and_then(|c| c.labels).unwrap_or_default();
+        let labels = inspected.labels;
         assert_eq!(
             labels.get(LABEL_IMAGE).map(String::as_str),
             Some(which.kind())
@@ -35,12 +57,12 @@ async fn ensured(docker: &bollard::Docker, which: BaseImage) -> anyhow::Result<S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_image_checks_passwords() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
-    let docker = docker().await?;
-    let image = ensured(&docker, BaseImage::Postgres).await?;
+    let rt = runtime().await?;
+    let image = ensured(&rt, BaseImage::Postgres).await?;
     // A second call reuses what the first left on the daemon.
     let again = Instant::now();
     assert_eq!(
-        ensure(&docker, BaseImage::Postgres, &ProgressBar::hidden()).await?,
+        ensure(&rt, BaseImage::Postgres, &Step::hidden()).await?,
         image
     );
     assert!(
@@ -53,7 +75,7 @@ async fn postgres_image_checks_passwords() -> anyhow::Result<()> {
     let name = format!("{run_id}-db");
     let secret = password();
     run(
-        &docker,
+        &rt,
         &guard,
         Spec {
             name: &name,
@@ -74,17 +96,17 @@ async fn postgres_image_checks_passwords() -> anyhow::Result<()> {
                 .map(String::from)
                 .to_vec(),
             ),
-            publish: vec!["5432/tcp"],
+            publish: vec![5432],
             network: None,
         },
     )
     .await?;
-    let port = host_port(&docker, &name, "5432/tcp").await?;
+    let port = host_port(&rt, &name, 5432).await?;
 
     let url = format!("postgres://mesh:{secret}@127.0.0.1:{port}/songs");
     let client = match meshctl::db::connect(&url, Duration::from_secs(120)).await {
         Ok(c) => c,
-        Err(e) => panic!("{e:#}\ncontainer log:\n{}", logs(&docker, &name).await),
+        Err(e) => panic!("{e:#}\ncontainer log:\n{}", logs(&rt, &name).await),
     };
     let row = client
         .query_one("SELECT current_user::text, current_database()::text, current_setting('wal_level'), current_setting('data_directory')", &[])
@@ -112,23 +134,23 @@ async fn postgres_image_checks_passwords() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_image_answers_ping() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
-    let docker = docker().await?;
-    let image = ensured(&docker, BaseImage::Redis).await?;
+    let rt = runtime().await?;
+    let image = ensured(&rt, BaseImage::Redis).await?;
     let run_id = run_id("redis");
     let guard = Guard::new(&run_id);
     let name = format!("{run_id}-redis");
     run(
-        &docker,
+        &rt,
         &guard,
         Spec {
             name: &name,
             image: &image,
-            publish: vec!["6379/tcp"],
+            publish: vec![6379],
             ..Default::default()
         },
     )
     .await?;
-    let port = host_port(&docker, &name, "6379/tcp").await?;
+    let port = host_port(&rt, &name, 6379).await?;
 
     // Polled: the published port accepts before redis-server listens.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -144,7 +166,7 @@ async fn redis_image_answers_ping() -> anyhow::Result<()> {
         match attempt {
             Ok(Ok(a)) if !a.is_empty() => break a,
             _ if Instant::now() > deadline => {
-                panic!("redis did not answer; log:\n{}", logs(&docker, &name).await)
+                panic!("redis did not answer; log:\n{}", logs(&rt, &name).await)
             }
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
@@ -156,13 +178,13 @@ async fn redis_image_answers_ping() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busybox_image_runs_sh() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
-    let docker = docker().await?;
-    let image = ensured(&docker, BaseImage::Busybox).await?;
+    let rt = runtime().await?;
+    let image = ensured(&rt, BaseImage::Busybox).await?;
     let run_id = run_id("bb");
     let guard = Guard::new(&run_id);
     let name = format!("{run_id}-bb");
     run(
-        &docker,
+        &rt,
         &guard,
         Spec {
             name: &name,
@@ -172,31 +194,24 @@ async fn busybox_image_runs_sh() -> anyhow::Result<()> {
         },
     )
     .await?;
-    let mut wait = docker.wait_container(&name, None);
-    let waited = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(item) = wait.next().await {
-            let status = item.context("wait for the busybox container")?;
-            assert_eq!(status.status_code, 0);
-        }
-        anyhow::Ok(())
-    })
-    .await
-    .context("busybox container did not exit")?;
-    waited?;
-    assert_eq!(logs(&docker, &name).await.trim(), "ok");
+    let status_code = wait_exit(&rt, &name, Duration::from_secs(60))
+        .await
+        .context("wait for the busybox container")?;
+    assert_eq!(status_code, 0);
+    assert_eq!(logs(&rt, &name).await.trim(), "ok");
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_image_requires_a_password() -> anyhow::Result<()> {
     let _lock = DOCKER_LOCK.lock().await;
-    let docker = docker().await?;
-    let image = ensure(&docker, BaseImage::Postgres, &ProgressBar::hidden()).await?;
+    let rt = runtime().await?;
+    let image = ensure(&rt, BaseImage::Postgres, &Step::hidden()).await?;
     let run_id = run_id("pgnopw");
     let guard = Guard::new(&run_id);
     let name = format!("{run_id}-db");
     run(
-        &docker,
+        &rt,
         &guard,
         Spec {
             name: &name,
@@ -206,22 +221,13 @@ async fn postgres_image_requires_a_password() -> anyhow::Result<()> {
     )
     .await?;
     // It refuses to initialise: exits non-zero and says why.
-    let mut wait = docker.wait_container(&name, None);
-    let exit = tokio::time::timeout(Duration::from_secs(60), async {
-        let mut code = None;
-        while let Some(item) = wait.next().await {
-            code = Some(match item {
-                Ok(status) => status.status_code,
-                Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => code,
-                Err(e) => return Err(e).context("wait for the container"),
-            });
-        }
-        anyhow::Ok(code)
-    })
-    .await
-    .context("the container kept running without a password")??;
+    let exit = Some(
+        wait_exit(&rt, &name, Duration::from_secs(60))
+            .await
+            .context("the container kept running without a password")?,
+    );
     assert_eq!(exit, Some(1));
-    let log = logs(&docker, &name).await;
+    let log = logs(&rt, &name).await;
     assert!(log.contains("POSTGRES_PASSWORD is not set"), "{log}");
     Ok(())
 }

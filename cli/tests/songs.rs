@@ -353,7 +353,7 @@ async fn songs_through_the_mesh() -> anyhow::Result<()> {
         Duration::from_secs(900),
     )
     .await?;
-    let docker = context::connect_docker().await?;
+    let docker = meshctl::runtime::connect().await?;
     let d = context::discover(&docker, &name).await?;
     assert_eq!(d.edge_urls.len(), 2, "{:?}", d.edge_urls);
     wait_mesh_ready(&d, PEERS).await?;

@@ -1,36 +1,27 @@
-//! Shared by the offline-image and replication tests: a Docker client, run
-//! ids, a guard that removes what a test created (also when it fails), and a
-//! few container helpers. Images are kept: they are the cache other tests
+//! Shared by the offline-image and replication tests: the runtime, run ids,
+//! a guard that removes what a test created (also when it fails), and a few
+//! container helpers. Images are kept: they are the cache other tests
 //! reuse.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
-    PortBinding,
-};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-};
-use bollard::Docker;
 use futures::StreamExt;
+use meshctl::labels::Role;
+use meshctl::plan::{Attachment, ContainerSpec, ImageRef};
+use meshctl::runtime::{ContainerState, DockerRuntime, Filter, Labels, Runtime};
 
 /// Docker tests of one binary run one at a time: the daemon is shared.
 pub static DOCKER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-pub const TEST_LABEL: &str = "meshctl.test";
+pub const TEST_LABEL: &str = meshctl::labels::LABEL_TEST;
 const CALL: Duration = Duration::from_secs(60);
 
-pub async fn docker() -> anyhow::Result<Docker> {
-    let docker = Docker::connect_with_local_defaults().context("connect to docker")?;
-    tokio::time::timeout(CALL, docker.negotiate_version())
-        .await
-        .context("negotiate the API version: timed out")?
-        .context("negotiate the API version")
+/// The local Docker daemon behind the runtime seam.
+pub async fn runtime() -> anyhow::Result<DockerRuntime> {
+    meshctl::runtime::connect().await
 }
 
 /// A name prefix unique to this run and test.
@@ -55,8 +46,8 @@ impl Guard {
         }
     }
 
-    pub fn labels(&self) -> HashMap<String, String> {
-        HashMap::from([(TEST_LABEL.to_string(), self.run.clone())])
+    pub fn labels(&self) -> Labels {
+        Labels::from([(TEST_LABEL.to_string(), self.run.clone())])
     }
 }
 
@@ -80,69 +71,25 @@ impl Drop for Guard {
 }
 
 async fn cleanup(run: &str) -> anyhow::Result<()> {
-    let docker = docker().await?;
-    let filter = HashMap::from([("label", vec![format!("{TEST_LABEL}={run}")])]);
-    let containers = tokio::time::timeout(
-        CALL,
-        docker.list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        )),
-    )
-    .await
-    .context("list containers: timed out")??;
-    for c in containers {
-        let Some(id) = c.id else { continue };
-        tokio::time::timeout(
-            CALL,
-            docker.remove_container(
-                &id,
-                Some(
-                    RemoveContainerOptionsBuilder::default()
-                        .force(true)
-                        .v(true)
-                        .build(),
-                ),
-            ),
-        )
-        .await
-        .context("remove container: timed out")?
-        .with_context(|| format!("remove container {id}"))?;
-    }
-    let networks = tokio::time::timeout(
-        CALL,
-        docker.list_networks(Some(
-            ListNetworksOptionsBuilder::default()
-                .filters(&filter)
-                .build(),
-        )),
-    )
-    .await
-    .context("list networks: timed out")??;
-    for n in networks {
-        let Some(id) = n.id else { continue };
-        tokio::time::timeout(CALL, docker.remove_network(&id))
+    let rt = runtime().await?;
+    let mine = Filter::label(TEST_LABEL, run);
+    for c in rt.list_containers(&mine).await? {
+        rt.remove_container(&c.id)
             .await
-            .context("remove network: timed out")?
-            .with_context(|| format!("remove network {id}"))?;
+            .with_context(|| format!("remove container {}", c.name))?;
+    }
+    for n in rt.list_networks(&mine).await? {
+        rt.remove_network(&n.id)
+            .await
+            .with_context(|| format!("remove network {}", n.name))?;
     }
     Ok(())
 }
 
-pub async fn create_network(docker: &Docker, guard: &Guard, name: &str) -> anyhow::Result<()> {
-    tokio::time::timeout(
-        CALL,
-        docker.create_network(NetworkCreateRequest {
-            name: name.to_string(),
-            labels: Some(guard.labels()),
-            ..Default::default()
-        }),
-    )
-    .await
-    .context("create network: timed out")?
-    .with_context(|| format!("create network {name}"))?;
+pub async fn create_network(rt: &DockerRuntime, guard: &Guard, name: &str) -> anyhow::Result<()> {
+    rt.create_network(name, &guard.labels())
+        .await
+        .with_context(|| format!("create network {name}"))?;
     Ok(())
 }
 
@@ -151,116 +98,118 @@ pub async fn create_network(docker: &Docker, guard: &Guard, name: &str) -> anyho
 pub struct Spec<'a> {
     pub name: &'a str,
     pub image: &'a str,
+    /// `KEY=value` entries.
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
-    /// Container ports ("5432/tcp") published on an ephemeral 127.0.0.1 port.
-    pub publish: Vec<&'a str>,
-    /// Network and aliases on it.
+    /// Container ports (tcp) published on an ephemeral 127.0.0.1 port.
+    pub publish: Vec<u16>,
+    /// Network and aliases on it; without one the container gets a network
+    /// of its own (`<name>-net`), labelled for the guard.
     pub network: Option<(&'a str, Vec<String>)>,
 }
 
 /// Creates and starts a container labelled for the guard.
-pub async fn run(docker: &Docker, guard: &Guard, spec: Spec<'_>) -> anyhow::Result<()> {
-    let port_bindings = spec
-        .publish
-        .iter()
-        .map(|p| {
-            (
-                p.to_string(),
-                Some(vec![PortBinding {
-                    host_ip: Some("127.0.0.1".into()),
-                    host_port: Some(String::new()),
-                }]),
-            )
-        })
-        .collect();
-    let networking_config = spec
-        .network
-        .as_ref()
-        .map(|(net, aliases)| NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                net.to_string(),
-                EndpointSettings {
-                    aliases: Some(aliases.clone()),
-                    ..Default::default()
-                },
-            )])),
-        });
-    let body = ContainerCreateBody {
-        image: Some(spec.image.to_string()),
-        env: Some(spec.env),
-        cmd: spec.cmd,
-        labels: Some(guard.labels()),
-        exposed_ports: Some(spec.publish.iter().map(|p| p.to_string()).collect()),
-        host_config: Some(HostConfig {
-            port_bindings: Some(port_bindings),
-            network_mode: spec.network.as_ref().map(|(n, _)| n.to_string()),
-            ..Default::default()
-        }),
-        networking_config,
-        ..Default::default()
+pub async fn run(rt: &DockerRuntime, guard: &Guard, spec: Spec<'_>) -> anyhow::Result<()> {
+    let labels = guard.labels();
+    let attachment = match &spec.network {
+        Some((net, aliases)) => Attachment {
+            network: net.to_string(),
+            aliases: aliases.clone(),
+        },
+        None => {
+            // The runtime joins every container to a network of its spec.
+            let net = format!("{}-net", spec.name);
+            create_network(rt, guard, &net).await?;
+            Attachment {
+                network: net,
+                aliases: Vec::new(),
+            }
+        }
     };
-    tokio::time::timeout(
-        CALL,
-        docker.create_container(
-            Some(
-                CreateContainerOptionsBuilder::default()
-                    .name(spec.name)
-                    .build(),
-            ),
-            body,
-        ),
-    )
-    .await
-    .context("create container: timed out")?
-    .with_context(|| format!("create container {}", spec.name))?;
-    tokio::time::timeout(CALL, docker.start_container(spec.name, None))
+    let env: BTreeMap<String, String> = spec
+        .env
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("env entry {kv:?} is not KEY=value"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let container = ContainerSpec {
+        name: spec.name.to_string(),
+        component: spec.name.to_string(),
+        role: Role::Db,
+        // Only deploy looks at it: the image run is `spec.image`.
+        image: ImageRef::Postgres,
+        cmd: spec.cmd.unwrap_or_default(),
+        env,
+        labels: labels.clone(),
+        networks: vec![attachment],
+        publish: spec.publish,
+        memory: None,
+        nano_cpus: None,
+        volumes: Vec::new(),
+    };
+    let id = rt
+        .create_container(&container, spec.image, &labels)
         .await
-        .context("start container: timed out")?
+        .with_context(|| format!("create container {}", spec.name))?;
+    rt.start_container(&id)
+        .await
         .with_context(|| format!("start container {}", spec.name))?;
     Ok(())
 }
 
-/// The 127.0.0.1 port the Engine published for `port` ("5432/tcp").
-pub async fn host_port(docker: &Docker, name: &str, port: &str) -> anyhow::Result<u16> {
+/// The 127.0.0.1 port the Engine published for container port `port` (tcp).
+pub async fn host_port(rt: &DockerRuntime, name: &str, port: u16) -> anyhow::Result<u16> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let info = tokio::time::timeout(CALL, docker.inspect_container(name, None))
+        let found = rt
+            .inspect_container(name)
             .await
-            .context("inspect container: timed out")?
-            .with_context(|| format!("inspect container {name}"))?;
-        let found = info
-            .network_settings
-            .and_then(|s| s.ports)
-            .and_then(|p| p.get(port).cloned().flatten())
-            .and_then(|b| b.into_iter().find_map(|b| b.host_port))
-            .and_then(|p| p.parse().ok());
+            .with_context(|| format!("inspect container {name}"))?
+            .with_context(|| format!("container {name} is gone"))?
+            .published(port);
         if let Some(p) = found {
             return Ok(p);
         }
         if tokio::time::Instant::now() >= deadline {
-            bail!("{name} has no host port for {port}");
+            bail!("{name} has no host port for {port}/tcp");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
+/// Waits up to `limit` for container `name` to exit; returns its exit code.
+/// (The runtime has no `wait`: its state is polled.)
+pub async fn wait_exit(rt: &DockerRuntime, name: &str, limit: Duration) -> anyhow::Result<i64> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let c = rt
+            .inspect_container(name)
+            .await
+            .with_context(|| format!("inspect container {name}"))?
+            .with_context(|| format!("container {name} is gone"))?;
+        if matches!(c.state, ContainerState::Exited | ContainerState::Dead) {
+            return c
+                .exit_code
+                .with_context(|| format!("{name} exited without an exit code"));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{name} did not exit within {limit:?} (state {})", c.state);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The container's output so far (stdout and stderr), for failure messages.
-pub async fn logs(docker: &Docker, name: &str) -> String {
+pub async fn logs(rt: &DockerRuntime, name: &str) -> String {
     let mut out = String::new();
-    let mut stream = docker.logs(
-        name,
-        Some(
-            LogsOptionsBuilder::default()
-                .stdout(true)
-                .stderr(true)
-                .build(),
-        ),
-    );
+    let mut stream = rt.logs(name, false, None);
     let drain = async {
         while let Some(item) = stream.next().await {
             match item {
-                Ok(chunk) => out.push_str(&String::from_utf8_lossy(&chunk.into_bytes())),
+                Ok(chunk) => out.push_str(&String::from_utf8_lossy(&chunk)),
                 Err(e) => {
                     out.push_str(&format!("\n(log stream error: {e})"));
                     break;
