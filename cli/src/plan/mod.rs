@@ -3,9 +3,10 @@
 //! limit and neighbor list written out. Nothing here talks to Docker, so the
 //! whole plan is unit tested without a daemon; `deploy` applies it.
 //!
-//! - [`settings`]: what `up` is asked for (the mesh file's schema, defaults)
+//! - [`settings`]: what `up` is asked for: the mesh file's schema, defaults
 //! - [`naming`]: object names, and the checks a config passes first
 //! - [`mesh`]: the generated, reproducible partial mesh
+//! - `containers`: the builders of each kind of container
 //!
 //! Ports, host names and env names come from [`wire::contract`], labels and
 //! roles from [`crate::labels`].
@@ -13,10 +14,12 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use wire::contract::{env, hosts, ports, urls};
+use wire::contract::{hosts, ports};
 
-use crate::labels::{natural_key, Role, LABEL_COMPONENT, LABEL_DEPLOYMENT, LABEL_EDGE, LABEL_ROLE};
+use crate::labels::{natural_key, Role};
+use containers::{control, databases, labels, peer, Networks};
 
+mod containers;
 pub mod mesh;
 pub mod naming;
 pub mod settings;
@@ -26,7 +29,10 @@ pub use naming::{
     check_deployment_name, control_name, object_name, origin_conninfo, subscription_name,
     DEFAULT_DEPLOYMENT, EDGE_DB_A, EDGE_DB_B, ORIGIN_DB,
 };
-pub use settings::{parse_list, parse_memory, Config, PeerDefaults, PeerOverride};
+pub use settings::{parse_list, parse_memory, PeerOverride, Settings};
+
+/// The plan's input: [`Settings`], under the name `deploy` knows it by.
+pub type Config = Settings;
 
 /// Label carrying a hash of a container's spec: a changed spec is recreated,
 /// an unchanged one left alone.
@@ -186,22 +192,6 @@ impl Plan {
     }
 }
 
-fn labels(config: &Config, role: Role, component: &str) -> BTreeMap<String, String> {
-    let mut l = config.extra_labels.clone();
-    l.insert(LABEL_DEPLOYMENT.into(), config.name.clone());
-    l.insert(LABEL_ROLE.into(), role.as_str().into());
-    l.insert(LABEL_COMPONENT.into(), component.into());
-    l
-}
-
-/// The Docker names of the four networks, by their part in the deployment.
-struct Networks {
-    peer: String,
-    edge_a: String,
-    edge_b: String,
-    origin: String,
-}
-
 /// Turns a resolved config into a plan.
 pub fn plan(config: &Config) -> anyhow::Result<Plan> {
     naming::check(config)?;
@@ -265,213 +255,18 @@ pub fn plan(config: &Config) -> anyhow::Result<Plan> {
     })
 }
 
-/// origin-db on the origin network, each edge database also on its edge's
-/// network; each with a volume of its own.
-fn databases(config: &Config, nets: &Networks) -> (Vec<VolumeSpec>, Vec<ContainerSpec>) {
-    let dep = &config.name;
-    let pg_env = BTreeMap::from([
-        (env::POSTGRES_DB.to_string(), config.postgres_db.clone()),
-        (env::POSTGRES_USER.to_string(), config.postgres_user.clone()),
-        (
-            env::POSTGRES_PASSWORD.to_string(),
-            config.postgres_password.clone(),
-        ),
-    ]);
-    let mut volumes = Vec::new();
-    let mut databases = Vec::new();
-    for (db, extra_net) in [
-        (ORIGIN_DB, None),
-        (EDGE_DB_A, Some(&nets.edge_a)),
-        (EDGE_DB_B, Some(&nets.edge_b)),
-    ] {
-        let volume = object_name(dep, &format!("{db}-data"));
-        volumes.push(VolumeSpec {
-            name: volume.clone(),
-            labels: labels(config, Role::Volume, &format!("{db}-data")),
-        });
-        let networks = std::iter::once(&nets.origin)
-            .chain(extra_net)
-            .map(|n| Attachment {
-                network: n.clone(),
-                aliases: vec![db.to_string()],
-            })
-            .collect();
-        databases.push(ContainerSpec {
-            name: object_name(dep, db),
-            component: db.to_string(),
-            role: Role::Db,
-            image: ImageRef::Postgres,
-            cmd: [
-                "postgres",
-                "-c",
-                "wal_level=logical",
-                "-c",
-                "max_wal_senders=10",
-                "-c",
-                "max_replication_slots=10",
-            ]
-            .map(String::from)
-            .to_vec(),
-            env: pg_env.clone(),
-            labels: labels(config, Role::Db, db),
-            networks,
-            publish: vec![ports::POSTGRES],
-            memory: None,
-            nano_cpus: None,
-            volumes: vec![(volume, "/var/lib/postgresql/data".into())],
-        });
-    }
-    (volumes, databases)
-}
-
-/// `MESH_TOKEN` for everything that checks or sends it, when there is one.
-fn token_env(config: &Config, env: &mut BTreeMap<String, String>) {
-    if !config.token.is_empty() {
-        env.insert(env::MESH_TOKEN.into(), config.token.clone());
-    }
-}
-
-/// One control service on the peer network, under its service name.
-fn control(config: &Config, nets: &Networks, service: ControlService) -> ContainerSpec {
-    let listen = format!("0.0.0.0:{}", service.port());
-    let mut env = BTreeMap::new();
-    let (image, cmd) = match service {
-        ControlService::Redis => (ImageRef::Redis, vec![]),
-        ControlService::Topology => {
-            env.insert(env::TOPOLOGY_ADDR.into(), listen);
-            (
-                ImageRef::Control(config.control_image.clone()),
-                vec!["/topology"],
-            )
-        }
-        ControlService::Tracker => {
-            env.insert(env::TRACKER_ADDR.into(), listen);
-            env.insert(env::REDIS_ADDR.into(), urls::REDIS_ADDR.into());
-            env.insert(env::TOPOLOGY_URL.into(), urls::TOPOLOGY.into());
-            env.insert(
-                env::TRACKER_TTL_SECONDS.into(),
-                config.tracker_ttl.to_string(),
-            );
-            (
-                ImageRef::Control(config.control_image.clone()),
-                vec!["/tracker"],
-            )
-        }
-        ControlService::Signalling => {
-            env.insert(env::SIGNAL_ADDR.into(), listen);
-            (
-                ImageRef::Control(config.control_image.clone()),
-                vec!["/signalling"],
-            )
-        }
-    };
-    if service != ControlService::Redis {
-        token_env(config, &mut env);
-    }
-    let name = service.name();
-    ContainerSpec {
-        name: control_name(&config.name, name),
-        component: name.to_string(),
-        role: Role::Control,
-        image,
-        cmd: cmd.into_iter().map(String::from).collect(),
-        env,
-        labels: labels(config, Role::Control, name),
-        networks: vec![Attachment {
-            network: nets.peer.clone(),
-            aliases: vec![name.to_string()],
-        }],
-        publish: vec![service.port()],
-        memory: None,
-        nano_cpus: None,
-        volumes: vec![],
-    }
-}
-
-/// One peer on the peer network and, for an edge peer, on its edge's
-/// network: `edge` is (edge database, edge network).
-fn peer(
-    config: &Config,
-    nets: &Networks,
-    name: &str,
-    neighbors: &[String],
-    edge: Option<(&str, &String)>,
-) -> ContainerSpec {
-    let o = config.overrides.get(name).cloned().unwrap_or_default();
-    let p = &config.peer;
-    let mut env = BTreeMap::from([
-        (env::PEER_ID.to_string(), name.to_string()),
-        (env::NEIGHBORS.to_string(), neighbors.join(",")),
-        (env::TRACKER_URL.to_string(), p.tracker_url.clone()),
-        (env::SIGNAL_URL.to_string(), p.signal_url.clone()),
-        (
-            env::PEER_ROOM.to_string(),
-            o.room.unwrap_or_else(|| p.room.clone()),
-        ),
-        (
-            env::PEER_REGION.to_string(),
-            o.region.unwrap_or_else(|| p.region.clone()),
-        ),
-        (
-            env::PEER_RTT_MS.to_string(),
-            o.rtt_ms.unwrap_or(p.rtt_ms).to_string(),
-        ),
-        (
-            env::CACHE_CAPACITY.to_string(),
-            p.cache_capacity.to_string(),
-        ),
-        (
-            env::HEARTBEAT_INTERVAL_SEC.to_string(),
-            p.heartbeat_interval_sec.to_string(),
-        ),
-    ]);
-    token_env(config, &mut env);
-    let mut labels = labels(config, Role::Peer, name);
-    let mut networks = vec![Attachment {
-        network: nets.peer.clone(),
-        aliases: vec![name.to_string()],
-    }];
-    if let Some((db, net)) = edge {
-        env.insert(
-            env::EDGE_DB_URL.into(),
-            crate::conninfo::postgres_url_at(
-                db,
-                ports::POSTGRES,
-                &config.postgres_user,
-                &config.postgres_password,
-                &config.postgres_db,
-            ),
-        );
-        labels.insert(LABEL_EDGE.into(), db.into());
-        networks.push(Attachment {
-            network: net.clone(),
-            aliases: vec![name.to_string()],
-        });
-    }
-    ContainerSpec {
-        name: object_name(&config.name, name),
-        component: name.to_string(),
-        role: Role::Peer,
-        image: ImageRef::Peer(config.image.clone()),
-        cmd: vec![],
-        env,
-        labels,
-        networks,
-        publish: vec![ports::PEER],
-        memory: Some(config.peer_memory),
-        nano_cpus: (config.peer_cpus > 0.0).then(|| (config.peer_cpus * 1e9).round() as i64),
-        volumes: vec![],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::{LABEL_DEPLOYMENT, LABEL_EDGE};
 
-    fn config(count: usize) -> Config {
-        let mut c = Config::with_defaults("mesh", "pw", "tok");
-        c.count = count;
-        c
+    fn config(count: usize) -> Settings {
+        Settings {
+            count,
+            postgres_password: "pw".into(),
+            token: "tok".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -479,7 +274,7 @@ mod tests {
         let mut c = config(6);
         c.edge1_peers = Some(vec!["peer-1".into(), "peer-2".into()]);
         c.edge2_peers = Some(vec!["peer-5".into()]);
-        c.overrides.insert(
+        c.peers.insert(
             "peer-3".into(),
             PeerOverride {
                 room: Some("jazz".into()),

@@ -136,7 +136,7 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
     if let Some(p) = edge_a.iter().find(|p| edge_b.contains(p)) {
         bail!("EDGE1_PEERS and EDGE2_PEERS both name {p}: a peer reads one edge database");
     }
-    for p in config.overrides.keys() {
+    for p in config.peers.keys() {
         if !known.contains(p) {
             bail!("peers: {p} is not one of the {} peers", config.count);
         }
@@ -150,9 +150,12 @@ mod tests {
     use crate::plan::plan;
 
     fn config(count: usize) -> Config {
-        let mut c = Config::with_defaults("mesh", "pw", "tok");
-        c.count = count;
-        c
+        Config {
+            count,
+            postgres_password: "pw".into(),
+            token: "tok".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
