@@ -5,7 +5,7 @@
 //!
 //! - [`settings`]: what `up` is asked for: the mesh file's schema, defaults
 //! - [`naming`]: object names, and the checks a config passes first
-//! - [`mesh`]: the generated, reproducible partial mesh
+//! - [`mesh`](mod@mesh): the generated, reproducible partial mesh
 //! - `containers`: the builders of each kind of container
 //!
 //! Ports, host names and env names come from [`wire::contract`], labels and
