@@ -1018,7 +1018,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__up)
-            opts="-f -h -V --file --count --max-count --prefix --peer-network --edge1-network --edge2-network --origin-network --edge1-peers --edge2-peers --image --control-image --postgres-db --postgres-user --postgres-password --token --tracker-url --signal-url --peer-room --peer-region --peer-rtt-ms --cache-capacity --heartbeat-interval --tracker-ttl --peer-memory --peer-cpus --degree --seed --max-workers --wait-timeout --no-wait --dry-run --label --format --name --help --version"
+            opts="-f -h -V --file --count --max-count --prefix --peer-network --edge1-network --edge2-network --origin-network --edge1-peers --edge2-peers --image --control-image --postgres-db --postgres-user --postgres-password --token --tracker-url --signal-url --peer-room --peer-region --peer-rtt-ms --cache-capacity --heartbeat-interval --tracker-ttl --peer-memory --peer-cpus --degree --seed --label --max-workers --wait-timeout --no-wait --dry-run --format --name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1140,15 +1140,15 @@ _meshctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-workers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --wait-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --label)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -42,25 +42,25 @@ complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "completions" -d 'Pr
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -s f -l file -d 'Mesh file (YAML) with any of these settings, links and per-peer overrides; flags and env override it' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l count -d 'Number of peers [default: 160]' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l max-count -d 'Upper bound on --count' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l max-count -d 'Upper bound on --count [default: 160]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l prefix -d 'Peer name prefix (peer-1, peer-2, ...) [default: peer]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-network -d 'The mesh network [default: micro-net]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l edge1-network -d 'Edge A\'s network [default: edge-a-net]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l edge2-network -d 'Edge B\'s network [default: edge-b-net]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l origin-network -d 'The network of origin-db and both edge databases [default: origin-net]' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l edge1-peers -d 'Peers joined to edge A, comma-separated [default: the first few]' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l edge2-peers -d 'Peers joined to edge B, comma-separated [default: a few from the middle]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l edge1-peers -d 'Peers joined to edge A, comma-separated (unset: the first few)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l edge2-peers -d 'Peers joined to edge B, comma-separated (unset: a few from the middle)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l image -d 'The peer image, built from mesh-agent [default: peer-node:latest]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l control-image -d 'The control-plane image [default: meshctl-control:latest]' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l postgres-db -d '[default: songs]' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l postgres-user -d '[default: mesh]' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l postgres-password -d '[default: generated once per deployment, kept in its containers]' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l token -d 'Bearer token for control-plane writes and peer ingest [default: generated once per deployment]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l postgres-db -d 'Database name [default: songs]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l postgres-user -d 'Database user [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l postgres-password -d 'Database password (unset: generated once per deployment, kept in its containers)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l token -d 'Bearer token for control-plane writes and peer ingest (unset: generated once per deployment)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l tracker-url -d 'Tracker URL as peers see it [default: http://tracker:7070]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l signal-url -d 'Signalling URL as peers see it [default: ws://signalling:7080/ws]' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-room -d '[default: default]' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-region -d '[default: default]' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-rtt-ms -d '[default: 50]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-room -d 'Room of every peer not overridden in the mesh file [default: default]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-region -d 'Region of every peer not overridden in the mesh file [default: default]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-rtt-ms -d 'Round-trip time a peer reports, milliseconds [default: 50]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l cache-capacity -d 'Cache entries per peer [default: 64]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l heartbeat-interval -d 'Seconds between heartbeats [default: 30]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l tracker-ttl -d 'Seconds without a heartbeat before the tracker drops a peer [default: 120]' -r
@@ -68,9 +68,9 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-memory -d 'H
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l peer-cpus -d 'CPUs per peer, 0 for no limit [default: 0.25]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l degree -d 'Neighbors per peer in the generated mesh; 0 takes the file\'s links alone [default: 4]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l seed -d 'Seed of the generated mesh: the same seed gives the same mesh [default: 1]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l label -d 'Extra label for every object, KEY=VALUE (repeatable); replaces the file\'s labels' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l max-workers -d 'Containers created and started at once' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l wait-timeout -d 'Seconds to wait for every peer to announce' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l label -d 'Extra label for every object, KEY=VALUE (repeatable)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l format -r -f -a "table\t''
 json\t''
 yaml\t'A mesh file reproducing the plan (with --dry-run)'"

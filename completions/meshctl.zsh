@@ -34,35 +34,35 @@ _arguments "${_arguments_options[@]}" : \
 '-f+[Mesh file (YAML) with any of these settings, links and per-peer overrides; flags and env override it]:FILE:_files' \
 '--file=[Mesh file (YAML) with any of these settings, links and per-peer overrides; flags and env override it]:FILE:_files' \
 '--count=[Number of peers \[default\: 160\]]:COUNT:_default' \
-'--max-count=[Upper bound on --count]:MAX_COUNT:_default' \
+'--max-count=[Upper bound on --count \[default\: 160\]]:MAX_COUNT:_default' \
 '--prefix=[Peer name prefix (peer-1, peer-2, ...) \[default\: peer\]]:PREFIX:_default' \
 '--peer-network=[The mesh network \[default\: micro-net\]]:PEER_NETWORK:_default' \
 '--edge1-network=[Edge A'\''s network \[default\: edge-a-net\]]:EDGE1_NETWORK:_default' \
 '--edge2-network=[Edge B'\''s network \[default\: edge-b-net\]]:EDGE2_NETWORK:_default' \
 '--origin-network=[The network of origin-db and both edge databases \[default\: origin-net\]]:ORIGIN_NETWORK:_default' \
-'--edge1-peers=[Peers joined to edge A, comma-separated \[default\: the first few\]]:EDGE1_PEERS:_default' \
-'--edge2-peers=[Peers joined to edge B, comma-separated \[default\: a few from the middle\]]:EDGE2_PEERS:_default' \
+'--edge1-peers=[Peers joined to edge A, comma-separated (unset\: the first few)]:EDGE1_PEERS:_default' \
+'--edge2-peers=[Peers joined to edge B, comma-separated (unset\: a few from the middle)]:EDGE2_PEERS:_default' \
 '--image=[The peer image, built from mesh-agent \[default\: peer-node\:latest\]]:IMAGE:_default' \
 '--control-image=[The control-plane image \[default\: meshctl-control\:latest\]]:CONTROL_IMAGE:_default' \
-'--postgres-db=[\[default\: songs\]]:POSTGRES_DB:_default' \
-'--postgres-user=[\[default\: mesh\]]:POSTGRES_USER:_default' \
-'--postgres-password=[\[default\: generated once per deployment, kept in its containers\]]:POSTGRES_PASSWORD:_default' \
-'--token=[Bearer token for control-plane writes and peer ingest \[default\: generated once per deployment\]]:TOKEN:_default' \
+'--postgres-db=[Database name \[default\: songs\]]:POSTGRES_DB:_default' \
+'--postgres-user=[Database user \[default\: mesh\]]:POSTGRES_USER:_default' \
+'--postgres-password=[Database password (unset\: generated once per deployment, kept in its containers)]:POSTGRES_PASSWORD:_default' \
+'--token=[Bearer token for control-plane writes and peer ingest (unset\: generated once per deployment)]:TOKEN:_default' \
 '--tracker-url=[Tracker URL as peers see it \[default\: http\://tracker\:7070\]]:TRACKER_URL:_default' \
 '--signal-url=[Signalling URL as peers see it \[default\: ws\://signalling\:7080/ws\]]:SIGNAL_URL:_default' \
-'--peer-room=[\[default\: default\]]:PEER_ROOM:_default' \
-'--peer-region=[\[default\: default\]]:PEER_REGION:_default' \
-'--peer-rtt-ms=[\[default\: 50\]]:PEER_RTT_MS:_default' \
+'--peer-room=[Room of every peer not overridden in the mesh file \[default\: default\]]:PEER_ROOM:_default' \
+'--peer-region=[Region of every peer not overridden in the mesh file \[default\: default\]]:PEER_REGION:_default' \
+'--peer-rtt-ms=[Round-trip time a peer reports, milliseconds \[default\: 50\]]:PEER_RTT_MS:_default' \
 '--cache-capacity=[Cache entries per peer \[default\: 64\]]:CACHE_CAPACITY:_default' \
-'--heartbeat-interval=[Seconds between heartbeats \[default\: 30\]]:HEARTBEAT_INTERVAL:_default' \
+'--heartbeat-interval=[Seconds between heartbeats \[default\: 30\]]:HEARTBEAT_INTERVAL_SEC:_default' \
 '--tracker-ttl=[Seconds without a heartbeat before the tracker drops a peer \[default\: 120\]]:TRACKER_TTL:_default' \
 '--peer-memory=[Hard memory limit per peer, no swap (15m = 15 MiB) \[default\: 15m\]]:PEER_MEMORY:_default' \
 '--peer-cpus=[CPUs per peer, 0 for no limit \[default\: 0.25\]]:PEER_CPUS:_default' \
 '--degree=[Neighbors per peer in the generated mesh; 0 takes the file'\''s links alone \[default\: 4\]]:DEGREE:_default' \
 '--seed=[Seed of the generated mesh\: the same seed gives the same mesh \[default\: 1\]]:SEED:_default' \
+'*--label=[Extra label for every object, KEY=VALUE (repeatable); replaces the file'\''s labels]:KEY=VALUE:_default' \
 '--max-workers=[Containers created and started at once]:MAX_WORKERS:_default' \
 '--wait-timeout=[Seconds to wait for every peer to announce]:WAIT_TIMEOUT:_default' \
-'*--label=[Extra label for every object, KEY=VALUE (repeatable)]:KEY=VALUE:_default' \
 '--format=[]:FORMAT:((table\:""
 json\:""
 yaml\:"A mesh file reproducing the plan (with --dry-run)"))' \

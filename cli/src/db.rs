@@ -151,7 +151,7 @@ pub async fn init_edge(
 /// host='origin-db' port='5432' user='mesh' password='it\'s' dbname='songs'
 /// ```
 pub fn conninfo(host: &str, port: u16, user: &str, password: &str, dbname: &str) -> String {
-    let q = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    let q = crate::conninfo::quote;
     format!(
         "host={} port={} user={} password={} dbname={}",
         q(host),

@@ -6,6 +6,7 @@
 //! - offline base images and databases: [`offline`], [`db`]
 //! - songs: [`songs`]
 
+pub mod conninfo;
 pub mod context;
 pub mod db;
 pub mod deploy;

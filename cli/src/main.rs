@@ -4,8 +4,6 @@
 
 mod cmd;
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // `meshctl status | head` should end quietly like any Unix tool, not
@@ -13,7 +11,7 @@ async fn main() -> std::process::ExitCode {
     // Rust runtime replaces with "ignore".
     // SAFETY: signal(2) with SIG_DFL touches only the process-wide disposition.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = cmd::Cli::parse();
+    let cli = cmd::parse();
     cmd::init_tracing();
     match cli.command.run(&cli.global).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

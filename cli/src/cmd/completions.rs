@@ -1,4 +1,3 @@
-use clap::CommandFactory;
 use clap_complete::Shell;
 
 use super::Global;
@@ -12,7 +11,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
-    let mut cmd = super::Cli::command();
+    let mut cmd = super::command();
     clap_complete::generate(args.shell, &mut cmd, "meshctl", &mut std::io::stdout());
     Ok(())
 }

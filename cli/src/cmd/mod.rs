@@ -3,14 +3,19 @@
 //! Each subcommand is a module with `Args` (clap derive; its doc comment is
 //! the command's help) and `pub async fn run(args: Args, global: &Global) ->
 //! anyhow::Result<()>`. Registering one is one line in [`commands!`] below.
+//!
+//! [`command`] is the clap command every parse and the completions start
+//! from: the derived one, with the "[default: …]" of each flag that sets a
+//! mesh file key appended from `Settings::default()`.
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, ValueEnum};
+use meshctl::plan::Settings;
 
 /// Options every subcommand takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
     /// The deployment to act on: every object carries its name, and status,
-    /// graph and down touch only their own [default: mesh]
+    /// graph and down touch only their own
     #[arg(long, global = true, env = "MESHCTL_DEPLOYMENT")]
     pub name: Option<String>,
 }
@@ -26,13 +31,46 @@ impl Global {
 
 /// Stand up, inspect, break and measure a peer-assisted HLS delivery mesh
 /// on Docker.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "meshctl", version, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The command line, parsed: clap's errors, `--help` and `--version` exit.
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The derived command, with the defaults of the settings in its help: the
+/// global `--name` and every flag of `up` whose id is a mesh file key.
+/// (`mut_args` and `mut_subcommands` keep the order of args and commands.)
+pub fn command() -> clap::Command {
+    let defaults = Settings::help_defaults();
+    let with_default = |arg: clap::Arg| {
+        let Some(value) = defaults.get(arg.get_id().as_str()) else {
+            return arg;
+        };
+        let append = |h: &clap::builder::StyledStr| format!("{h} [default: {value}]");
+        let help = arg.get_help().map(append);
+        let long_help = arg.get_long_help().map(append);
+        let arg = arg.help(help.unwrap_or_else(|| format!("[default: {value}]")));
+        match long_help {
+            Some(l) => arg.long_help(l),
+            None => arg,
+        }
+    };
+    Cli::command().mut_args(with_default).mut_subcommands(|c| {
+        if c.get_name() == "up" {
+            c.mut_args(with_default)
+        } else {
+            c
+        }
+    })
 }
 
 macro_rules! commands {

@@ -2,11 +2,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::ValueEnum;
 use meshctl::deploy::{self, UpOptions};
-use meshctl::mesh_file::{self, MeshFile};
-use meshctl::plan;
+use meshctl::mesh_file;
+use meshctl::plan::{self, settings::parse_label, Settings};
+use serde::Serialize;
 
 use super::Global;
 
@@ -19,89 +20,8 @@ pub struct Args {
     /// overrides; flags and env override it.
     #[arg(short = 'f', long = "file")]
     pub file: Option<PathBuf>,
-    /// Number of peers [default: 160]
-    #[arg(long, env = "COUNT")]
-    pub count: Option<usize>,
-    /// Upper bound on --count.
-    #[arg(long, env = "MAX_COUNT", default_value_t = 160)]
-    pub max_count: usize,
-    /// Peer name prefix (peer-1, peer-2, ...) [default: peer]
-    #[arg(long, env = "PREFIX")]
-    pub prefix: Option<String>,
-    /// The mesh network [default: micro-net]
-    #[arg(long, env = "PEER_NETWORK")]
-    pub peer_network: Option<String>,
-    /// Edge A's network [default: edge-a-net]
-    #[arg(long, env = "EDGE1_NETWORK")]
-    pub edge1_network: Option<String>,
-    /// Edge B's network [default: edge-b-net]
-    #[arg(long, env = "EDGE2_NETWORK")]
-    pub edge2_network: Option<String>,
-    /// The network of origin-db and both edge databases [default: origin-net]
-    #[arg(long, env = "ORIGIN_NETWORK")]
-    pub origin_network: Option<String>,
-    /// Peers joined to edge A, comma-separated [default: the first few]
-    #[arg(long, env = "EDGE1_PEERS")]
-    pub edge1_peers: Option<String>,
-    /// Peers joined to edge B, comma-separated [default: a few from the middle]
-    #[arg(long, env = "EDGE2_PEERS")]
-    pub edge2_peers: Option<String>,
-    /// The peer image, built from mesh-agent [default: peer-node:latest]
-    #[arg(long, env = "IMAGE")]
-    pub image: Option<String>,
-    /// The control-plane image [default: meshctl-control:latest]
-    #[arg(long, env = "CONTROL_IMAGE")]
-    pub control_image: Option<String>,
-    /// [default: songs]
-    #[arg(long, env = "POSTGRES_DB")]
-    pub postgres_db: Option<String>,
-    /// [default: mesh]
-    #[arg(long, env = "POSTGRES_USER")]
-    pub postgres_user: Option<String>,
-    /// [default: generated once per deployment, kept in its containers]
-    #[arg(long, env = "POSTGRES_PASSWORD", hide_env_values = true)]
-    pub postgres_password: Option<String>,
-    /// Bearer token for control-plane writes and peer ingest [default:
-    /// generated once per deployment]
-    #[arg(long, env = "MESH_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Tracker URL as peers see it [default: http://tracker:7070]
-    #[arg(long, env = "TRACKER_URL")]
-    pub tracker_url: Option<String>,
-    /// Signalling URL as peers see it [default: ws://signalling:7080/ws]
-    #[arg(long, env = "SIGNAL_URL")]
-    pub signal_url: Option<String>,
-    /// [default: default]
-    #[arg(long, env = "PEER_ROOM")]
-    pub peer_room: Option<String>,
-    /// [default: default]
-    #[arg(long, env = "PEER_REGION")]
-    pub peer_region: Option<String>,
-    /// [default: 50]
-    #[arg(long, env = "PEER_RTT_MS")]
-    pub peer_rtt_ms: Option<u32>,
-    /// Cache entries per peer [default: 64]
-    #[arg(long, env = "CACHE_CAPACITY")]
-    pub cache_capacity: Option<u32>,
-    /// Seconds between heartbeats [default: 30]
-    #[arg(long = "heartbeat-interval", env = "HEARTBEAT_INTERVAL_SEC")]
-    pub heartbeat_interval: Option<u64>,
-    /// Seconds without a heartbeat before the tracker drops a peer [default: 120]
-    #[arg(long, env = "TRACKER_TTL_SECONDS")]
-    pub tracker_ttl: Option<u64>,
-    /// Hard memory limit per peer, no swap (15m = 15 MiB) [default: 15m]
-    #[arg(long)]
-    pub peer_memory: Option<String>,
-    /// CPUs per peer, 0 for no limit [default: 0.25]
-    #[arg(long)]
-    pub peer_cpus: Option<f64>,
-    /// Neighbors per peer in the generated mesh; 0 takes the file's links
-    /// alone [default: 4]
-    #[arg(long)]
-    pub degree: Option<usize>,
-    /// Seed of the generated mesh: the same seed gives the same mesh [default: 1]
-    #[arg(long)]
-    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub settings: SettingsFlags,
     /// Containers created and started at once.
     #[arg(long, default_value_t = 8)]
     pub max_workers: usize,
@@ -114,11 +34,119 @@ pub struct Args {
     /// Print the resolved plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Extra label for every object, KEY=VALUE (repeatable).
-    #[arg(long = "label", value_name = "KEY=VALUE")]
-    pub labels: Vec<String>,
     #[arg(long, value_enum, default_value_t = UpFormat::Table)]
     pub format: UpFormat,
+}
+
+/// The settings of [`Settings`] that take a flag (and often an env
+/// variable). Each id is the mesh file's key; a flag left unset is `None`
+/// and leaves the file's value, and the "[default: …]" of its help is
+/// appended from `Settings::default()` (see `cmd::command`).
+#[derive(Debug, Default, clap::Args, Serialize)]
+pub struct SettingsFlags {
+    /// From the global `--name`.
+    #[arg(skip)]
+    pub name: Option<String>,
+    /// Number of peers
+    #[arg(long, env = "COUNT")]
+    pub count: Option<usize>,
+    /// Upper bound on --count
+    #[arg(long, env = "MAX_COUNT")]
+    pub max_count: Option<usize>,
+    /// Peer name prefix (peer-1, peer-2, ...)
+    #[arg(long, env = "PREFIX")]
+    pub prefix: Option<String>,
+    /// The mesh network
+    #[arg(long, env = "PEER_NETWORK")]
+    pub peer_network: Option<String>,
+    /// Edge A's network
+    #[arg(long, env = "EDGE1_NETWORK")]
+    pub edge1_network: Option<String>,
+    /// Edge B's network
+    #[arg(long, env = "EDGE2_NETWORK")]
+    pub edge2_network: Option<String>,
+    /// The network of origin-db and both edge databases
+    #[arg(long, env = "ORIGIN_NETWORK")]
+    pub origin_network: Option<String>,
+    /// Peers joined to edge A, comma-separated (unset: the first few)
+    #[arg(long, env = "EDGE1_PEERS")]
+    pub edge1_peers: Option<String>,
+    /// Peers joined to edge B, comma-separated (unset: a few from the middle)
+    #[arg(long, env = "EDGE2_PEERS")]
+    pub edge2_peers: Option<String>,
+    /// The peer image, built from mesh-agent
+    #[arg(long, env = "IMAGE")]
+    pub image: Option<String>,
+    /// The control-plane image
+    #[arg(long, env = "CONTROL_IMAGE")]
+    pub control_image: Option<String>,
+    /// Database name
+    #[arg(long, env = "POSTGRES_DB")]
+    pub postgres_db: Option<String>,
+    /// Database user
+    #[arg(long, env = "POSTGRES_USER")]
+    pub postgres_user: Option<String>,
+    /// Database password (unset: generated once per deployment, kept in its
+    /// containers)
+    #[arg(long, env = "POSTGRES_PASSWORD", hide_env_values = true)]
+    #[serde(skip_serializing_if = "unset")]
+    pub postgres_password: Option<String>,
+    /// Bearer token for control-plane writes and peer ingest (unset:
+    /// generated once per deployment)
+    #[arg(long, env = "MESH_TOKEN", hide_env_values = true)]
+    #[serde(skip_serializing_if = "unset")]
+    pub token: Option<String>,
+    /// Tracker URL as peers see it
+    #[arg(long, env = "TRACKER_URL")]
+    pub tracker_url: Option<String>,
+    /// Signalling URL as peers see it
+    #[arg(long, env = "SIGNAL_URL")]
+    pub signal_url: Option<String>,
+    /// Room of every peer not overridden in the mesh file
+    #[arg(long, env = "PEER_ROOM")]
+    pub peer_room: Option<String>,
+    /// Region of every peer not overridden in the mesh file
+    #[arg(long, env = "PEER_REGION")]
+    pub peer_region: Option<String>,
+    /// Round-trip time a peer reports, milliseconds
+    #[arg(long, env = "PEER_RTT_MS")]
+    pub peer_rtt_ms: Option<u32>,
+    /// Cache entries per peer
+    #[arg(long, env = "CACHE_CAPACITY")]
+    pub cache_capacity: Option<u32>,
+    /// Seconds between heartbeats
+    #[arg(long = "heartbeat-interval", env = "HEARTBEAT_INTERVAL_SEC")]
+    pub heartbeat_interval_sec: Option<u64>,
+    /// Seconds without a heartbeat before the tracker drops a peer
+    #[arg(long, env = "TRACKER_TTL_SECONDS")]
+    pub tracker_ttl: Option<u64>,
+    /// Hard memory limit per peer, no swap (15m = 15 MiB)
+    #[arg(long, value_parser = plan::parse_memory)]
+    pub peer_memory: Option<i64>,
+    /// CPUs per peer, 0 for no limit
+    #[arg(long)]
+    pub peer_cpus: Option<f64>,
+    /// Neighbors per peer in the generated mesh; 0 takes the file's links
+    /// alone
+    #[arg(long)]
+    pub degree: Option<usize>,
+    /// Seed of the generated mesh: the same seed gives the same mesh
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Extra label for every object, KEY=VALUE (repeatable); replaces the
+    /// file's labels
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    #[serde(serialize_with = "as_map", skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<(String, String)>,
+}
+
+/// An empty secret is no secret: it leaves the file's, or `up` generates one.
+fn unset(secret: &Option<String>) -> bool {
+    secret.as_deref().is_none_or(str::is_empty)
+}
+
+fn as_map<S: serde::Serializer>(labels: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(labels.iter().map(|(k, v)| (k, v)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,111 +157,21 @@ pub enum UpFormat {
     Yaml,
 }
 
-impl Args {
-    fn settings(&self, global: &Global) -> MeshFile {
-        MeshFile {
-            name: global.name.clone(),
-            count: self.count,
-            prefix: self.prefix.clone(),
-            peer_network: self.peer_network.clone(),
-            edge1_network: self.edge1_network.clone(),
-            edge2_network: self.edge2_network.clone(),
-            origin_network: self.origin_network.clone(),
-            edge1_peers: self.edge1_peers.as_deref().map(plan::parse_list),
-            edge2_peers: self.edge2_peers.as_deref().map(plan::parse_list),
-            image: self.image.clone(),
-            control_image: self.control_image.clone(),
-            postgres_db: self.postgres_db.clone(),
-            postgres_user: self.postgres_user.clone(),
-            postgres_password: self.postgres_password.clone().filter(|p| !p.is_empty()),
-            tracker_url: self.tracker_url.clone(),
-            signal_url: self.signal_url.clone(),
-            peer_room: self.peer_room.clone(),
-            peer_region: self.peer_region.clone(),
-            peer_rtt_ms: self.peer_rtt_ms,
-            cache_capacity: self.cache_capacity,
-            heartbeat_interval_sec: self.heartbeat_interval,
-            peer_memory: self.peer_memory.clone(),
-            peer_cpus: self.peer_cpus,
-            tracker_ttl: self.tracker_ttl,
-            degree: self.degree,
-            seed: self.seed,
-            links: None,
-            peers: None,
-        }
-    }
-}
-
 pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
-    let file = match &args.file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("read {}", path.display()))?;
-            mesh_file::parse(&text, &path.display().to_string())?
-        }
-        None => MeshFile::default(),
+    let (text, source) = match &args.file {
+        Some(path) => (
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (String::new(), "no mesh file".to_string()),
     };
-    let mut config = args.settings(global).over(file).resolve()?;
-    if config.count > args.max_count {
-        tracing::warn!(
-            "count {} clamped to MAX_COUNT={}",
-            config.count,
-            args.max_count
-        );
-        config.count = args.max_count;
-    }
-    for l in &args.labels {
-        let Some((k, v)) = l.split_once('=') else {
-            bail!("--label {l:?}: expected KEY=VALUE");
-        };
-        config.extra_labels.insert(k.to_string(), v.to_string());
-    }
-    if let Some(t) = &args.token {
-        config.token = t.clone();
-    }
-
+    let flags = SettingsFlags {
+        name: global.name.clone(),
+        ..args.settings
+    };
+    let mut config = mesh_file::resolve(&text, &source, &flags)?;
     if args.dry_run {
-        if config.postgres_password.is_empty() {
-            config.postgres_password = "<generated>".into();
-        }
-        if config.token.is_empty() {
-            config.token = "<generated>".into();
-        }
-        let plan = plan::plan(&config)?;
-        return match args.format {
-            UpFormat::Yaml => {
-                print!(
-                    "{}",
-                    mesh_file::to_yaml(&MeshFile::reproducing(&config, &plan.neighbors))?
-                );
-                Ok(())
-            }
-            UpFormat::Json => super::print_json(&plan),
-            UpFormat::Table => {
-                let mut t = super::table(&["container", "role", "networks", "neighbors / env"]);
-                for c in plan
-                    .databases
-                    .iter()
-                    .chain(&plan.control)
-                    .chain(&plan.peers)
-                {
-                    let nets: Vec<&str> = c.networks.iter().map(|a| a.network.as_str()).collect();
-                    let detail = c
-                        .env
-                        .get("NEIGHBORS")
-                        .cloned()
-                        .unwrap_or_else(|| c.cmd.join(" "));
-                    t.add_row(vec![
-                        c.name.clone(),
-                        c.role.as_str().to_string(),
-                        nets.join(", "),
-                        detail,
-                    ]);
-                }
-                println!("{t}");
-                Ok(())
-            }
-        };
+        return dry_run(&config.masked(), args.format);
     }
 
     let docker = meshctl::runtime::connect().await?;
@@ -257,6 +195,43 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         UpFormat::Json | UpFormat::Yaml => super::print_json(&report),
         UpFormat::Table => {
             print_summary(&report);
+            Ok(())
+        }
+    }
+}
+
+/// Prints the plan of `settings` (its secrets masked) and changes nothing.
+fn dry_run(settings: &Settings, format: UpFormat) -> anyhow::Result<()> {
+    let plan = plan::plan(settings)?;
+    match format {
+        UpFormat::Yaml => {
+            let file = mesh_file::reproducing(settings, &plan.neighbors);
+            print!("{}", mesh_file::to_yaml(&file)?);
+            Ok(())
+        }
+        UpFormat::Json => super::print_json(&plan),
+        UpFormat::Table => {
+            let mut t = super::table(&["container", "role", "networks", "neighbors / env"]);
+            for c in plan
+                .databases
+                .iter()
+                .chain(&plan.control)
+                .chain(&plan.peers)
+            {
+                let nets: Vec<&str> = c.networks.iter().map(|a| a.network.as_str()).collect();
+                let detail = c
+                    .env
+                    .get(wire::contract::env::NEIGHBORS)
+                    .cloned()
+                    .unwrap_or_else(|| c.cmd.join(" "));
+                t.add_row(vec![
+                    c.name.clone(),
+                    c.role.as_str().to_string(),
+                    nets.join(", "),
+                    detail,
+                ]);
+            }
+            println!("{t}");
             Ok(())
         }
     }
@@ -309,4 +284,33 @@ fn print_summary(r: &deploy::UpReport) {
         t.add_row(vec![k, v]);
     }
     println!("{t}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each flag of [`SettingsFlags`] names a mesh file key: `resolve`
+    /// refuses unknown keys, and the help's default is looked up by it.
+    #[test]
+    fn every_settings_flag_is_a_mesh_file_key() {
+        use clap::Args as _;
+        let cmd = SettingsFlags::augment_args(clap::Command::new("up"));
+        let ids: Vec<&str> = cmd.get_arguments().map(|a| a.get_id().as_str()).collect();
+        assert!(ids.len() > 20, "{ids:?}");
+        for id in ids {
+            assert!(Settings::keys().contains(&id), "--{id} is not a key of Settings");
+        }
+        let flags = SettingsFlags {
+            name: Some("t1".into()),
+            count: Some(3),
+            postgres_password: Some(String::new()),
+            labels: vec![("k".into(), "v".into())],
+            ..Default::default()
+        };
+        let s = mesh_file::resolve("count: 5\npostgres_password: pw\n", "m.yaml", &flags).unwrap();
+        assert_eq!((s.name.as_str(), s.count), ("t1", 3));
+        assert_eq!(s.postgres_password, "pw", "an empty secret leaves the file's");
+        assert_eq!(s.labels["k"], "v");
+    }
 }
