@@ -15,6 +15,7 @@ use serde::Serializer;
 use crate::runtime::{Container, Filter, Runtime};
 use wire::contract::env;
 
+pub use crate::conninfo::{postgres_url, userinfo};
 pub use crate::labels::*;
 
 /// Container ports, from the wire contract.
@@ -114,29 +115,6 @@ pub fn http_url(c: &Container, private: u16) -> Option<String> {
     c.published(private)
         .filter(|_| c.running())
         .map(|p| format!("http://127.0.0.1:{p}"))
-}
-
-/// Percent-encodes a URL userinfo part (user or password).
-pub fn userinfo(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `postgres://user:pw@127.0.0.1:port/db`
-pub fn postgres_url(user: &str, password: &str, port: u16, db: &str) -> String {
-    format!(
-        "postgres://{}:{}@127.0.0.1:{port}/{}",
-        userinfo(user),
-        userinfo(password),
-        userinfo(db)
-    )
 }
 
 /// Reads deployment `name` back from the engine: labels, env, published
@@ -254,13 +232,5 @@ mod tests {
             "{json}"
         );
         assert!(json.contains("mesh:***@127.0.0.1:2"), "{json}");
-    }
-
-    #[test]
-    fn url_escapes_userinfo() {
-        assert_eq!(
-            postgres_url("mesh", "a b@c", 5555, "songs"),
-            "postgres://mesh:a%20b%40c@127.0.0.1:5555/songs"
-        );
     }
 }

@@ -92,14 +92,6 @@ pub struct StatusOptions {
     pub max_workers: usize,
 }
 
-/// The control services every deployment has.
-pub const CONTROL_SERVICES: [&str; 4] = [
-    hosts::REDIS,
-    hosts::SIGNALLING,
-    hosts::TOPOLOGY,
-    hosts::TRACKER,
-];
-
 /// What the engine knows of a deployment.
 #[derive(Debug, Clone, Default)]
 pub struct EngineView {
@@ -263,13 +255,11 @@ impl ServiceView {
 }
 
 fn control_url(c: &Container, service: &str) -> Option<String> {
-    let port = match service {
-        hosts::TOPOLOGY => ports::TOPOLOGY,
-        hosts::TRACKER => ports::TRACKER,
-        hosts::SIGNALLING => ports::SIGNALLING,
-        _ => return None,
-    };
-    context::http_url(c, port)
+    use crate::plan::ControlService;
+    match ControlService::from_name(service)? {
+        ControlService::Redis => None,
+        s => context::http_url(c, s.port()),
+    }
 }
 
 /// Joins what the engine and the services said (pure).
@@ -309,7 +299,7 @@ pub fn assemble(name: &str, engine: &EngineView, services: &ServiceView) -> Stat
     // A deployment without one of its services says so, rather than
     // leaving the row out.
     if !engine.containers.is_empty() {
-        for service in CONTROL_SERVICES {
+        for service in crate::plan::ControlService::all().map(|s| s.name()) {
             if !report.control.iter().any(|s| s.name == service) {
                 report.control.push(ServiceStatus {
                     name: service.to_string(),

@@ -24,10 +24,9 @@ use anyhow::Context;
 
 use crate::images::{self, OwnImage};
 use crate::offline::{self, BaseImage};
-use crate::plan::{self, Config, Plan};
+use crate::plan::{self, Config, ControlService, Plan};
 use crate::progress::{Progress, Step};
 use crate::runtime::{Images, Runtime};
-use wire::contract::hosts;
 
 pub use crate::context::{discover, Deployment, PeerEndpoint};
 pub use converge::{Action, ImageIds};
@@ -90,7 +89,7 @@ pub struct Probed<'a, R>(pub &'a R);
 
 impl<R: Runtime> Readiness for Probed<'_, R> {
     async fn redis(&self, plan: &Plan) -> anyhow::Result<()> {
-        ready::wait_redis(self.0, &ready::control(plan, hosts::REDIS)?.name).await
+        ready::wait_redis(self.0, &ready::control(plan, ControlService::Redis)?.name).await
     }
 
     async fn databases(&self, plan: &Plan, config: &Config) -> anyhow::Result<()> {
@@ -179,7 +178,7 @@ pub async fn apply(
         .control
         .iter()
         .cloned()
-        .partition(|c| c.component == hosts::REDIS);
+        .partition(|c| ControlService::from_name(&c.component) == Some(ControlService::Redis));
     tally(
         &mut actions,
         converge_all(rt, &redis, images, 1, &step).await?,

@@ -8,18 +8,16 @@ use anyhow::{bail, Context};
 
 use crate::context;
 use crate::labels::{Role, LABEL_COMPONENT, LABEL_ROLE};
-use crate::plan::{self, Config, ContainerSpec, Plan};
+use crate::plan::{self, Config, ContainerSpec, ControlService, Plan};
 use crate::probe;
 use crate::progress::Step;
 use crate::runtime::{Filter, Runtime};
-use wire::contract::{hosts, ports};
+use wire::contract::ports;
 
-/// The control container of `plan` named `service` (`tracker`, ...).
-pub fn control<'a>(plan: &'a Plan, service: &str) -> anyhow::Result<&'a ContainerSpec> {
-    plan.control
-        .iter()
-        .find(|c| c.component == service)
-        .with_context(|| format!("the plan has no {service} service"))
+/// The control container of `plan` that runs `service`.
+pub fn control(plan: &Plan, service: ControlService) -> anyhow::Result<&ContainerSpec> {
+    plan.control_spec(service)
+        .with_context(|| format!("the plan has no {} service", service.name()))
 }
 
 /// Published 127.0.0.1 port of `private` on container `name`, waiting for it
@@ -54,16 +52,14 @@ pub async fn init_databases(rt: &impl Runtime, plan: &Plan, config: &Config) -> 
         )
     };
     let wait = Duration::from_secs(180);
-    let Some((origin_spec, edges)) = plan.databases.split_first() else {
-        bail!("the plan has no databases");
-    };
+    let origin_spec = plan.origin().context("the plan has no origin database")?;
     let origin_port = published(rt, &origin_spec.name, ports::POSTGRES).await?;
     let origin = crate::db::connect(&url(origin_port), wait)
         .await
         .context("connect to origin-db")?;
     crate::db::init_origin(&origin).await?;
     let conninfo = plan::origin_conninfo(config);
-    for edge in edges {
+    for edge in plan.edge_databases() {
         let port = published(rt, &edge.name, ports::POSTGRES).await?;
         let client = crate::db::connect(&url(port), wait)
             .await
@@ -124,8 +120,10 @@ pub async fn wait_ready(
     timeout: Duration,
     progress: &Step,
 ) -> anyhow::Result<()> {
-    let tracker = published(rt, &control(plan, hosts::TRACKER)?.name, ports::TRACKER).await?;
-    let topology = published(rt, &control(plan, hosts::TOPOLOGY)?.name, ports::TOPOLOGY).await?;
+    let tracker = control(plan, ControlService::Tracker)?;
+    let tracker = published(rt, &tracker.name, ControlService::Tracker.port()).await?;
+    let topology = control(plan, ControlService::Topology)?;
+    let topology = published(rt, &topology.name, ControlService::Topology.port()).await?;
     let client = probe::client()?;
     let want: BTreeSet<String> = plan.peers.iter().map(|p| p.component.clone()).collect();
     let deadline = Instant::now() + timeout;

@@ -32,9 +32,13 @@ impl Readiness for AtOnce {
 }
 
 fn config(name: &str, count: usize) -> Config {
-    let mut c = Config::with_defaults(name, PASSWORD, TOKEN);
-    c.count = count;
-    c
+    Config {
+        name: name.into(),
+        count,
+        postgres_password: PASSWORD.into(),
+        token: TOKEN.into(),
+        ..Default::default()
+    }
 }
 
 fn engine() -> (FakeRuntime, ImageIds) {
@@ -103,7 +107,7 @@ async fn a_changed_spec_recreates_only_what_changed() {
     let mut c = config("t1", 6);
     up(&rt, &ids, &c).await;
     rt.clear_calls();
-    c.overrides.insert(
+    c.peers.insert(
         "peer-3".into(),
         PeerOverride {
             rtt_ms: Some(7),

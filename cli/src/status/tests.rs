@@ -37,8 +37,13 @@ async fn deployment(name: &str, count: usize) -> FakeRuntime {
     for (r, id) in [&ids.peer, &ids.control, &ids.postgres, &ids.redis] {
         rt.add_image(r, id, Labels::new());
     }
-    let mut c = Config::with_defaults(name, "pw", "tok");
-    c.count = count;
+    let c = Config {
+        name: name.into(),
+        count,
+        postgres_password: "pw".into(),
+        token: "tok".into(),
+        ..Default::default()
+    };
     let p = plan::plan(&c).unwrap();
     let opts = UpOptions {
         config: c,
