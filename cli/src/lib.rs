@@ -1,10 +1,23 @@
 //! meshctl's library: everything the `meshctl` binary does, without the CLI.
 //!
-//! Owners while the first version is written (one engineer per file set):
-//! - core (deployment plan, Docker apply, status, graph, down, images of our
-//!   own binaries, legacy, logs): `plan`, `docker`, `deploy`, ...
-//! - offline base images and databases: [`offline`], [`db`]
-//! - songs: [`songs`]
+//! Pure (no engine, no network):
+//! - [`plan`]: `Settings` → the networks, volumes and containers wanted.
+//! - [`mesh_file`]: mesh files, precedence, the reproducing dry run.
+//! - [`labels`]: the labels every object carries and the roles they name.
+//! - [`conninfo`]: PostgreSQL URLs and libpq quoting.
+//! - [`tar`]: the reproducible tar writer for build contexts and root filesystems.
+//!
+//! The engine, behind one seam:
+//! - [`runtime`]: the `Runtime` and `Images` traits; the Docker
+//!   implementation (the only user of bollard) and an in-memory fake.
+//! - [`deploy`]: `up` — converge, rollback, readiness, secrets.
+//! - [`context`]: a deployment read back from the engine's labels and env.
+//! - [`status`], [`graph`], [`down`], [`legacy`]: the other deployment commands.
+//! - [`images`], [`offline`]: our `FROM scratch` images and the offline base images.
+//! - [`host`]: changes to the host itself (the kernel's neighbour table).
+//!
+//! Around them: [`db`] (replication), [`songs`] (publish, play, stats,
+//! bench), [`probe`] (service health), [`progress`] (bars or plain lines).
 
 pub mod conninfo;
 pub mod context;
