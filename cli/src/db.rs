@@ -265,6 +265,45 @@ async fn fingerprint(client: &Client) -> anyhow::Result<Fingerprint> {
     })
 }
 
+/// Polls every edge until `print` of it equals `want` (what origin holds),
+/// or `timeout` passes. Answers, per edge index, the seconds it took; on
+/// timeout, the edges still behind with what they held last.
+pub async fn wait_edges_match<T, F>(
+    edges: &[&Client],
+    want: &T,
+    timeout: Duration,
+    print: F,
+) -> anyhow::Result<Result<Vec<(usize, f64)>, Vec<(usize, T)>>>
+where
+    T: PartialEq,
+    F: AsyncFn(&Client) -> anyhow::Result<T>,
+{
+    let started = tokio::time::Instant::now();
+    let mut done = Vec::new();
+    let mut pending: Vec<usize> = (0..edges.len()).collect();
+    loop {
+        let mut behind = Vec::new();
+        for i in pending {
+            let have = print(edges[i])
+                .await
+                .with_context(|| format!("read edge {i}"))?;
+            if &have == want {
+                done.push((i, started.elapsed().as_secs_f64()));
+            } else {
+                behind.push((i, have));
+            }
+        }
+        if behind.is_empty() {
+            return Ok(Ok(done));
+        }
+        if started.elapsed() >= timeout {
+            return Ok(Err(behind));
+        }
+        pending = behind.into_iter().map(|(i, _)| i).collect();
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// Waits until every edge holds what origin holds now (the same songs and
 /// segments, compared by count and a hash of their keys), or `timeout`.
 pub async fn wait_replicated(
@@ -273,34 +312,19 @@ pub async fn wait_replicated(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let want = fingerprint(origin).await.context("read origin")?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut pending: Vec<usize> = (0..edges.len()).collect();
-    loop {
-        let mut still = Vec::new();
-        let mut last = None;
-        for &i in &pending {
-            let have = fingerprint(edges[i])
-                .await
-                .with_context(|| format!("read edge {i}"))?;
-            if have != want {
-                last = Some((i, have));
-                still.push(i);
-            }
-        }
-        pending = still;
-        let Some((i, have)) = last else {
-            return Ok(());
-        };
-        if tokio::time::Instant::now() >= deadline {
+    let fp = async |c: &Client| fingerprint(c).await;
+    match wait_edges_match(edges, &want, timeout, fp).await? {
+        Ok(_) => Ok(()),
+        Err(behind) => {
+            let (i, have) = &behind[0];
             bail!(
                 "edge {i} did not catch up with origin within {timeout:?}: it holds {} songs and {} segments, origin {} and {}",
                 have.songs,
                 have.segments,
                 want.songs,
                 want.segments
-            );
+            )
         }
-        tokio::time::sleep(POLL).await;
     }
 }
 

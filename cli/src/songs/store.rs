@@ -6,7 +6,7 @@
 //! new one, never a mix. Edges receive it by logical replication.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio_postgres::Client;
@@ -15,8 +15,6 @@ use super::hls::Prepared;
 
 /// Time for one statement.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
-/// Pause between replication checks.
-const POLL: Duration = Duration::from_millis(200);
 
 /// What a publish changed on origin.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -166,43 +164,32 @@ pub async fn wait_edges(
     song: &str,
     timeout: Duration,
 ) -> anyhow::Result<Vec<EdgeHeld>> {
-    let started = Instant::now();
     let Some(want) = song_print(origin, song).await.context("read origin")? else {
         bail!("origin holds no song {song:?}");
     };
-    let mut held = Vec::new();
-    let mut pending: Vec<usize> = (0..edges.len()).collect();
-    loop {
-        let mut still = Vec::new();
-        for i in pending {
-            let (name, client) = &edges[i];
-            let have = song_print(client, song)
-                .await
-                .with_context(|| format!("read {name}"))?;
-            if have.as_ref() == Some(&want) {
-                held.push(EdgeHeld {
-                    edge: name.clone(),
+    let clients: Vec<&Client> = edges.iter().map(|(_, c)| *c).collect();
+    let print = async |c: &Client| song_print(c, song).await;
+    match crate::db::wait_edges_match(&clients, &Some(want.clone()), timeout, print).await? {
+        Ok(done) => {
+            let mut held: Vec<EdgeHeld> = done
+                .into_iter()
+                .map(|(i, after_secs)| EdgeHeld {
+                    edge: edges[i].0.clone(),
                     rows: want.rows,
-                    after_secs: started.elapsed().as_secs_f64(),
-                });
-            } else {
-                still.push(i);
-            }
-        }
-        pending = still;
-        if pending.is_empty() {
+                    after_secs,
+                })
+                .collect();
             held.sort_by(|a, b| a.edge.cmp(&b.edge));
-            return Ok(held);
+            Ok(held)
         }
-        if started.elapsed() >= timeout {
-            let names: Vec<&str> = pending.iter().map(|&i| edges[i].0.as_str()).collect();
+        Err(behind) => {
+            let names: Vec<&str> = behind.iter().map(|(i, _)| edges[*i].0.as_str()).collect();
             bail!(
                 "{} did not receive {song:?} from origin within {timeout:?}; \
                  `meshctl status` shows the subscriptions",
                 names.join(" and ")
-            );
+            )
         }
-        tokio::time::sleep(POLL).await;
     }
 }
 
