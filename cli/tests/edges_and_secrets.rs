@@ -8,38 +8,15 @@
 //!
 //! A Drop guard brings the deployment down also when the test fails.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use meshctl::runtime::Runtime;
 
 mod support;
-use support::{meshctl, run_id, Guard, DOCKER_LOCK};
+use support::{meshctl, run_id, tone, Guard, DOCKER_LOCK};
 
 const PASSWORD: &str = "pwEdgeSecret4711";
 const TOKEN: &str = "tokEdgeSecret0815";
-
-async fn tone(dir: &Path, seconds: u32) -> anyhow::Result<PathBuf> {
-    let out = dir.join("tone.wav");
-    let status = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("sine=frequency=330:duration={seconds}"))
-            .arg(&out)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .status(),
-    )
-    .await
-    .context("ffmpeg tone: timed out")??;
-    if !status.success() {
-        bail!("ffmpeg could not make a tone: {status}");
-    }
-    Ok(out)
-}
 
 fn assert_no_secret(what: &str, text: &str) {
     assert!(
@@ -131,7 +108,7 @@ async fn a_lost_edge_database_comes_back_and_secrets_stay_hidden() -> anyhow::Re
 
     // A song published afterwards reaches the new edge database.
     let dir = tempfile::tempdir()?;
-    let wav = tone(dir.path(), 12).await?;
+    let wav = tone(dir.path(), 12, 330).await?;
     let wav = wav.to_string_lossy().to_string();
     let published = meshctl(
         &["--name", &name, "publish", &wav, "--song", "after"],

@@ -6,36 +6,13 @@
 //! of a few peers on a line-ish mesh and checks everything on it; a Drop
 //! guard brings it down also when the test fails.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use meshctl::songs::{hls, store};
 
 mod support;
-use support::{run_id, Guard, DOCKER_LOCK};
-
-/// `seconds` of a sine tone as WAV, made by ffmpeg.
-async fn tone(dir: &Path, seconds: u32, freq: u32) -> anyhow::Result<PathBuf> {
-    let out = dir.join(format!("tone-{freq}-{seconds}.wav"));
-    let status = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("sine=frequency={freq}:duration={seconds}"))
-            .arg(&out)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .status(),
-    )
-    .await
-    .context("ffmpeg tone: timed out")??;
-    if !status.success() {
-        bail!("ffmpeg could not make a tone: {status}");
-    }
-    Ok(out)
-}
+use support::{run_id, tone, Guard, DOCKER_LOCK};
 
 /// A throwaway database in MESH_TEST_PG_URL with the songs schema, dropped on drop.
 struct TempDb {

@@ -6,8 +6,6 @@ use std::time::Duration;
 use anyhow::bail;
 
 use super::{Format, Global};
-use meshctl::context::discover;
-use meshctl::runtime::connect as connect_docker;
 use meshctl::songs::{http_client, swarm, tables};
 
 /// Load the mesh: `bench swarm` makes every peer play a song at once and
@@ -54,8 +52,7 @@ async fn run_swarm(args: SwarmArgs, name: &str) -> anyhow::Result<()> {
     if !(args.spread.is_finite() && args.spread >= 0.0) {
         bail!("--spread must be a number of seconds ≥ 0");
     }
-    let docker = connect_docker().await?;
-    let d = discover(&docker, name).await?;
+    let d = super::discover(name).await?;
     let peers = meshctl::songs::running_peers(&d);
     let report = swarm::swarm(
         &peers,

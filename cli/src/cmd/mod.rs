@@ -141,6 +141,12 @@ pub fn table(header: &[&str]) -> comfy_table::Table {
     t
 }
 
+/// Connects to the engine and reads deployment `name` back (URLs, secrets).
+pub async fn discover(name: &str) -> anyhow::Result<meshctl::context::Deployment> {
+    let rt = meshctl::runtime::connect().await?;
+    meshctl::context::discover(&rt, name).await
+}
+
 pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

@@ -6,8 +6,6 @@ use std::time::Duration;
 use anyhow::bail;
 
 use super::{Format, Global};
-use meshctl::context::discover;
-use meshctl::runtime::connect as connect_docker;
 use meshctl::songs::{http_client, play, tables};
 
 /// Play a song through a peer with an unmodified ffmpeg behind a recording
@@ -32,8 +30,7 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let name = global.deployment();
-    let docker = connect_docker().await?;
-    let d = discover(&docker, &name).await?;
+    let d = super::discover(&name).await?;
     let running = || d.peers.iter().filter(|p| p.running && !p.url.is_empty());
     let peer = match &args.peer {
         Some(peer) => match d.peers.iter().find(|p| &p.name == peer) {

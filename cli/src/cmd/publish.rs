@@ -7,8 +7,6 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::{Format, Global};
-use meshctl::context::discover;
-use meshctl::runtime::connect as connect_docker;
 use meshctl::songs::store;
 
 /// Publish a song: cut audio (or an HLS folder) into content-addressed
@@ -32,8 +30,7 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let name = global.deployment();
-    let docker = connect_docker().await?;
-    let d = discover(&docker, &name).await?;
+    let d = super::discover(&name).await?;
     let Some(origin) = d.origin_url.clone() else {
         bail!("origin-db of deployment {:?} is not running", name);
     };

@@ -6,8 +6,6 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{Format, Global};
-use meshctl::context::discover;
-use meshctl::runtime::connect as connect_docker;
 use meshctl::songs::{http_client, stats, store, tables};
 
 /// Show per song what the mesh carried: cache hits, relays, edge database
@@ -27,8 +25,7 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let name = global.deployment();
-    let docker = connect_docker().await?;
-    let d = discover(&docker, &name).await?;
+    let d = super::discover(&name).await?;
     let peers = meshctl::songs::running_peers(&d);
     let timeout = Duration::from_secs(args.timeout);
     let collected = stats::collect(&peers, &http_client()?, timeout).await;

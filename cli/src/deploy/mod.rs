@@ -281,4 +281,6 @@ pub async fn up<R: Runtime + Images>(
 }
 
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;

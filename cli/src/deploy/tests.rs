@@ -2,84 +2,16 @@
 //! daemon, each test well under a second.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::converge::{self, Action, ImageIds};
-use super::{apply, discover, resolve_secrets, Readiness, UpOptions};
+use super::converge::{self, Action};
+use super::testing::{config, engine, opts, up, AtOnce};
+use super::{apply, discover, resolve_secrets};
 use crate::down::{down, DownOptions};
 use crate::labels::Role;
-use crate::plan::{self, Config, PeerOverride, Plan};
-use crate::progress::{Progress, Step};
-use crate::runtime::fake::FakeRuntime;
+use crate::plan::{self, PeerOverride};
+use crate::progress::Progress;
 use crate::runtime::{ContainerState, Labels, Runtime};
-
-const PASSWORD: &str = "pw-Secret-4711";
-const TOKEN: &str = "tok-Secret-0815";
-
-/// Readiness that answers at once: converge alone is under test.
-struct AtOnce;
-
-impl Readiness for AtOnce {
-    async fn redis(&self, _: &Plan) -> anyhow::Result<()> {
-        Ok(())
-    }
-    async fn databases(&self, _: &Plan, _: &Config) -> anyhow::Result<()> {
-        Ok(())
-    }
-    async fn mesh(&self, _: &Plan, _: Duration, _: &Step) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
-
-fn config(name: &str, count: usize) -> Config {
-    Config {
-        name: name.into(),
-        count,
-        postgres_password: PASSWORD.into(),
-        token: TOKEN.into(),
-        ..Default::default()
-    }
-}
-
-fn engine() -> (FakeRuntime, ImageIds) {
-    let rt = FakeRuntime::new();
-    let ids = ImageIds {
-        peer: ("peer-node:latest".into(), "sha256:peer".into()),
-        control: ("meshctl-control:latest".into(), "sha256:control".into()),
-        postgres: ("meshctl/postgres:15".into(), "sha256:pg".into()),
-        redis: ("meshctl/redis:7".into(), "sha256:redis".into()),
-    };
-    for (r, id) in [&ids.peer, &ids.control, &ids.postgres, &ids.redis] {
-        rt.add_image(r, id, Labels::new());
-    }
-    (rt, ids)
-}
-
-fn opts(config: Config) -> UpOptions {
-    UpOptions {
-        config,
-        max_workers: 4,
-        wait_timeout: Duration::from_secs(1),
-        no_wait: false,
-    }
-}
-
-async fn up(rt: &FakeRuntime, ids: &ImageIds, c: &Config) -> super::UpReport {
-    let p = plan::plan(c).unwrap();
-    let mut r = apply(
-        rt,
-        &opts(c.clone()),
-        &p,
-        ids,
-        &AtOnce,
-        &Progress::hidden(),
-        Instant::now(),
-    )
-    .await
-    .unwrap();
-    r.endpoints = discover(rt, &p.deployment).await.unwrap();
-    r
-}
 
 fn count(r: &super::UpReport, a: Action) -> usize {
     r.actions.get(&a).copied().unwrap_or(0)

@@ -2,66 +2,15 @@
 //! stats, a missing control service, and what the services said.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use super::*;
-use crate::deploy::converge::ImageIds;
-use crate::deploy::{apply, Readiness, UpOptions};
-use crate::plan::{self, Config, Plan};
-use crate::progress::{Progress, Step};
+use crate::deploy::testing::{config, engine, up};
 use crate::runtime::fake::FakeRuntime;
-use crate::runtime::{ContainerState, Labels};
-
-struct AtOnce;
-
-impl Readiness for AtOnce {
-    async fn redis(&self, _: &Plan) -> anyhow::Result<()> {
-        Ok(())
-    }
-    async fn databases(&self, _: &Plan, _: &Config) -> anyhow::Result<()> {
-        Ok(())
-    }
-    async fn mesh(&self, _: &Plan, _: Duration, _: &Step) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
+use crate::runtime::ContainerState;
 
 async fn deployment(name: &str, count: usize) -> FakeRuntime {
-    let rt = FakeRuntime::new();
-    let ids = ImageIds {
-        peer: ("peer".into(), "sha256:1".into()),
-        control: ("control".into(), "sha256:2".into()),
-        postgres: ("pg".into(), "sha256:3".into()),
-        redis: ("redis".into(), "sha256:4".into()),
-    };
-    for (r, id) in [&ids.peer, &ids.control, &ids.postgres, &ids.redis] {
-        rt.add_image(r, id, Labels::new());
-    }
-    let c = Config {
-        name: name.into(),
-        count,
-        postgres_password: "pw".into(),
-        token: "tok".into(),
-        ..Default::default()
-    };
-    let p = plan::plan(&c).unwrap();
-    let opts = UpOptions {
-        config: c,
-        max_workers: 4,
-        wait_timeout: Duration::from_secs(1),
-        no_wait: true,
-    };
-    apply(
-        &rt,
-        &opts,
-        &p,
-        &ids,
-        &AtOnce,
-        &Progress::hidden(),
-        Instant::now(),
-    )
-    .await
-    .unwrap();
+    let (rt, ids) = engine();
+    up(&rt, &ids, &config(name, count)).await;
     rt
 }
 

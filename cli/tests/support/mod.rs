@@ -139,3 +139,28 @@ pub async fn poll<T>(
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// `seconds` of a sine tone as WAV, made by ffmpeg.
+pub async fn tone(
+    dir: &std::path::Path,
+    seconds: u32,
+    freq: u32,
+) -> anyhow::Result<std::path::PathBuf> {
+    let out = dir.join(format!("tone-{freq}-{seconds}.wav"));
+    let status = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency={freq}:duration={seconds}"))
+            .arg(&out)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .status(),
+    )
+    .await
+    .context("ffmpeg tone: timed out")??;
+    if !status.success() {
+        bail!("ffmpeg could not make a tone: {status}");
+    }
+    Ok(out)
+}
