@@ -27,6 +27,7 @@
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use wire::contract::env;
 
 const BIN: &str = "target/x86_64-unknown-linux-gnu/release/mesh-agent";
 
@@ -196,14 +197,14 @@ fn line(c: &Control, v: &Variant, prefix: &str, base: u8, n: usize) -> anyhow::R
         let child = Command::new(&v.bin)
             .env_clear()
             .envs(v.env.iter().map(|(k, v)| (k, v)))
-            .env("PEER_ID", format!("{prefix}{i}"))
-            .env("PEER_ADDR", addrs[i].to_string())
-            .env("NEIGHBORS", nb.join(","))
-            .env("TRACKER_URL", &c.tracker)
-            .env("TOPOLOGY_URL", &c.topology)
-            .env("SIGNAL_URL", &c.signal)
-            .env("HEARTBEAT_INTERVAL_SEC", "5")
-            .env("RUST_LOG", "warn")
+            .env(env::PEER_ID, format!("{prefix}{i}"))
+            .env(env::PEER_ADDR, addrs[i].to_string())
+            .env(env::NEIGHBORS, nb.join(","))
+            .env(env::TRACKER_URL, &c.tracker)
+            .env(env::TOPOLOGY_URL, &c.topology)
+            .env(env::SIGNAL_URL, &c.signal)
+            .env(env::HEARTBEAT_INTERVAL_SEC, "5")
+            .env(env::RUST_LOG, "warn")
             .stdout(Stdio::null())
             .spawn()?;
         out.push(Agent {

@@ -7,7 +7,7 @@ fn main() -> std::process::ExitCode {
     tune_malloc();
     // A plain level (RUST_LOG=error|warn|info|debug|trace), not an EnvFilter:
     // its regex engine alone costs more idle memory than the whole agent.
-    let level = std::env::var("RUST_LOG")
+    let level = std::env::var(wire::contract::env::RUST_LOG)
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);

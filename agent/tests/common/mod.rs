@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use wire::agent::{AgentStats, Inventory};
+use wire::contract::env;
 
 /// Deadline of every single network read in the tests.
 pub const READ: Duration = Duration::from_secs(10);
@@ -337,16 +338,16 @@ pub async fn start_mesh(cp: &ControlPlane, spec: MeshSpec<'_>) -> Vec<Agent> {
             })
             .map(|j| format!("{}={}", spec.ids[j], addrs[j]))
             .collect();
-        let mut env: HashMap<String, String> = [
-            ("PEER_ID", spec.ids[i].clone()),
-            ("PEER_ADDR", addrs[i].to_string()),
-            ("NEIGHBORS", neighbors.join(",")),
-            ("TRACKER_URL", cp.tracker.url()),
-            ("TOPOLOGY_URL", cp.topology.url()),
-            ("SIGNAL_URL", cp.signal_url()),
-            ("PEER_ROOM", "test".into()),
-            ("PEER_REGION", "lab".into()),
-            ("HEARTBEAT_INTERVAL_SEC", "1".into()),
+        let mut vars: HashMap<String, String> = [
+            (env::PEER_ID, spec.ids[i].clone()),
+            (env::PEER_ADDR, addrs[i].to_string()),
+            (env::NEIGHBORS, neighbors.join(",")),
+            (env::TRACKER_URL, cp.tracker.url()),
+            (env::TOPOLOGY_URL, cp.topology.url()),
+            (env::SIGNAL_URL, cp.signal_url()),
+            (env::PEER_ROOM, "test".into()),
+            (env::PEER_REGION, "lab".into()),
+            (env::HEARTBEAT_INTERVAL_SEC, "1".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -355,18 +356,18 @@ pub async fn start_mesh(cp: &ControlPlane, spec: MeshSpec<'_>) -> Vec<Agent> {
             // `KEY+` appends to the list in KEY.
             match k.strip_suffix('+') {
                 Some(k) => {
-                    let e = env.entry(k.to_string()).or_default();
+                    let e = vars.entry(k.to_string()).or_default();
                     if !e.is_empty() {
                         e.push(',');
                     }
                     e.push_str(v);
                 }
                 None => {
-                    env.insert(k.to_string(), v.clone());
+                    vars.insert(k.to_string(), v.clone());
                 }
             }
         }
-        let config = agent::Config::from_env_map(&env).expect("agent config");
+        let config = agent::Config::from_env_map(&vars).expect("agent config");
         let service = spawn_service(listener, |l, rx| agent::run(config, l, stopped(rx)));
         agents.push(Agent {
             id: spec.ids[i].clone(),
