@@ -12,6 +12,7 @@
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use wire::tracker::{Announce, Heartbeat};
 
 const PEERS: usize = 160;
 const SEGS_PER_PEER: usize = 100;
@@ -25,6 +26,14 @@ fn inventory(peer: usize) -> Vec<String> {
     (0..SEGS_PER_PEER)
         .map(|k| seg((peer * 13 + k * 20) % SEGMENTS))
         .collect()
+}
+
+fn heartbeat_body(peer_id: String, segments: Option<Vec<String>>) -> Heartbeat {
+    Heartbeat {
+        peer_id,
+        segments,
+        neighbors: None,
+    }
 }
 
 fn free_port() -> u16 {
@@ -173,14 +182,20 @@ fn main() {
         let b = base.clone();
         let announce_body = move |i: usize| {
             let p = i % PEERS;
-            serde_json::json!({
-                "peer_id": format!("peer-{p}"), "region": if p.is_multiple_of(2) { "eu" } else { "us" },
-                "rtt_ms": (p * 7) % 90, "neighbors": [format!("peer-{}", (p + 1) % PEERS), format!("peer-{}", (p + PEERS - 1) % PEERS)],
-                "segments": inventory(p),
-                "edge": if p < 2 { Some(format!("edge-db-{p}")) } else { None },
-            })
+            Announce {
+                peer_id: format!("peer-{p}"),
+                region: if p.is_multiple_of(2) { "eu" } else { "us" }.into(),
+                rtt_ms: ((p * 7) % 90) as u32,
+                neighbors: vec![
+                    format!("peer-{}", (p + 1) % PEERS),
+                    format!("peer-{}", (p + PEERS - 1) % PEERS),
+                ],
+                segments: inventory(p),
+                addr: None,
+                edge: (p < 2).then(|| format!("edge-db-{p}")),
+            }
         };
-        let bodies: Vec<serde_json::Value> = (0..PEERS).map(announce_body).collect();
+        let bodies: Vec<Announce> = (0..PEERS).map(announce_body).collect();
         let bodies = std::sync::Arc::new(bodies);
         let bb = bodies.clone();
         let announce = load("announce (100 segments)", n, conc, move |c, i| {
@@ -190,15 +205,14 @@ fn main() {
         let b = base.clone();
         let heartbeat = load("heartbeat (no changes)", n, conc, move |c, i| {
             c.post(format!("{b}/heartbeat"))
-                .json(&serde_json::json!({"peer_id": format!("peer-{}", i % PEERS)}))
+                .json(&heartbeat_body(format!("peer-{}", i % PEERS), None))
         })
         .await;
         let b = base.clone();
         let heartbeat_inv = load("heartbeat (100 segments)", n, conc, move |c, i| {
             let p = i % PEERS;
-            c.post(format!("{b}/heartbeat")).json(
-                &serde_json::json!({"peer_id": format!("peer-{p}"), "segments": inventory(p)}),
-            )
+            c.post(format!("{b}/heartbeat"))
+                .json(&heartbeat_body(format!("peer-{p}"), Some(inventory(p))))
         })
         .await;
         let b = base.clone();
@@ -208,12 +222,15 @@ fn main() {
             // One segment differs on every request, so the inventory is rewritten.
             segs[0] = format!("fresh-{i}.ts");
             c.post(format!("{b}/heartbeat"))
-                .json(&serde_json::json!({"peer_id": format!("peer-{p}"), "segments": segs}))
+                .json(&heartbeat_body(format!("peer-{p}"), Some(segs)))
         })
         .await;
         let b = base.clone();
         let lookup = load("lookup (GET /segments)", n, conc, move |c, i| {
-            c.get(format!("{b}/segments/{}?region=eu&limit=5", seg((i * 7) % SEGMENTS)))
+            c.get(format!(
+                "{b}/segments/{}?region=eu&limit=5",
+                seg((i * 7) % SEGMENTS)
+            ))
         })
         .await;
         let b = base.clone();
@@ -222,18 +239,26 @@ fn main() {
         })
         .await;
         // One sample lookup, to show what is answered.
-        let sample: wire::tracker::SegmentLookup = reqwest::get(format!("{base}/segments/{}?region=eu", seg(0)))
-            .await
-            .expect("lookup")
-            .json()
-            .await
-            .expect("json");
+        let sample: wire::tracker::SegmentLookup =
+            reqwest::get(format!("{base}/segments/{}?region=eu", seg(0)))
+                .await
+                .expect("lookup")
+                .json()
+                .await
+                .expect("json");
         println!(
             "sample lookup: {} holders, {} edge peers",
             sample.holders.len(),
             sample.edges.len()
         );
-        vec![announce, heartbeat, heartbeat_inv, heartbeat_changed, lookup, peers]
+        vec![
+            announce,
+            heartbeat,
+            heartbeat_inv,
+            heartbeat_changed,
+            lookup,
+            peers,
+        ]
     });
     for r in &results {
         r.print();
