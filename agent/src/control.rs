@@ -3,7 +3,7 @@
 //! route source while signalling is down.
 
 use crate::client;
-use crate::Inner;
+use crate::state::Inner;
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -272,7 +272,7 @@ pub async fn tracker_loop(inner: Arc<Inner>, cancel: CancellationToken) {
             neighbors: Some(neighbors.clone()),
         };
         let sent = post(&inner, "/heartbeat", &body).await;
-        crate::release_free_memory();
+        crate::state::release_free_memory();
         match sent {
             Sent::Ok => backoff = Duration::from_millis(100),
             Sent::Unknown => {
