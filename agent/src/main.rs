@@ -2,6 +2,7 @@
 //! `agent/README.md`), binds `PEER_ADDR` and serves until SIGINT/SIGTERM.
 
 use anyhow::Context;
+use std::io::IsTerminal;
 
 fn main() -> std::process::ExitCode {
     tune_malloc();
@@ -11,8 +12,10 @@ fn main() -> std::process::ExitCode {
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
+    // Colours only on a terminal: `docker logs` reads a pipe.
     tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     match serve() {
