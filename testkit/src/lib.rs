@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests of `agent` and `services` (a
 //! dev-dependency only; never part of a binary):
 //!
+//! - [`service`]: [`Service`], a server (`run(config, listener, shutdown)`)
+//!   started in-process on port 0, polled until healthy, stopped by its
+//!   [`Shutdown`] future.
 //! - [`RedisServer`]: a real `redis-server` on a free loopback port, without
 //!   persistence, stopped on drop.
 //! - [`free_port`]: a loopback port nobody listens on right now.
@@ -8,6 +11,13 @@
 //!
 //! Each test crate keeps its own `eventually` on top of [`wait_until`], with
 //! its own deadline and panic message.
+//!
+//! testkit knows no service: it does not depend on `services` (which
+//! dev-depends on it), the callers pass `run` with its config.
+
+pub mod service;
+
+pub use service::{Service, Shutdown};
 
 use std::future::Future;
 use std::process::{Child, Command, Stdio};
