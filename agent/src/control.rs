@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use wire::signalling::{ClientMessage, ServerMessage};
 use wire::tracker::{Ack, Announce, Heartbeat, SegmentLookup};
+use wire::url::encode_component;
 
 /// How long a route from signalling or topology is reused.
 const PATH_TTL: Duration = Duration::from_secs(5);
@@ -119,8 +120,8 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
     };
     let query = format!(
         "/path?from={}&to={}",
-        client::encode(me),
-        client::encode(target)
+        encode_component(me),
+        encode_component(target)
     );
     let resp = client::call(
         topology,
@@ -148,8 +149,8 @@ pub async fn lookup(inner: &Inner, id: &str) -> Result<SegmentLookup, String> {
     };
     let query = format!(
         "/segments/{}?region={}&limit=8",
-        client::encode(id),
-        client::encode(&inner.config.region)
+        encode_component(id),
+        encode_component(&inner.config.region)
     );
     let resp = client::call(
         tracker,

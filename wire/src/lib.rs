@@ -9,6 +9,7 @@
 //! - [`relay`]: the HTTP headers of the hop-by-hop relay contract.
 //! - [`ids`]: validation of peer ids, room and region names, content-addressed segment ids.
 //! - [`contract`]: default ports, control-plane host names, environment variable names.
+//! - [`url`]: percent-encoding of a value put into a URL (query strings of the endpoints).
 //! - [`ErrorBody`]: the JSON error every service answers with; [`Health`]: `GET /healthz`.
 
 pub mod agent;
@@ -18,6 +19,7 @@ pub mod relay;
 pub mod signalling;
 pub mod topology;
 pub mod tracker;
+pub mod url;
 
 use serde::{Deserialize, Serialize};
 
