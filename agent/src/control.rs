@@ -123,16 +123,9 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
         encode_component(me),
         encode_component(target)
     );
-    let resp = client::call(
-        topology,
-        &query,
-        None,
-        None,
-        inner.config.bind_ip(),
-        CONTROL_TIMEOUT,
-    )
-    .await
-    .map_err(|e| format!("{why}; topology: {e}"))?;
+    let resp = get(inner, topology, &query)
+        .await
+        .map_err(|e| format!("{why}; topology: {e}"))?;
     if !(200..300).contains(&resp.status) {
         return Err(format!("{why}; topology answered {}", resp.status));
     }
@@ -152,16 +145,9 @@ pub async fn lookup(inner: &Inner, id: &str) -> Result<SegmentLookup, String> {
         encode_component(id),
         encode_component(&inner.config.region)
     );
-    let resp = client::call(
-        tracker,
-        &query,
-        None,
-        None,
-        inner.config.bind_ip(),
-        CONTROL_TIMEOUT,
-    )
-    .await
-    .map_err(|e| format!("tracker: {e}"))?;
+    let resp = get(inner, tracker, &query)
+        .await
+        .map_err(|e| format!("tracker: {e}"))?;
     if resp.status == 404 {
         return Ok(SegmentLookup {
             segment: id.to_string(),
@@ -173,6 +159,19 @@ pub async fn lookup(inner: &Inner, id: &str) -> Result<SegmentLookup, String> {
         return Err(format!("tracker answered {}", resp.status));
     }
     resp.json().map_err(|e| format!("tracker: {e}"))
+}
+
+/// A control-plane read: `GET base + path_and_query`, no token.
+async fn get(inner: &Inner, base: &str, path_and_query: &str) -> Result<client::Answer, String> {
+    client::call(
+        base,
+        path_and_query,
+        None,
+        None,
+        inner.config.bind_ip(),
+        CONTROL_TIMEOUT,
+    )
+    .await
 }
 
 enum Sent {
