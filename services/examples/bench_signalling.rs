@@ -96,19 +96,8 @@ fn main() {
     }
 
     // End to end: the server as its binary runs it (current-thread runtime).
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
-            services::signalling::run(Default::default(), l, std::future::pending()).await
-        })
-        .expect("signalling");
+    let addr = testkit::serve_on_own_thread("signalling", |l| {
+        services::signalling::run(Default::default(), l, std::future::pending())
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -10,7 +10,7 @@
 //! hold 100 segments each (10 songs x 10 segments, spread so each segment
 //! has ~8 holders), and 2 of them are edge peers.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use wire::tracker::{Announce, Heartbeat};
 
@@ -34,13 +34,6 @@ fn heartbeat_body(peer_id: String, segments: Option<Vec<String>>) -> Heartbeat {
         segments,
         neighbors: None,
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 struct Stats {
@@ -124,58 +117,25 @@ fn main() {
     let n = args.first().copied().unwrap_or(20_000);
     let conc = args.get(1).copied().unwrap_or(32);
 
-    let redis_port = free_port();
-    let mut redis = Command::new("redis-server")
-        .args([
-            "--port",
-            &redis_port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server");
-    let redis_url = format!("redis://127.0.0.1:{redis_port}");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-
-    // The tracker, as its binary runs it.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("addr");
-    let config = services::tracker::Config {
-        redis_url,
-        topology_url: None,
-        ttl: Duration::from_secs(120),
-        reap_interval: None,
-        token: None,
-    };
-    let tracker_thread = std::thread::Builder::new().name("tracker".into());
-    let _ = tracker_thread.spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
-            services::tracker::run(config, l, std::future::pending()).await
-        })
-        .expect("tracker");
-    });
-
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
+    let redis = rt.block_on(testkit::RedisServer::start());
+
+    // The tracker, as its binary runs it.
+    let config = services::tracker::Config {
+        redis_url: redis.url(),
+        topology_url: None,
+        ttl: Duration::from_secs(120),
+        reap_interval: None,
+        token: None,
+    };
+    let addr = testkit::serve_on_own_thread("tracker", move |l| {
+        services::tracker::run(config, l, std::future::pending())
+    });
+
     let base = format!("http://{addr}");
     println!("tracker bench: {PEERS} peers x {SEGS_PER_PEER} segments, {n} requests per phase, {conc} connections");
     let results = rt.block_on(async move {
@@ -268,7 +228,7 @@ fn main() {
     let out = Command::new("redis-benchmark")
         .args([
             "-p",
-            &redis_port.to_string(),
+            &redis.port.to_string(),
             "-t",
             "set,get",
             "-n",
@@ -313,6 +273,4 @@ fn main() {
             results[4].rps() / get
         );
     }
-    let _ = redis.kill();
-    let _ = redis.wait();
 }

@@ -197,14 +197,7 @@ async fn ttl_reaping_removes_peer_from_lookups_and_topology() {
     .await;
     let (status, body) = post(&t.url("/heartbeat"), &json!({"peer_id":"p3"})).await;
     assert_error(status, &body, 404, "announce again");
-    let text = client()
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = get_text(&t.url("/metrics")).await;
     assert!(text.contains("tracker_reaped_peers_total 1"), "{text}");
     assert!(text.contains("tracker_live_peers 2"), "{text}");
     let _: () = redis::cmd("PING")

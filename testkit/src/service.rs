@@ -128,6 +128,38 @@ impl Drop for Service {
     }
 }
 
+/// Serves `run` on `127.0.0.1:0` on a thread of its own with a
+/// current-thread runtime, as the service binaries run, until the process
+/// exits (benchmarks measure the server apart from their load). Panics on
+/// that thread, naming it, when `run` fails.
+pub fn serve_on_own_thread<F, Fut>(name: &str, run: F) -> SocketAddr
+where
+    F: FnOnce(TcpListener) -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener
+        .set_nonblocking(true)
+        .expect("nonblocking listener");
+    let addr = listener.local_addr().expect("local addr");
+    let thread_name = name.to_string();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(listener).expect("listener");
+                run(listener).await
+            })
+            .unwrap_or_else(|e| panic!("{thread_name}: {e:#}"));
+        })
+        .expect("spawn server thread");
+    addr
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -344,19 +344,7 @@ pub fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
 }
 
 /// Deterministic pseudo-random bytes.
-pub fn bytes(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+pub use testkit::bytes;
 
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;

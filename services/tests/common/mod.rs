@@ -76,6 +76,12 @@ pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     (status, body)
 }
 
+/// GET returning the body as text (e.g. `/metrics`).
+pub async fn get_text(url: &str) -> String {
+    let r = client().get(url).send().await.expect("GET");
+    r.text().await.expect("text body")
+}
+
 pub async fn get_as<T: DeserializeOwned>(url: &str) -> T {
     let (status, body) = get_json(url).await;
     assert_eq!(status, 200, "GET {url}: {body}");
