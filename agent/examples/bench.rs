@@ -27,6 +27,7 @@
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use wire::contract::env;
 
 const BIN: &str = "target/x86_64-unknown-linux-gnu/release/mesh-agent";
 
@@ -91,21 +92,9 @@ fn status_kib(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn data(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 fn seg(song: &str, seq: u32, n: usize) -> (String, Vec<u8>) {
     use sha2::Digest;
-    let d = data(seq as u64 * 7919 + song.len() as u64, n);
+    let d = testkit::bytes(seq as u64 * 7919 + song.len() as u64, n);
     let sha = hex::encode(sha2::Sha256::digest(&d));
     (wire::ids::segment_id(song, seq, &sha), d)
 }
@@ -114,26 +103,11 @@ struct Control {
     tracker: String,
     topology: String,
     signal: String,
-    _redis: Proc,
+    _redis: testkit::RedisServer,
 }
 
 async fn control() -> anyhow::Result<Control> {
-    let rport = free_port("127.0.0.1");
-    let redis = Proc(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &rport.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()?,
-    );
+    let redis = testkit::RedisServer::start().await;
     let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
     let (t, k, s) = (bind().await?, bind().await?, bind().await?);
     let (ta, ka, sa) = (t.local_addr()?, k.local_addr()?, s.local_addr()?);
@@ -143,15 +117,8 @@ async fn control() -> anyhow::Result<Control> {
         t,
         never(),
     ));
-    // Redis may take a moment to listen; the tracker's connection manager retries.
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", rport)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let tc = services::tracker::Config {
-        redis_url: format!("redis://127.0.0.1:{rport}"),
+        redis_url: redis.url(),
         topology_url: Some(format!("http://{ta}")),
         ttl: Duration::from_secs(60),
         reap_interval: None,
@@ -196,14 +163,14 @@ fn line(c: &Control, v: &Variant, prefix: &str, base: u8, n: usize) -> anyhow::R
         let child = Command::new(&v.bin)
             .env_clear()
             .envs(v.env.iter().map(|(k, v)| (k, v)))
-            .env("PEER_ID", format!("{prefix}{i}"))
-            .env("PEER_ADDR", addrs[i].to_string())
-            .env("NEIGHBORS", nb.join(","))
-            .env("TRACKER_URL", &c.tracker)
-            .env("TOPOLOGY_URL", &c.topology)
-            .env("SIGNAL_URL", &c.signal)
-            .env("HEARTBEAT_INTERVAL_SEC", "5")
-            .env("RUST_LOG", "warn")
+            .env(env::PEER_ID, format!("{prefix}{i}"))
+            .env(env::PEER_ADDR, addrs[i].to_string())
+            .env(env::NEIGHBORS, nb.join(","))
+            .env(env::TRACKER_URL, &c.tracker)
+            .env(env::TOPOLOGY_URL, &c.topology)
+            .env(env::SIGNAL_URL, &c.signal)
+            .env(env::HEARTBEAT_INTERVAL_SEC, "5")
+            .env(env::RUST_LOG, "warn")
             .stdout(Stdio::null())
             .spawn()?;
         out.push(Agent {

@@ -168,20 +168,6 @@ pub async fn call(
         .map_err(|_| format!("no answer within {deadline:?}"))?
 }
 
-/// Percent-encodes a query value (ids are plain already; this keeps any
-/// other byte from changing the query's shape).
-pub fn encode(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +186,5 @@ mod tests {
         assert_eq!(split_url("http://[::1]:8090"), Some(("::1", 8090, "")));
         assert_eq!(split_url("https://x"), None);
         assert_eq!(split_url("http://x:port"), None);
-        assert_eq!(encode("peer-1.a_b~"), "peer-1.a_b~");
-        assert_eq!(encode("a b&c"), "a%20b%26c");
     }
 }

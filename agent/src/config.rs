@@ -7,9 +7,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-
-/// Port a neighbor listens on when `NEIGHBORS` names only its host.
-pub const DEFAULT_PEER_PORT: u16 = 8080;
+use wire::contract::{env, ports, urls};
 
 /// Everything the agent needs to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,17 +94,20 @@ impl Config {
     }
 
     /// Reads a map of environment variables (tests pass their own).
-    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let get = |k: &str| env.get(k).map(|v| v.trim().to_string());
-        let peer_id = get("PEER_ID").ok_or_else(|| err("PEER_ID", "must be set"))?;
-        wire::ids::validate_peer_id(&peer_id).map_err(|e| err("PEER_ID", e.0))?;
+    pub fn from_env_map(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| vars.get(k).map(|v| v.trim().to_string());
+        let peer_id = get(env::PEER_ID).ok_or_else(|| err(env::PEER_ID, "must be set"))?;
+        wire::ids::validate_peer_id(&peer_id).map_err(|e| err(env::PEER_ID, e.0))?;
 
-        let listen = match get("PEER_ADDR") {
-            None => SocketAddr::from(([0, 0, 0, 0], DEFAULT_PEER_PORT)),
+        let listen = match get(env::PEER_ADDR) {
+            None => SocketAddr::from(([0, 0, 0, 0], ports::PEER)),
             Some(v) => v.parse().map_err(|_| {
                 err(
-                    "PEER_ADDR",
-                    format!("{v:?} is not an IP:port address such as 0.0.0.0:8080"),
+                    env::PEER_ADDR,
+                    format!(
+                        "{v:?} is not an IP:port address such as 0.0.0.0:{}",
+                        ports::PEER
+                    ),
                 )
             })?,
         };
@@ -129,17 +130,17 @@ impl Config {
             }
             Ok(Some(v.trim_end_matches('/').to_string()))
         };
-        let tracker_url = url("TRACKER_URL", "http://tracker:7070", &["http"])?;
-        let signal_url = url("SIGNAL_URL", "ws://signalling:7080/ws", &["ws"])?;
-        let topology_url = url("TOPOLOGY_URL", "http://topology:8090", &["http"])?;
+        let tracker_url = url(env::TRACKER_URL, urls::TRACKER, &["http"])?;
+        let signal_url = url(env::SIGNAL_URL, urls::SIGNAL, &["ws"])?;
+        let topology_url = url(env::TOPOLOGY_URL, urls::TOPOLOGY, &["http"])?;
 
         let name = |var: &'static str, kind: &str| -> Result<String, ConfigError> {
             let v = get(var).unwrap_or_else(|| "default".into());
             wire::ids::validate_name(kind, &v).map_err(|e| err(var, e.0))?;
             Ok(v)
         };
-        let room = name("PEER_ROOM", "room")?;
-        let region = name("PEER_REGION", "region")?;
+        let room = name(env::PEER_ROOM, "room")?;
+        let region = name(env::PEER_REGION, "region")?;
 
         fn number<T: std::str::FromStr>(
             var: &'static str,
@@ -153,37 +154,48 @@ impl Config {
                     .map_err(|_| err(var, format!("{v:?} is not a non-negative whole number"))),
             }
         }
-        let rtt_ms: u32 = number("PEER_RTT_MS", get("PEER_RTT_MS"), 0)?;
-        let cache_capacity: usize = number("CACHE_CAPACITY", get("CACHE_CAPACITY"), 64)?;
+        let rtt_ms: u32 = number(env::PEER_RTT_MS, get(env::PEER_RTT_MS), 0)?;
+        let cache_capacity: usize = number(env::CACHE_CAPACITY, get(env::CACHE_CAPACITY), 64)?;
         if cache_capacity == 0 {
-            return Err(err("CACHE_CAPACITY", "must be at least 1"));
+            return Err(err(env::CACHE_CAPACITY, "must be at least 1"));
         }
-        let cache_max_bytes: u64 = number("CACHE_MAX_BYTES", get("CACHE_MAX_BYTES"), 7 << 20)?;
+        let cache_max_bytes: u64 =
+            number(env::CACHE_MAX_BYTES, get(env::CACHE_MAX_BYTES), 7 << 20)?;
         if cache_max_bytes < 4096 {
-            return Err(err("CACHE_MAX_BYTES", "must be at least 4096"));
+            return Err(err(env::CACHE_MAX_BYTES, "must be at least 4096"));
         }
-        let hb: u64 = number("HEARTBEAT_INTERVAL_SEC", get("HEARTBEAT_INTERVAL_SEC"), 30)?;
+        let hb: u64 = number(
+            env::HEARTBEAT_INTERVAL_SEC,
+            get(env::HEARTBEAT_INTERVAL_SEC),
+            30,
+        )?;
         if hb == 0 || hb > 86_400 {
-            return Err(err("HEARTBEAT_INTERVAL_SEC", "must be between 1 and 86400"));
+            return Err(err(
+                env::HEARTBEAT_INTERVAL_SEC,
+                "must be between 1 and 86400",
+            ));
         }
 
-        let ttl: u64 = number("PLAYLIST_TTL_SEC", get("PLAYLIST_TTL_SEC"), 5)?;
+        let ttl: u64 = number(env::PLAYLIST_TTL_SEC, get(env::PLAYLIST_TTL_SEC), 5)?;
         if ttl == 0 || ttl > 86_400 {
-            return Err(err("PLAYLIST_TTL_SEC", "must be between 1 and 86400"));
+            return Err(err(env::PLAYLIST_TTL_SEC, "must be between 1 and 86400"));
         }
 
-        let neighbors = parse_neighbors(&peer_id, &get("NEIGHBORS").unwrap_or_default())?;
+        let neighbors = parse_neighbors(&peer_id, &get(env::NEIGHBORS).unwrap_or_default())?;
 
-        let edge_db_url = get("EDGE_DB_URL").filter(|v| !v.is_empty());
+        let edge_db_url = get(env::EDGE_DB_URL).filter(|v| !v.is_empty());
         if let Some(u) = &edge_db_url {
             u.parse::<tokio_postgres::Config>().map_err(|e| {
                 err(
-                    "EDGE_DB_URL",
-                    format!("not a PostgreSQL URL (postgres://user:pass@host:5432/db): {e}"),
+                    env::EDGE_DB_URL,
+                    format!(
+                        "not a PostgreSQL URL (postgres://user:pass@host:{}/db): {e}",
+                        ports::POSTGRES
+                    ),
                 )
             })?;
         }
-        let token = get("MESH_TOKEN").filter(|v| !v.is_empty());
+        let token = get(env::MESH_TOKEN).filter(|v| !v.is_empty());
 
         Ok(Config {
             peer_id,
@@ -248,18 +260,19 @@ fn parse_neighbors(me: &str, value: &str) -> Result<Vec<Neighbor>, ConfigError> 
             Some((id, addr)) => (id.trim(), Some(addr.trim())),
             None => (item, None),
         };
-        wire::ids::validate_peer_id(id).map_err(|e| err("NEIGHBORS", e.0))?;
+        wire::ids::validate_peer_id(id).map_err(|e| err(env::NEIGHBORS, e.0))?;
         if id == me {
-            return Err(err("NEIGHBORS", format!("{id:?} is this peer itself")));
+            return Err(err(env::NEIGHBORS, format!("{id:?} is this peer itself")));
         }
         if out.iter().any(|n| n.id == id) {
-            return Err(err("NEIGHBORS", format!("{id:?} is listed twice")));
+            return Err(err(env::NEIGHBORS, format!("{id:?} is listed twice")));
         }
         let (host, port) = match addr {
-            None => (id.to_string(), DEFAULT_PEER_PORT),
+            // A neighbor named by host only listens on the default peer port.
+            None => (id.to_string(), ports::PEER),
             Some(a) => parse_host_port(a).ok_or_else(|| {
                 err(
-                    "NEIGHBORS",
+                    env::NEIGHBORS,
                     format!("{item:?}: address must be host:port, e.g. peer-2=127.0.0.1:9002"),
                 )
             })?,

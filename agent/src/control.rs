@@ -3,7 +3,7 @@
 //! route source while signalling is down.
 
 use crate::client;
-use crate::Inner;
+use crate::state::Inner;
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use wire::signalling::{ClientMessage, ServerMessage};
 use wire::tracker::{Ack, Announce, Heartbeat, SegmentLookup};
+use wire::url::encode_component;
 
 /// How long a route from signalling or topology is reused.
 const PATH_TTL: Duration = Duration::from_secs(5);
@@ -119,19 +120,12 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
     };
     let query = format!(
         "/path?from={}&to={}",
-        client::encode(me),
-        client::encode(target)
+        encode_component(me),
+        encode_component(target)
     );
-    let resp = client::call(
-        topology,
-        &query,
-        None,
-        None,
-        inner.config.bind_ip(),
-        CONTROL_TIMEOUT,
-    )
-    .await
-    .map_err(|e| format!("{why}; topology: {e}"))?;
+    let resp = get(inner, topology, &query)
+        .await
+        .map_err(|e| format!("{why}; topology: {e}"))?;
     if !(200..300).contains(&resp.status) {
         return Err(format!("{why}; topology answered {}", resp.status));
     }
@@ -148,19 +142,12 @@ pub async fn lookup(inner: &Inner, id: &str) -> Result<SegmentLookup, String> {
     };
     let query = format!(
         "/segments/{}?region={}&limit=8",
-        client::encode(id),
-        client::encode(&inner.config.region)
+        encode_component(id),
+        encode_component(&inner.config.region)
     );
-    let resp = client::call(
-        tracker,
-        &query,
-        None,
-        None,
-        inner.config.bind_ip(),
-        CONTROL_TIMEOUT,
-    )
-    .await
-    .map_err(|e| format!("tracker: {e}"))?;
+    let resp = get(inner, tracker, &query)
+        .await
+        .map_err(|e| format!("tracker: {e}"))?;
     if resp.status == 404 {
         return Ok(SegmentLookup {
             segment: id.to_string(),
@@ -172,6 +159,19 @@ pub async fn lookup(inner: &Inner, id: &str) -> Result<SegmentLookup, String> {
         return Err(format!("tracker answered {}", resp.status));
     }
     resp.json().map_err(|e| format!("tracker: {e}"))
+}
+
+/// A control-plane read: `GET base + path_and_query`, no token.
+async fn get(inner: &Inner, base: &str, path_and_query: &str) -> Result<client::Answer, String> {
+    client::call(
+        base,
+        path_and_query,
+        None,
+        None,
+        inner.config.bind_ip(),
+        CONTROL_TIMEOUT,
+    )
+    .await
 }
 
 enum Sent {
@@ -272,7 +272,7 @@ pub async fn tracker_loop(inner: Arc<Inner>, cancel: CancellationToken) {
             neighbors: Some(neighbors.clone()),
         };
         let sent = post(&inner, "/heartbeat", &body).await;
-        crate::release_free_memory();
+        crate::state::release_free_memory();
         match sent {
             Sent::Ok => backoff = Duration::from_millis(100),
             Sent::Unknown => {

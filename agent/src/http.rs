@@ -19,8 +19,8 @@
 use crate::cache::Segment;
 use crate::flight::{FetchError, Flight, Next};
 use crate::mesh::{self, Joined, Plan};
+use crate::state::Inner;
 use crate::stats::Event;
-use crate::Inner;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -350,7 +350,7 @@ async fn respond_flight(
     let fail_inner = inner.clone();
     let fail_id = id.clone();
     // The stream holds a Busy: when the last relay ends, memory is trimmed.
-    let busy = crate::Busy::new(&inner);
+    let busy = crate::state::Busy::new(&inner);
     let stream = futures::stream::unfold((flight, 0usize, false, busy), move |(f, i, done, b)| {
         let fail_inner = fail_inner.clone();
         let fail_id = fail_id.clone();

@@ -2,17 +2,20 @@
 //! `agent/README.md`), binds `PEER_ADDR` and serves until SIGINT/SIGTERM.
 
 use anyhow::Context;
+use std::io::IsTerminal;
 
 fn main() -> std::process::ExitCode {
     tune_malloc();
     // A plain level (RUST_LOG=error|warn|info|debug|trace), not an EnvFilter:
     // its regex engine alone costs more idle memory than the whole agent.
-    let level = std::env::var("RUST_LOG")
+    let level = std::env::var(wire::contract::env::RUST_LOG)
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
+    // Colours only on a terminal: `docker logs` reads a pipe.
     tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     match serve() {

@@ -12,8 +12,8 @@ use crate::cache::Segment;
 use crate::client;
 use crate::control;
 use crate::flight::{FetchError, Flight, Head};
+use crate::state::Inner;
 use crate::stats::Event;
-use crate::Inner;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
@@ -114,7 +114,7 @@ impl Drop for Reservation<'_> {
 /// The fetching task of one flight: tries sources until one delivers.
 async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
     // Declared first, so dropped last: after the fetch's connections.
-    let _busy = crate::Busy::new(&inner);
+    let _busy = crate::state::Busy::new(&inner);
     let mut flight = first;
     let me = inner.config.peer_id.clone();
     let mut last: Option<FetchError> = None;
@@ -472,7 +472,7 @@ async fn attempt(
 /// when it has one) and sends the relay request.
 async fn open_relay(
     inner: &Inner,
-    next: &crate::Neighbor,
+    next: &crate::config::Neighbor,
     id: &str,
     route: &[String],
 ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
@@ -617,7 +617,7 @@ pub async fn check_relay(
     Ok(())
 }
 
-async fn resolve(inner: &Inner, nb: &crate::Neighbor) -> Vec<IpAddr> {
+async fn resolve(inner: &Inner, nb: &crate::config::Neighbor) -> Vec<IpAddr> {
     if let Ok(ip) = nb.host.parse::<IpAddr>() {
         return vec![ip.to_canonical()];
     }

@@ -136,7 +136,7 @@ async fn a_corrupting_peer_is_caught_at_the_first_honest_hop_and_the_segment_fet
         edge: None,
     };
     let r = http()
-        .post(format!("{}/announce", cp.tracker.url()))
+        .post(cp.tracker.url("/announce"))
         .json(&announce)
         .send()
         .await

@@ -79,78 +79,55 @@ async fn relays_from_non_neighbors_or_to_non_neighbors_are_refused() {
     agents[3].ingest(&id, &data).await;
     let ip = |i: usize| -> IpAddr { agents[i].addr.ip() };
     let url = format!("{}/segments/{id}", agents[2].url());
+    let n2_url = format!("{}/segments/{id}", agents[1].url());
 
     // n1 is not n3's neighbor.
-    let r = client_from(Some(ip(0)))
-        .get(&url)
-        .header("x-mesh-route", "n3,n4")
-        .header("x-mesh-from", "n1")
-        .send()
-        .await
-        .unwrap();
+    let r = relay_request(ip(0), &url, "n3,n4", "n1").await;
     assert_eq!(r.status(), 403);
     let e: wire::ErrorBody = r.json().await.unwrap();
     assert!(e.error.contains("not a neighbor"), "{e:?}");
 
     // Claiming to be n2 from n1's address does not help.
-    let r = client_from(Some(ip(0)))
-        .get(&url)
-        .header("x-mesh-route", "n3,n4")
-        .header("x-mesh-from", "n2")
-        .send()
-        .await
-        .unwrap();
+    let r = relay_request(ip(0), &url, "n3,n4", "n2").await;
     assert_eq!(r.status(), 403);
     let e: wire::ErrorBody = r.json().await.unwrap();
     assert!(e.error.contains("not n2's address"), "{e:?}");
 
     // From n2 itself, a route naming a non-neighbor next hop is refused.
-    let r = client_from(Some(ip(1)))
-        .get(format!("{}/segments/{id}", agents[1].url()))
-        .header("x-mesh-route", "n2,n4")
-        .header("x-mesh-from", "n1")
-        .send()
-        .await
-        .unwrap();
+    let r = relay_request(ip(1), &n2_url, "n2,n4", "n1").await;
     assert_eq!(
         r.status(),
         403,
         "n1's address is not n2... from n2's own ip"
     );
-    let r = client_from(Some(ip(0)))
-        .get(format!("{}/segments/{id}", agents[1].url()))
-        .header("x-mesh-route", "n2,n4")
-        .header("x-mesh-from", "n1")
-        .send()
-        .await
-        .unwrap();
+    let r = relay_request(ip(0), &n2_url, "n2,n4", "n1").await;
     assert_eq!(r.status(), 403);
     let e: wire::ErrorBody = r.json().await.unwrap();
     assert!(e.error.contains("next hop n4 is not a neighbor"), "{e:?}");
     // A route that does not start at the receiver is refused.
-    let r = client_from(Some(ip(1)))
-        .get(&url)
-        .header("x-mesh-route", "n4")
-        .header("x-mesh-from", "n2")
-        .send()
-        .await
-        .unwrap();
+    let r = relay_request(ip(1), &url, "n4", "n2").await;
     assert_eq!(r.status(), 403);
 
     // The honest neighbor with a good route is served.
-    let r = client_from(Some(ip(1)))
-        .get(&url)
-        .header("x-mesh-route", "n3,n4")
-        .header("x-mesh-from", "n2")
-        .send()
-        .await
-        .unwrap();
+    let r = relay_request(ip(1), &url, "n3,n4", "n2").await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(r.headers(), "x-mesh-source"), "cache");
     assert_eq!(r.bytes().await.unwrap().to_vec(), data);
     assert!(agents[2].stats().await.relays_refused >= 3);
     assert_eq!(agents[1].stats().await.relays_refused, 2);
     assert!(agents[2].metric("relays_refused_total").await >= 3);
+}
+
+/// A relay request to `url` sent from `ip`: `from` claims to be the hop
+/// before, `route` is the rest of the route.
+async fn relay_request(ip: IpAddr, url: &str, route: &str, from: &str) -> reqwest::Response {
+    client_from(Some(ip))
+        .get(url)
+        .header("x-mesh-route", route)
+        .header("x-mesh-from", from)
+        .send()
+        .await
+        .expect("relay request sent")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ use futures::{SinkExt, StreamExt};
 use services::graph::MeshGraph;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
+use wire::signalling::{ClientMessage, ServerMessage};
 
 /// A connected random graph of mean degree 4: a ring (degree 2) plus, for
 /// each peer, one chord to a random peer (listed by one end only).
@@ -47,6 +48,10 @@ async fn connect(addr: std::net::SocketAddr, peer: &str) -> Ws {
         .await
         .expect("connect")
         .0
+}
+
+fn message(m: &ClientMessage) -> Message {
+    Message::Text(serde_json::to_string(m).expect("serialize").into())
 }
 
 async fn next_text(ws: &mut Ws) -> String {
@@ -91,19 +96,8 @@ fn main() {
     }
 
     // End to end: the server as its binary runs it (current-thread runtime).
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
-            services::signalling::run(Default::default(), l, std::future::pending()).await
-        })
-        .expect("signalling");
+    let addr = testkit::serve_on_own_thread("signalling", |l| {
+        services::signalling::run(Default::default(), l, std::future::pending())
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -116,8 +110,12 @@ fn main() {
         let mut socks = Vec::new();
         for i in 0..N {
             let mut ws = connect(addr, &format!("peer-{i}")).await;
-            let announce = serde_json::json!({"type":"announce","neighbors":[format!("peer-{}", (i + 1) % N)]});
-            ws.send(Message::Text(announce.to_string().into())).await.expect("announce");
+            let announce = ClientMessage::Announce {
+                peer: None,
+                room: None,
+                neighbors: vec![format!("peer-{}", (i + 1) % N)],
+            };
+            ws.send(message(&announce)).await.expect("announce");
             socks.push(ws);
         }
         // The line's sockets report when their path message arrives.
@@ -136,13 +134,14 @@ fn main() {
             });
         }
         // Warm up and make sure every announce has landed.
+        let req = message(&ClientMessage::RequestPath {
+            target: "peer-10".into(),
+        });
         loop {
-            let req = serde_json::json!({"type":"request_path","target":"peer-10"});
-            requester.send(Message::Text(req.to_string().into())).await.expect("send");
+            requester.send(req.clone()).await.expect("send");
             let text = next_text(&mut requester).await;
-            if text.contains("\"path\"") {
-                let v: serde_json::Value = serde_json::from_str(&text).expect("json");
-                if v["path"].as_array().map(|a| a.len()) == Some(11) {
+            if let Ok(ServerMessage::Path { path }) = serde_json::from_str(&text) {
+                if path.len() == 11 {
                     for _ in 0..10 {
                         rx.recv().await;
                     }
@@ -155,9 +154,8 @@ fn main() {
         let rounds = 500;
         let (mut last_ms, mut own_ms) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            let req = serde_json::json!({"type":"request_path","target":"peer-10"});
             let t0 = Instant::now();
-            requester.send(Message::Text(req.to_string().into())).await.expect("send");
+            requester.send(req.clone()).await.expect("send");
             let text = next_text(&mut requester).await;
             own_ms.push(t0.elapsed().as_secs_f64() * 1e3);
             assert!(text.contains("peer-10"), "{text}");

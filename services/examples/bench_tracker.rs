@@ -10,8 +10,9 @@
 //! hold 100 segments each (10 songs x 10 segments, spread so each segment
 //! has ~8 holders), and 2 of them are edge peers.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use wire::tracker::{Announce, Heartbeat};
 
 const PEERS: usize = 160;
 const SEGS_PER_PEER: usize = 100;
@@ -27,11 +28,12 @@ fn inventory(peer: usize) -> Vec<String> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+fn heartbeat_body(peer_id: String, segments: Option<Vec<String>>) -> Heartbeat {
+    Heartbeat {
+        peer_id,
+        segments,
+        neighbors: None,
+    }
 }
 
 struct Stats {
@@ -115,72 +117,45 @@ fn main() {
     let n = args.first().copied().unwrap_or(20_000);
     let conc = args.get(1).copied().unwrap_or(32);
 
-    let redis_port = free_port();
-    let mut redis = Command::new("redis-server")
-        .args([
-            "--port",
-            &redis_port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server");
-    let redis_url = format!("redis://127.0.0.1:{redis_port}");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-
-    // The tracker, as its binary runs it.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr = listener.local_addr().expect("addr");
-    let config = services::tracker::Config {
-        redis_url,
-        topology_url: None,
-        ttl: Duration::from_secs(120),
-        reap_interval: None,
-        token: None,
-    };
-    let tracker_thread = std::thread::Builder::new().name("tracker".into());
-    let _ = tracker_thread.spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
-            services::tracker::run(config, l, std::future::pending()).await
-        })
-        .expect("tracker");
-    });
-
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
+    let redis = rt.block_on(testkit::RedisServer::start());
+
+    // The tracker, as its binary runs it.
+    let config = services::tracker::Config {
+        redis_url: redis.url(),
+        topology_url: None,
+        ttl: Duration::from_secs(120),
+        reap_interval: None,
+        token: None,
+    };
+    let addr = testkit::serve_on_own_thread("tracker", move |l| {
+        services::tracker::run(config, l, std::future::pending())
+    });
+
     let base = format!("http://{addr}");
     println!("tracker bench: {PEERS} peers x {SEGS_PER_PEER} segments, {n} requests per phase, {conc} connections");
     let results = rt.block_on(async move {
         let b = base.clone();
         let announce_body = move |i: usize| {
             let p = i % PEERS;
-            serde_json::json!({
-                "peer_id": format!("peer-{p}"), "region": if p.is_multiple_of(2) { "eu" } else { "us" },
-                "rtt_ms": (p * 7) % 90, "neighbors": [format!("peer-{}", (p + 1) % PEERS), format!("peer-{}", (p + PEERS - 1) % PEERS)],
-                "segments": inventory(p),
-                "edge": if p < 2 { Some(format!("edge-db-{p}")) } else { None },
-            })
+            Announce {
+                peer_id: format!("peer-{p}"),
+                region: if p.is_multiple_of(2) { "eu" } else { "us" }.into(),
+                rtt_ms: ((p * 7) % 90) as u32,
+                neighbors: vec![
+                    format!("peer-{}", (p + 1) % PEERS),
+                    format!("peer-{}", (p + PEERS - 1) % PEERS),
+                ],
+                segments: inventory(p),
+                addr: None,
+                edge: (p < 2).then(|| format!("edge-db-{p}")),
+            }
         };
-        let bodies: Vec<serde_json::Value> = (0..PEERS).map(announce_body).collect();
+        let bodies: Vec<Announce> = (0..PEERS).map(announce_body).collect();
         let bodies = std::sync::Arc::new(bodies);
         let bb = bodies.clone();
         let announce = load("announce (100 segments)", n, conc, move |c, i| {
@@ -190,15 +165,14 @@ fn main() {
         let b = base.clone();
         let heartbeat = load("heartbeat (no changes)", n, conc, move |c, i| {
             c.post(format!("{b}/heartbeat"))
-                .json(&serde_json::json!({"peer_id": format!("peer-{}", i % PEERS)}))
+                .json(&heartbeat_body(format!("peer-{}", i % PEERS), None))
         })
         .await;
         let b = base.clone();
         let heartbeat_inv = load("heartbeat (100 segments)", n, conc, move |c, i| {
             let p = i % PEERS;
-            c.post(format!("{b}/heartbeat")).json(
-                &serde_json::json!({"peer_id": format!("peer-{p}"), "segments": inventory(p)}),
-            )
+            c.post(format!("{b}/heartbeat"))
+                .json(&heartbeat_body(format!("peer-{p}"), Some(inventory(p))))
         })
         .await;
         let b = base.clone();
@@ -208,12 +182,15 @@ fn main() {
             // One segment differs on every request, so the inventory is rewritten.
             segs[0] = format!("fresh-{i}.ts");
             c.post(format!("{b}/heartbeat"))
-                .json(&serde_json::json!({"peer_id": format!("peer-{p}"), "segments": segs}))
+                .json(&heartbeat_body(format!("peer-{p}"), Some(segs)))
         })
         .await;
         let b = base.clone();
         let lookup = load("lookup (GET /segments)", n, conc, move |c, i| {
-            c.get(format!("{b}/segments/{}?region=eu&limit=5", seg((i * 7) % SEGMENTS)))
+            c.get(format!(
+                "{b}/segments/{}?region=eu&limit=5",
+                seg((i * 7) % SEGMENTS)
+            ))
         })
         .await;
         let b = base.clone();
@@ -222,18 +199,26 @@ fn main() {
         })
         .await;
         // One sample lookup, to show what is answered.
-        let sample: wire::tracker::SegmentLookup = reqwest::get(format!("{base}/segments/{}?region=eu", seg(0)))
-            .await
-            .expect("lookup")
-            .json()
-            .await
-            .expect("json");
+        let sample: wire::tracker::SegmentLookup =
+            reqwest::get(format!("{base}/segments/{}?region=eu", seg(0)))
+                .await
+                .expect("lookup")
+                .json()
+                .await
+                .expect("json");
         println!(
             "sample lookup: {} holders, {} edge peers",
             sample.holders.len(),
             sample.edges.len()
         );
-        vec![announce, heartbeat, heartbeat_inv, heartbeat_changed, lookup, peers]
+        vec![
+            announce,
+            heartbeat,
+            heartbeat_inv,
+            heartbeat_changed,
+            lookup,
+            peers,
+        ]
     });
     for r in &results {
         r.print();
@@ -243,7 +228,7 @@ fn main() {
     let out = Command::new("redis-benchmark")
         .args([
             "-p",
-            &redis_port.to_string(),
+            &redis.port.to_string(),
             "-t",
             "set,get",
             "-n",
@@ -288,6 +273,4 @@ fn main() {
             results[4].rps() / get
         );
     }
-    let _ = redis.kill();
-    let _ = redis.wait();
 }

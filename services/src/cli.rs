@@ -3,7 +3,7 @@
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let filter = tracing_subscriber::EnvFilter::try_from_env(wire::contract::env::RUST_LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
@@ -45,6 +45,11 @@ pub async fn shutdown_signal() {
 /// An empty string (e.g. `MESH_TOKEN=`) means "not set".
 pub fn non_empty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.trim().is_empty())
+}
+
+/// `0.0.0.0:<port>`: the default listen address of a service.
+pub fn any_interface(port: u16) -> String {
+    format!("0.0.0.0:{port}")
 }
 
 /// Binds `addr` (resolved through getaddrinfo), naming it on failure.

@@ -1,16 +1,19 @@
-//! The mesh control plane, as a library behind three small binaries.
+//! The mesh control plane, as a library behind three small binaries
+//! (`src/bin/`), each of which only parses its flags and calls `run`.
 //!
 //! - [`topology`]: the global graph of peers and their links; BFS paths (`:8090`).
 //! - [`tracker`]: live peers and who holds which segment, in Redis with TTL
-//!   liveness; candidate lookup by region and RTT (`:7070`).
+//!   liveness; candidate lookup by region and RTT (`:7070`); its Lua scripts
+//!   and the queue that keeps topology in step live in its submodules.
 //! - [`signalling`]: WebSocket rooms; BFS routes pushed to every peer on them (`:7080`).
 //! - [`graph`]: the undirected "either end lists the other" graph both use.
-//! - [`http`]: JSON errors, body parsing, tokens and serving, shared by all three.
+//! - [`http`]: JSON errors, body parsing, tokens, health and serving, shared by all three.
 //! - [`metrics`]: Prometheus text counters.
-//! - [`cli`]: what the binaries share: tracing, signals, env/flag parsing.
+//! - [`cli`]: what the binaries share: tracing, signals, binding, empty values as unset.
 //!
-//! Each service is `run(config, listener, shutdown)`: tests bind port 0 and
-//! start it in-process.
+//! Every body and message is a [`wire`] type; ports and env names come from
+//! [`wire::contract`]. Each service is `run(config, listener, shutdown)`:
+//! tests bind port 0 and start it in-process.
 
 pub mod cli;
 pub mod graph;

@@ -7,7 +7,7 @@
 //!   → {"type":"request_path","target":"peer-30"}
 //!   ← {"type":"path","path":["peer-1","peer-6","peer-18","peer-30"]}   to every peer on it
 //!   ← {"type":"error","error":"no path from \"peer-1\" to \"peer-30\" in room \"rock\"","target":"peer-30"}
-//! GET /rooms    {"rooms":{"rock":{"peers":["peer-1"],"edges":[["peer-1","peer-2"]]}}}
+//! GET /rooms    {"rooms":{"rock":{"edges":[["peer-1","peer-2"]],"peers":["peer-1","peer-2"]}}}
 //! GET /healthz, /metrics
 //! ```
 //!
@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use wire::signalling::{ClientMessage, ServerMessage};
+use wire::signalling::{ClientMessage, RoomsResponse, ServerMessage};
 
 /// Signalling settings.
 #[derive(Debug, Clone)]
@@ -448,19 +448,20 @@ fn explain_bad_message(text: &str) -> String {
     }
 }
 
-async fn rooms(State(s): State<AppState>) -> Json<serde_json::Value> {
+async fn rooms(State(s): State<AppState>) -> Json<RoomsResponse> {
     let rooms = s.inner.rooms();
-    let mut out = serde_json::Map::new();
-    let mut names: Vec<&String> = rooms.keys().collect();
-    names.sort();
-    for name in names {
-        let r = &rooms[name];
-        out.insert(
-            name.clone(),
-            serde_json::json!({"peers": r.graph.peers(), "edges": r.graph.edges()}),
-        );
-    }
-    Json(serde_json::json!({ "rooms": out }))
+    Json(RoomsResponse {
+        rooms: rooms
+            .iter()
+            .map(|(name, r)| {
+                let room = wire::signalling::Room {
+                    edges: r.graph.edges(),
+                    peers: r.graph.peers().into_iter().map(String::from).collect(),
+                };
+                (name.clone(), room)
+            })
+            .collect(),
+    })
 }
 
 async fn metrics_text(State(s): State<AppState>) -> Response {

@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
-use wire::topology::{GraphNode, GraphSnapshot, PathResponse, PeerUpsert};
+use wire::topology::{GraphNode, GraphSnapshot, PathResponse, PeerUpsert, RemovedResponse};
 
 /// Topology manager settings.
 #[derive(Debug, Clone, Default)]
@@ -158,7 +158,7 @@ async fn delete_peer(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RemovedResponse>, ApiError> {
     http::check_token(&headers, s.inner.token.as_deref())?;
     http::valid("peer_id", &id, wire::ids::validate_peer_id)?;
     let mut mesh = s.inner.mesh();
@@ -166,7 +166,10 @@ async fn delete_peer(
         return Err(ApiError::not_found(format!("unknown peer {id:?}")));
     }
     mesh.info.remove(&id);
-    Ok(Json(serde_json::json!({"peer_id": id, "removed": true})))
+    Ok(Json(RemovedResponse {
+        peer_id: id,
+        removed: true,
+    }))
 }
 
 fn snapshot(mesh: &Mesh) -> GraphSnapshot {

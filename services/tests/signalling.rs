@@ -329,14 +329,7 @@ async fn metrics_and_shutdown_close_sockets() {
     let _b = ws_connect(&s, "b", "q", None).await;
     a.request_path("a").await;
     a.recv_path().await;
-    let text = client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = get_text(&s.url("/metrics")).await;
     assert!(text.contains("signalling_rooms 2"), "{text}");
     assert!(text.contains("signalling_connected_peers 2"), "{text}");
     assert!(text.contains("signalling_paths_computed_total 1"), "{text}");

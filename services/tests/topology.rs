@@ -198,14 +198,7 @@ async fn health_metrics_and_graceful_shutdown() {
     let (status, h) = get_json(&t.url("/healthz")).await;
     assert_eq!(status, 200);
     assert_eq!(h["service"], "topology");
-    let text = client()
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = get_text(&t.url("/metrics")).await;
     assert!(
         text.contains(r#"topology_http_requests_total{route="/peers",status="200"} 2"#),
         "{text}"

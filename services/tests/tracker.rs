@@ -26,7 +26,7 @@ fn ids(c: &[wire::tracker::Candidate]) -> Vec<&str> {
 
 async fn tracker_up(redis: &Redis, topo: Option<&Service>, ttl: Duration) -> Service {
     let t = tracker(tracker_config(redis, topo, ttl)).await;
-    wait_healthy(&t).await;
+    t.wait_healthy().await;
     t
 }
 
@@ -197,14 +197,7 @@ async fn ttl_reaping_removes_peer_from_lookups_and_topology() {
     .await;
     let (status, body) = post(&t.url("/heartbeat"), &json!({"peer_id":"p3"})).await;
     assert_error(status, &body, 404, "announce again");
-    let text = client()
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = get_text(&t.url("/metrics")).await;
     assert!(text.contains("tracker_reaped_peers_total 1"), "{text}");
     assert!(text.contains("tracker_live_peers 2"), "{text}");
     let _: () = redis::cmd("PING")
@@ -267,7 +260,7 @@ async fn neighbor_changes_and_topology_outage_catch_up() {
     let mut cfg = tracker_config(&redis, None, Duration::from_secs(8));
     cfg.topology_url = Some(format!("http://{topo_addr}"));
     let t = tracker(cfg).await;
-    wait_healthy(&t).await;
+    t.wait_healthy().await;
     let (status, _) = post(&t.url("/announce"), &announce("p1", "eu", 5, &["p2"], &[])).await;
     assert_eq!(status, 200, "announce works while topology is down");
     post(&t.url("/announce"), &announce("p2", "eu", 5, &[], &[])).await;
@@ -281,14 +274,9 @@ async fn neighbor_changes_and_topology_outage_catch_up() {
     let listener = tokio::net::TcpListener::bind(topo_addr)
         .await
         .expect("rebind topology port");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let topo_task = tokio::spawn(services::topology::run(
-        services::topology::Config::default(),
-        listener,
-        async move {
-            let _ = rx.await;
-        },
-    ));
+    let topology = Service::spawn(listener, |l, stop| {
+        services::topology::run(services::topology::Config::default(), l, stop)
+    });
     let graph = format!("http://{topo_addr}/graph");
     eventually("topology caught up with p1 and p2", || async {
         let g: GraphSnapshot = get_as(&graph).await;
@@ -311,8 +299,7 @@ async fn neighbor_changes_and_topology_outage_catch_up() {
         g.edges.is_empty()
     })
     .await;
-    let _ = tx.send(());
-    let _ = topo_task.await;
+    let _ = topology.shutdown().await;
 }
 
 #[tokio::test]
@@ -384,7 +371,7 @@ async fn redis_down_at_start_then_up() {
     })
     .await;
     redis.restart().await;
-    wait_healthy(&t).await;
+    t.wait_healthy().await;
     let (status, _) = post(&t.url("/announce"), &announce("p1", "eu", 5, &[], &[])).await;
     assert_eq!(status, 200);
 }
@@ -395,7 +382,7 @@ async fn token_guards_announce_and_heartbeat_only() {
     let mut cfg = tracker_config(&redis, None, LONG);
     cfg.token = Some("tok".into());
     let t = tracker(cfg).await;
-    wait_healthy(&t).await;
+    t.wait_healthy().await;
     let body = announce("p1", "eu", 5, &[], &["s1"]).to_string();
     let (status, resp) = post_raw(&t.url("/announce"), body.clone(), None).await;
     assert_error(status, &resp, 401, "missing token");
@@ -548,7 +535,7 @@ async fn a_restarted_empty_topology_is_refilled() {
     let mut cfg = tracker_config(&redis, None, Duration::from_secs(3));
     cfg.topology_url = Some(format!("http://{topo_addr}"));
     let t = tracker(cfg).await;
-    wait_healthy(&t).await;
+    t.wait_healthy().await;
     post(&t.url("/announce"), &announce("p1", "eu", 5, &["p2"], &[])).await;
     post(&t.url("/announce"), &announce("p2", "eu", 5, &[], &[])).await;
     let graph = format!("http://{topo_addr}/graph");

@@ -1,13 +1,24 @@
 //! Helpers shared by the integration tests of `agent` and `services` (a
 //! dev-dependency only; never part of a binary):
 //!
+//! - [`service`]: [`Service`], a server (`run(config, listener, shutdown)`)
+//!   started in-process on port 0, polled until healthy, stopped by its
+//!   [`Shutdown`] future; [`serve_on_own_thread`] for benchmarks.
 //! - [`RedisServer`]: a real `redis-server` on a free loopback port, without
 //!   persistence, stopped on drop.
 //! - [`free_port`]: a loopback port nobody listens on right now.
 //! - [`wait_until`]: polls a check until it holds or a deadline passes.
+//! - [`bytes`]: deterministic pseudo-random test data.
 //!
 //! Each test crate keeps its own `eventually` on top of [`wait_until`], with
 //! its own deadline and panic message.
+//!
+//! testkit knows no service: it does not depend on `services` (which
+//! dev-depends on it), the callers pass `run` with its config.
+
+pub mod service;
+
+pub use service::{serve_on_own_thread, Service, Shutdown};
 
 use std::future::Future;
 use std::process::{Child, Command, Stdio};
@@ -27,6 +38,22 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port()
+}
+
+/// `n` deterministic pseudo-random bytes (xorshift), the same for the same
+/// `seed`.
+pub fn bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }
 
 /// Polls `check` every `interval` until it holds (true) or `timeout` has
@@ -135,6 +162,13 @@ mod tests {
         let port = r.port;
         drop(r);
         assert!(!ping(port).await);
+    }
+
+    #[test]
+    fn bytes_depend_on_the_seed_only() {
+        assert_eq!(bytes(7, 1000), bytes(7, 1000));
+        assert_ne!(bytes(7, 1000), bytes(8, 1000));
+        assert_eq!(bytes(7, 10), bytes(7, 1000)[..10]);
     }
 
     #[tokio::test]

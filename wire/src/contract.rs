@@ -6,8 +6,9 @@
 //! ```text
 //! tracker    http://tracker:7070       TRACKER_ADDR, REDIS_ADDR, TOPOLOGY_URL, TRACKER_TTL_SECONDS
 //! topology   http://topology:8090      TOPOLOGY_ADDR
-//! signalling ws://signalling:7080/ws   SIGNAL_ADDR
+//! signalling ws://signalling:7080/ws   SIGNAL_ADDR, SIGNAL_PING_SECONDS
 //! peer       http://peer-N:8080        PEER_ID, NEIGHBORS, TRACKER_URL, SIGNAL_URL, ...
+//! all                                  MESH_TOKEN, RUST_LOG
 //! ```
 
 /// Default ports.
@@ -46,6 +47,9 @@ pub mod urls {
 pub mod env {
     /// Bearer token for control-plane writes and peer ingest (all binaries).
     pub const MESH_TOKEN: &str = "MESH_TOKEN";
+    /// Log level of the agent (`error|warn|info|debug|trace`), log filter of
+    /// the services (all binaries).
+    pub const RUST_LOG: &str = "RUST_LOG";
 
     // The agent.
     pub const PEER_ID: &str = "PEER_ID";
@@ -67,6 +71,7 @@ pub mod env {
     pub const TOPOLOGY_ADDR: &str = "TOPOLOGY_ADDR";
     pub const TRACKER_ADDR: &str = "TRACKER_ADDR";
     pub const SIGNAL_ADDR: &str = "SIGNAL_ADDR";
+    pub const SIGNAL_PING_SECONDS: &str = "SIGNAL_PING_SECONDS";
     pub const REDIS_ADDR: &str = "REDIS_ADDR";
     pub const TRACKER_TTL_SECONDS: &str = "TRACKER_TTL_SECONDS";
 

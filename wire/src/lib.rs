@@ -2,14 +2,15 @@
 //! `meshctl`, the mesh agent (`mesh-agent`) and the control plane (topology,
 //! tracker, signalling), in one place so no shape is written twice.
 //!
-//! - [`topology`]: `POST /peers`, `GET /graph`, `GET /path`.
+//! - [`topology`]: `POST /peers`, `DELETE /peers/<id>`, `GET /graph`, `GET /path`.
 //! - [`tracker`]: `POST /announce`, `POST /heartbeat`, `GET /segments/<id>`, `GET /peers`.
-//! - [`signalling`]: the `/ws` messages (`announce`, `request_path`, `path`, `error`).
+//! - [`signalling`]: the `/ws` messages (`announce`, `request_path`, `path`, `error`), `GET /rooms`.
 //! - [`agent`]: the agent's ingest, inventory and stats bodies.
 //! - [`relay`]: the HTTP headers of the hop-by-hop relay contract.
-//! - [`ids`]: validation of peer ids and content-addressed segment ids.
+//! - [`ids`]: validation of peer ids, room and region names, content-addressed segment ids.
 //! - [`contract`]: default ports, control-plane host names, environment variable names.
-//! - [`ErrorBody`]: the JSON error every service answers with.
+//! - [`url`]: percent-encoding of a value put into a URL (query strings of the endpoints).
+//! - [`ErrorBody`]: the JSON error every service answers with; [`Health`]: `GET /healthz`.
 
 pub mod agent;
 pub mod contract;
@@ -18,6 +19,7 @@ pub mod relay;
 pub mod signalling;
 pub mod topology;
 pub mod tracker;
+pub mod url;
 
 use serde::{Deserialize, Serialize};
 

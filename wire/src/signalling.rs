@@ -1,13 +1,16 @@
-//! Signalling WebSocket messages on `/ws?peer=<name>&room=<interest>`.
+//! Signalling WebSocket messages on `/ws?peer=<name>&room=<interest>`, and
+//! the `GET /rooms` answer.
 //!
 //! ```text
 //! peer → server  {"type":"announce","peer":"peer-1","room":"rock","neighbors":["peer-2","peer-5"]}
 //! peer → server  {"type":"request_path","target":"peer-30"}
 //! server → peers {"type":"path","path":["peer-1","peer-6","peer-18","peer-30"]}
 //! server → peer  {"type":"error","error":"no path from peer-1 to peer-30 in room rock","target":"peer-30"}
+//! GET /rooms     {"rooms":{"rock":{"edges":[["peer-1","peer-2"]],"peers":["peer-1","peer-2"]}}}
 //! ```
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What a peer sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +42,23 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         target: Option<String>,
     },
+}
+
+/// `GET /rooms`: every room with a connected peer, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomsResponse {
+    pub rooms: BTreeMap<String, Room>,
+}
+
+/// One room of [`RoomsResponse`]: its connected peers and the edges between
+/// them. `edges` comes first because the answer has always listed its keys
+/// in that (sorted) order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    /// Undirected edges `[a, b]` with `a < b`, sorted.
+    pub edges: Vec<[String; 2]>,
+    /// Connected peers, sorted.
+    pub peers: Vec<String>,
 }
 
 #[cfg(test)]
@@ -80,6 +100,32 @@ mod tests {
             },
             r#"{"type":"error","error":"no path","target":"peer-30"}"#,
         );
+    }
+
+    #[test]
+    fn rooms_roundtrip_in_the_served_key_order() {
+        let json = r#"{"rooms":{"pop":{"edges":[],"peers":["peer-9"]},"rock":{"edges":[["peer-1","peer-2"]],"peers":["peer-1","peer-2"]}}}"#;
+        let rooms = RoomsResponse {
+            rooms: BTreeMap::from([
+                (
+                    "rock".to_string(),
+                    Room {
+                        edges: vec![["peer-1".into(), "peer-2".into()]],
+                        peers: vec!["peer-1".into(), "peer-2".into()],
+                    },
+                ),
+                (
+                    "pop".to_string(),
+                    Room {
+                        edges: vec![],
+                        peers: vec!["peer-9".into()],
+                    },
+                ),
+            ]),
+        };
+        roundtrip(&rooms, json);
+        assert_eq!(serde_json::to_string(&rooms).unwrap(), json);
+        roundtrip(&RoomsResponse::default(), r#"{"rooms":{}}"#);
     }
 
     #[test]

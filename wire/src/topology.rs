@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! POST /peers   {"peer_id":"peer-1","neighbors":["peer-2"],"region":"eu","rtt_ms":12,"metadata":{"edge":"edge-db-a"}}
+//! DELETE /peers/peer-1   {"peer_id":"peer-1","removed":true}
 //! GET  /graph   {"nodes":[{"peer_id":"peer-1",...}],"edges":[["peer-1","peer-2"]]}
 //! GET  /path?from=peer-1&to=peer-3   {"from":"peer-1","to":"peer-3","path":["peer-1","peer-2","peer-3"],"hops":2}
 //! ```
@@ -55,6 +56,13 @@ pub struct PathResponse {
     pub hops: usize,
 }
 
+/// `DELETE /peers/<id>` on success (404 with an `ErrorBody` for an unknown peer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedResponse {
+    pub peer_id: String,
+    pub removed: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +109,16 @@ mod tests {
             hops: 2,
         };
         roundtrip(&p, r#"{"from":"a","to":"c","path":["a","b","c"],"hops":2}"#);
+    }
+
+    #[test]
+    fn removed_roundtrip() {
+        let json = r#"{"peer_id":"peer-1","removed":true}"#;
+        let r = RemovedResponse {
+            peer_id: "peer-1".into(),
+            removed: true,
+        };
+        roundtrip(&r, json);
+        assert_eq!(serde_json::to_string(&r).unwrap(), json);
     }
 }

@@ -9,8 +9,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tokio::sync::oneshot;
 use wire::agent::{AgentStats, Inventory};
+use wire::contract::env;
 
 /// Deadline of every single network read in the tests.
 pub const READ: Duration = Duration::from_secs(10);
@@ -35,58 +35,8 @@ pub fn ip_block(size: u8) -> u8 {
     start as u8
 }
 
-/// A server task started in-process, stopped by its shutdown channel.
-pub struct Service {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Service {
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub async fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let r = tokio::time::timeout(Duration::from_secs(15), t)
-                .await
-                .expect("service stops in time")
-                .expect("service task");
-            r.expect("service ran without error");
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(t) = &self.task {
-            t.abort();
-        }
-    }
-}
-
-fn spawn_service<F, Fut>(listener: tokio::net::TcpListener, run: F) -> Service
-where
-    F: FnOnce(tokio::net::TcpListener, oneshot::Receiver<()>) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(run(listener, rx));
-    Service {
-        addr,
-        stop: Some(tx),
-        task: Some(task),
-    }
-}
-
-async fn stopped(rx: oneshot::Receiver<()>) {
-    let _ = rx.await;
-}
+/// A server task started in-process; its shutdown future resolves on drop.
+pub use testkit::Service;
 
 /// A real `redis-server` on a free loopback port, without persistence.
 pub use testkit::RedisServer as Redis;
@@ -110,50 +60,32 @@ async fn start_tracker(addr: SocketAddr, redis_url: String, topology: String) ->
         reap_interval: Some(Duration::from_secs(1)),
         token: None,
     };
-    spawn_service(listener, |l, rx| {
-        services::tracker::run(config, l, stopped(rx))
-    })
-}
-
-async fn start_signalling(addr: SocketAddr) -> Service {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .expect("bind signalling");
-    let config = services::signalling::Config {
-        token: None,
-        ping_interval: Duration::from_secs(5),
-    };
-    spawn_service(listener, |l, rx| {
-        services::signalling::run(config, l, stopped(rx))
-    })
+    Service::spawn(listener, |l, stop| services::tracker::run(config, l, stop))
 }
 
 impl ControlPlane {
     pub async fn start() -> ControlPlane {
         let redis = Redis::start().await;
-        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let l = tokio::net::TcpListener::bind(any)
-            .await
-            .expect("bind topology");
-        let topology = spawn_service(l, |l, rx| {
-            services::topology::run(services::topology::Config { token: None }, l, stopped(rx))
-        });
-        let tracker = start_tracker(any, redis.url(), topology.url()).await;
-        let signalling = start_signalling(any).await;
-        let cp = ControlPlane {
+        let topology = Service::start(|l, stop| {
+            services::topology::run(services::topology::Config { token: None }, l, stop)
+        })
+        .await;
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
+        let tracker = start_tracker(any, redis.url(), topology.url("")).await;
+        let config = services::signalling::Config {
+            token: None,
+            ping_interval: Duration::from_secs(5),
+        };
+        let signalling = Service::start(|l, stop| services::signalling::run(config, l, stop)).await;
+        for s in [&topology, &tracker, &signalling] {
+            s.wait_healthy().await;
+        }
+        ControlPlane {
             redis,
             topology,
             tracker,
             signalling,
-        };
-        for url in [cp.topology.url(), cp.tracker.url(), cp.signalling.url()] {
-            eventually(&format!("{url}/healthz answers"), || {
-                let url = url.clone();
-                async move { matches!(http().get(format!("{url}/healthz")).send().await, Ok(r) if r.status().is_success()) }
-            })
-            .await;
         }
-        cp
     }
 
     pub fn signal_url(&self) -> String {
@@ -163,23 +95,25 @@ impl ControlPlane {
     /// Stops the tracker, empties Redis (a fresh start), starts the tracker
     /// again on the same address.
     pub async fn restart_tracker_empty(&mut self) {
-        self.tracker.stop().await;
+        self.tracker
+            .stop()
+            .await
+            .expect("tracker ran without error");
         self.redis.restart().await;
         let addr = self.tracker.addr;
-        self.tracker = start_tracker(addr, self.redis.url(), self.topology.url()).await;
+        self.tracker = start_tracker(addr, self.redis.url(), self.topology.url("")).await;
     }
 
     pub async fn stop_signalling(&mut self) {
-        self.signalling.stop().await;
+        self.signalling
+            .stop()
+            .await
+            .expect("signalling ran without error");
     }
 
     /// The tracker's live peers.
     pub async fn live_peers(&self) -> Vec<String> {
-        let Ok(r) = http()
-            .get(format!("{}/peers", self.tracker.url()))
-            .send()
-            .await
-        else {
+        let Ok(r) = http().get(self.tracker.url("/peers")).send().await else {
             return vec![];
         };
         let Ok(p) = r.json::<wire::tracker::PeersResponse>().await else {
@@ -191,7 +125,7 @@ impl ControlPlane {
     /// Live holders of `id` according to the tracker.
     pub async fn holders(&self, id: &str) -> Vec<String> {
         let Ok(r) = http()
-            .get(format!("{}/segments/{id}", self.tracker.url()))
+            .get(self.tracker.url(&format!("/segments/{id}")))
             .send()
             .await
         else {
@@ -337,16 +271,16 @@ pub async fn start_mesh(cp: &ControlPlane, spec: MeshSpec<'_>) -> Vec<Agent> {
             })
             .map(|j| format!("{}={}", spec.ids[j], addrs[j]))
             .collect();
-        let mut env: HashMap<String, String> = [
-            ("PEER_ID", spec.ids[i].clone()),
-            ("PEER_ADDR", addrs[i].to_string()),
-            ("NEIGHBORS", neighbors.join(",")),
-            ("TRACKER_URL", cp.tracker.url()),
-            ("TOPOLOGY_URL", cp.topology.url()),
-            ("SIGNAL_URL", cp.signal_url()),
-            ("PEER_ROOM", "test".into()),
-            ("PEER_REGION", "lab".into()),
-            ("HEARTBEAT_INTERVAL_SEC", "1".into()),
+        let mut vars: HashMap<String, String> = [
+            (env::PEER_ID, spec.ids[i].clone()),
+            (env::PEER_ADDR, addrs[i].to_string()),
+            (env::NEIGHBORS, neighbors.join(",")),
+            (env::TRACKER_URL, cp.tracker.url("")),
+            (env::TOPOLOGY_URL, cp.topology.url("")),
+            (env::SIGNAL_URL, cp.signal_url()),
+            (env::PEER_ROOM, "test".into()),
+            (env::PEER_REGION, "lab".into()),
+            (env::HEARTBEAT_INTERVAL_SEC, "1".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -355,19 +289,19 @@ pub async fn start_mesh(cp: &ControlPlane, spec: MeshSpec<'_>) -> Vec<Agent> {
             // `KEY+` appends to the list in KEY.
             match k.strip_suffix('+') {
                 Some(k) => {
-                    let e = env.entry(k.to_string()).or_default();
+                    let e = vars.entry(k.to_string()).or_default();
                     if !e.is_empty() {
                         e.push(',');
                     }
                     e.push_str(v);
                 }
                 None => {
-                    env.insert(k.to_string(), v.clone());
+                    vars.insert(k.to_string(), v.clone());
                 }
             }
         }
-        let config = agent::Config::from_env_map(&env).expect("agent config");
-        let service = spawn_service(listener, |l, rx| agent::run(config, l, stopped(rx)));
+        let config = agent::Config::from_env_map(&vars).expect("agent config");
+        let service = Service::spawn(listener, |l, stop| agent::run(config, l, stop));
         agents.push(Agent {
             id: spec.ids[i].clone(),
             addr: addrs[i],
@@ -410,19 +344,7 @@ pub fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
 }
 
 /// Deterministic pseudo-random bytes.
-pub fn bytes(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+pub use testkit::bytes;
 
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;

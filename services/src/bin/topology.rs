@@ -1,16 +1,17 @@
 //! `topology`: the mesh's graph store (see `services::topology`).
 use clap::Parser;
 use services::{cli, topology};
+use wire::contract::{env, ports};
 
 /// Topology manager: peers, their links, BFS paths.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
     /// Address to listen on.
-    #[arg(long, env = "TOPOLOGY_ADDR", default_value = "0.0.0.0:8090")]
+    #[arg(long, env = env::TOPOLOGY_ADDR, default_value_t = cli::any_interface(ports::TOPOLOGY))]
     addr: String,
     /// Bearer token required on writes; empty means none.
-    #[arg(long, env = "MESH_TOKEN", hide_env_values = true)]
+    #[arg(long, env = env::MESH_TOKEN, hide_env_values = true)]
     token: Option<String>,
 }
 

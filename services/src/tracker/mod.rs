@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sync::{Change, TopologySync};
 use tokio_util::sync::CancellationToken;
+use wire::contract::{ports, urls};
 use wire::tracker::{
     Ack, Announce, Candidate, Heartbeat, PeerStatus, PeersResponse, SegmentLookup,
 };
@@ -59,8 +60,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            redis_url: "redis://redis:6379".into(),
-            topology_url: Some("http://topology:8090".into()),
+            redis_url: redis_url_from_addr(urls::REDIS_ADDR),
+            topology_url: Some(urls::TOPOLOGY.into()),
             ttl: Duration::from_secs(120),
             reap_interval: None,
             token: None,
@@ -450,7 +451,7 @@ async fn announce(
     let addr = a
         .addr
         .clone()
-        .unwrap_or_else(|| format!("{}:8080", a.peer_id));
+        .unwrap_or_else(|| format!("{}:{}", a.peer_id, ports::PEER));
     validate_addr(&addr)?;
     if let Some(edge) = &a.edge {
         wire::ids::validate_name("edge", edge).map_err(|e| ApiError::field("edge", e.0))?;

@@ -1,93 +1,36 @@
-//! What every services test shares: services started in-process on port 0,
-//! a real `redis-server` on a free loopback port (stopped on drop), HTTP and
-//! WebSocket clients whose every read has a deadline, and polling.
+//! What every services test shares: services started in-process on port 0
+//! (`testkit::Service`), a real `redis-server` on a free loopback port
+//! (stopped on drop), HTTP and WebSocket clients whose every read has a
+//! deadline, and polling.
 #![allow(dead_code)]
 
 use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Deadline of every single network read in the tests.
 pub const READ: Duration = Duration::from_secs(5);
 
-/// A service running in this process; shut down on drop.
-pub struct Service {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Service {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub fn ws_url(&self, query: &str) -> String {
-        format!("ws://{}/ws?{query}", self.addr)
-    }
-
-    /// Sends the shutdown signal and waits for `run` to return.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        let task = self.task.take().expect("task");
-        tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .expect("service stops within 10 s")
-            .expect("service task")
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-async fn start<F, Fut>(run: F) -> Service
-where
-    F: FnOnce(tokio::net::TcpListener, oneshot::Receiver<()>) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind port 0");
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(run(listener, rx));
-    Service {
-        addr,
-        stop: Some(tx),
-        task: Some(task),
-    }
-}
-
-async fn signal(rx: oneshot::Receiver<()>) {
-    let _ = rx.await;
-}
+/// A service running in this process; its shutdown future resolves on drop.
+pub use testkit::Service;
 
 pub async fn topology(config: services::topology::Config) -> Service {
-    let s = start(|l, rx| services::topology::run(config, l, signal(rx))).await;
-    wait_healthy(&s).await;
+    let s = Service::start(|l, stop| services::topology::run(config, l, stop)).await;
+    s.wait_healthy().await;
     s
 }
 
 /// Starts a tracker; does not wait for health (Redis may be down on purpose).
 pub async fn tracker(config: services::tracker::Config) -> Service {
-    start(|l, rx| services::tracker::run(config, l, signal(rx))).await
+    Service::start(|l, stop| services::tracker::run(config, l, stop)).await
 }
 
 pub async fn signalling(config: services::signalling::Config) -> Service {
-    let s = start(|l, rx| services::signalling::run(config, l, signal(rx))).await;
-    wait_healthy(&s).await;
+    let s = Service::start(|l, stop| services::signalling::run(config, l, stop)).await;
+    s.wait_healthy().await;
     s
 }
 
@@ -99,19 +42,11 @@ pub fn tracker_config(
 ) -> services::tracker::Config {
     services::tracker::Config {
         redis_url: redis.url(),
-        topology_url: topology.map(|t| format!("http://{}", t.addr)),
+        topology_url: topology.map(|t| t.url("")),
         ttl,
         reap_interval: None,
         token: None,
     }
-}
-
-pub async fn wait_healthy(s: &Service) {
-    let url = s.url("/healthz");
-    eventually("service healthy", || async {
-        matches!(client().get(&url).send().await, Ok(r) if r.status() == 200)
-    })
-    .await;
 }
 
 /// An HTTP client whose every request has a deadline.
@@ -139,6 +74,12 @@ pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     let status = r.status().as_u16();
     let body = r.json().await.unwrap_or(serde_json::Value::Null);
     (status, body)
+}
+
+/// GET returning the body as text (e.g. `/metrics`).
+pub async fn get_text(url: &str) -> String {
+    let r = client().get(url).send().await.expect("GET");
+    r.text().await.expect("text body")
 }
 
 pub async fn get_as<T: DeserializeOwned>(url: &str) -> T {
@@ -242,7 +183,9 @@ pub async fn ws_connect(s: &Service, peer: &str, room: &str, token: Option<&str>
 
 /// Opens `/ws?<query>`; on an HTTP refusal returns (status, body).
 pub async fn ws_try(s: &Service, query: &str, token: Option<&str>) -> Result<Ws, (u16, String)> {
-    let mut req = s.ws_url(query).into_client_request().expect("ws request");
+    let mut req = format!("ws://{}/ws?{query}", s.addr)
+        .into_client_request()
+        .expect("ws request");
     if let Some(t) = token {
         req.headers_mut().insert(
             "authorization",
