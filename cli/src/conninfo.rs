@@ -11,15 +11,7 @@
 /// Percent-encodes a URL userinfo part (user or password) or a path part
 /// (the database name): everything but RFC 3986's unreserved characters.
 pub fn userinfo(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    wire::url::encode_component(s)
 }
 
 /// `postgres://user:pw@host:port/db`, every part encoded.

@@ -236,17 +236,11 @@ impl ServiceView {
             }
         }
         if let Some(s) = url(hosts::SIGNALLING) {
-            if let Ok(v) =
-                probe::get_json::<serde_json::Value>(&client, &format!("{s}/rooms")).await
+            let rooms = format!("{s}/rooms");
+            if let Ok(r) = probe::get_json::<wire::signalling::RoomsResponse>(&client, &rooms).await
             {
-                if let Some(rooms) = v.get("rooms").and_then(|r| r.as_object()) {
-                    for (room, r) in rooms {
-                        let n = r
-                            .get("peers")
-                            .and_then(|p| p.as_array())
-                            .map_or(0, |p| p.len());
-                        view.rooms.insert(room.clone(), n);
-                    }
+                for (room, r) in r.rooms {
+                    view.rooms.insert(room, r.peers.len());
                 }
             }
         }
