@@ -13,7 +13,7 @@ use std::time::Duration;
 use meshctl::runtime::Runtime;
 
 mod support;
-use support::{meshctl, run_id, tone, Guard, DOCKER_LOCK};
+use support::{meshctl, meshctl_output, run_id, tone, Guard, DOCKER_LOCK};
 
 const PASSWORD: &str = "pwEdgeSecret4711";
 const TOKEN: &str = "tokEdgeSecret0815";
@@ -52,7 +52,25 @@ async fn a_lost_edge_database_comes_back_and_secrets_stay_hidden() -> anyhow::Re
         "--format",
         "json",
     ];
-    let up = meshctl(&up_args, Duration::from_secs(900)).await?;
+    let (ok, up, progress) = meshctl_output(&up_args, Duration::from_secs(900)).await?;
+    assert!(ok, "up failed:\n{progress}");
+    // stderr is a pipe here: plain progress lines, one per step.
+    for done in [
+        "databases 3/3 started",
+        "control 4/4 started",
+        "peers 3/3 started",
+        "announced 3/3 all announced, graph connected",
+    ] {
+        assert!(
+            progress.lines().any(|l| l.trim_start().starts_with(done)),
+            "no line {done:?} in:\n{progress}"
+        );
+    }
+    assert!(
+        !progress.contains('\r'),
+        "terminal redraws on a pipe:\n{progress}"
+    );
+    assert_no_secret("up's progress", &progress);
     assert_no_secret("up --format json", &up);
     let report: serde_json::Value = serde_json::from_str(&up)?;
     assert_eq!(report["deployment"], name.as_str());
