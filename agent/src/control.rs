@@ -5,8 +5,7 @@
 use crate::client;
 use crate::state::Inner;
 use futures::{SinkExt, StreamExt};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -24,51 +23,6 @@ const SIGNAL_ANSWER: Duration = Duration::from_secs(2);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// New inventory is batched this long before it is sent.
 const INVENTORY_DEBOUNCE: Duration = Duration::from_millis(150);
-
-type PathAnswer = Result<Vec<String>, String>;
-
-/// Routes from this peer to others: signalling first, topology as fallback.
-#[derive(Default)]
-pub struct Paths {
-    // std Mutexes: short map updates, never held across an await.
-    outgoing: Mutex<Option<mpsc::UnboundedSender<String>>>,
-    waiters: Mutex<HashMap<String, Vec<oneshot::Sender<PathAnswer>>>>,
-    cached: Mutex<HashMap<String, (Instant, Vec<String>)>>,
-}
-
-impl Paths {
-    pub fn signalling_connected(&self) -> bool {
-        self.outgoing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-    }
-
-    /// Forgets a cached route (after it failed).
-    pub fn forget(&self, target: &str) {
-        self.cached
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(target);
-    }
-
-    fn answer(&self, target: &str, answer: PathAnswer) {
-        let waiters = self
-            .waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(target);
-        if let Ok(path) = &answer {
-            self.cached
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(target.to_string(), (Instant::now(), path.clone()));
-        }
-        for w in waiters.into_iter().flatten() {
-            let _ = w.send(answer.clone());
-        }
-    }
-}
 
 /// The route from this peer to `target`: `[me, ..., target]`.
 pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, String> {

@@ -10,6 +10,7 @@
 //! - [`http`]: the REST endpoints (segments, songs, inventory, stats, metrics).
 //! - [`client`]: outgoing HTTP/1 (relays and control-plane calls) on plain hyper.
 //! - [`control`]: tracker announce/heartbeat, the signalling client, topology paths.
+//! - [`paths`]: routes the control plane answered, shared with the relay.
 //! - [`edge`]: the edge peer's PostgreSQL reads.
 //! - [`stats`]: counters for `/stats` and `/metrics`.
 //!
@@ -24,6 +25,7 @@ pub mod edge;
 pub mod flight;
 pub mod http;
 pub mod mesh;
+pub mod paths;
 pub mod state;
 pub mod stats;
 

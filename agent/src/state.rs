@@ -3,7 +3,7 @@
 //! to the kernel, and the task that drops expired copies ([`expiry_loop`]).
 
 use crate::config::Config;
-use crate::{cache, control, edge, flight, stats};
+use crate::{cache, edge, flight, paths, stats};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -25,7 +25,7 @@ pub struct Inner {
     /// Upstream fetches and relayed response streams open now (see [`Busy`]).
     pub busy: AtomicUsize,
     pub stats: stats::Stats,
-    pub paths: control::Paths,
+    pub paths: paths::Paths,
     pub inventory_changed: Notify,
     /// A copy that expires entered the cache (wakes [`expiry_loop`]).
     pub expiring_added: Notify,
@@ -47,7 +47,7 @@ impl Inner {
             inflight_bytes: AtomicU64::new(0),
             busy: AtomicUsize::new(0),
             stats: stats::Stats::default(),
-            paths: control::Paths::default(),
+            paths: paths::Paths::default(),
             inventory_changed: Notify::new(),
             expiring_added: Notify::new(),
             edge: config.edge_db_url.clone().map(edge::EdgeDb::new),
