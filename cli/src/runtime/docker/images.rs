@@ -92,16 +92,7 @@ impl Images for DockerRuntime {
             .tag(tag)
             .build();
         let stream = self.docker.create_image(Some(options), None, None);
-        drain(&what, limit, stream, |info| {
-            if let Some(detail) = info.error_detail {
-                return Err(stream_error(&what, detail.message));
-            }
-            if let Some(status) = info.status {
-                on_line(&status);
-            }
-            Ok(())
-        })
-        .await
+        create_image_progress(&what, limit, stream, on_line).await
     }
 
     async fn import_rootfs(
@@ -127,16 +118,7 @@ impl Images for DockerRuntime {
         let stream =
             self.docker
                 .create_image(Some(options), Some(bollard::body_try_stream(body)), None);
-        drain(&what, TRANSFER_TIMEOUT, stream, |info| {
-            if let Some(detail) = info.error_detail {
-                return Err(stream_error(&what, detail.message));
-            }
-            if let Some(status) = info.status {
-                on_line(&status);
-            }
-            Ok(())
-        })
-        .await
+        create_image_progress(&what, TRANSFER_TIMEOUT, stream, on_line).await
     }
 
     fn export_images(&self, references: &[&str]) -> ByteStream<'_> {
@@ -173,4 +155,26 @@ impl Images for DockerRuntime {
         .await?;
         Ok(lines)
     }
+}
+
+/// Drains the progress of an image create (pull or import), reporting each
+/// status line and failing on the first error the engine reports.
+async fn create_image_progress(
+    what: &str,
+    limit: Duration,
+    stream: impl futures::Stream<
+        Item = std::result::Result<bollard::models::CreateImageInfo, bollard::errors::Error>,
+    >,
+    on_line: OnLine<'_>,
+) -> Result<()> {
+    drain(what, limit, stream, |info| {
+        if let Some(detail) = info.error_detail {
+            return Err(stream_error(what, detail.message));
+        }
+        if let Some(status) = info.status {
+            on_line(&status);
+        }
+        Ok(())
+    })
+    .await
 }
