@@ -1,0 +1,320 @@
+//! The tracker's HTTP endpoints: request checks, announce, heartbeat,
+//! lookup, the live peer list, health and metrics, over [`super::Inner`].
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use std::collections::BTreeMap;
+
+use wire::contract::ports;
+use wire::tracker::{Ack, Announce, Candidate, Heartbeat, PeersResponse, SegmentLookup};
+
+use super::{
+    inventory_hash, now_ms, redis_down, scripts, topology_upsert, AppState, DEFAULT_LIMIT,
+    MAX_LIMIT, MAX_NEIGHBORS, REDIS_DEADLINE,
+};
+use crate::http::{self, ApiError, JsonBody};
+use crate::metrics::Metrics;
+
+pub(super) fn router(state: AppState, metrics: Metrics) -> Router {
+    let r = Router::new()
+        .route("/announce", post(announce))
+        .route("/heartbeat", post(heartbeat))
+        .route("/segments/{segment}", get(lookup))
+        .route("/peers", get(peers))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state);
+    http::finish(r, metrics)
+}
+
+fn validate_neighbors(neighbors: &[String]) -> Result<(), ApiError> {
+    if neighbors.len() > MAX_NEIGHBORS {
+        return Err(ApiError::field(
+            "neighbors",
+            format!("{} listed, at most {MAX_NEIGHBORS}", neighbors.len()),
+        ));
+    }
+    for (i, n) in neighbors.iter().enumerate() {
+        http::valid(&format!("neighbors[{i}]"), n, wire::ids::validate_peer_id)?;
+    }
+    Ok(())
+}
+
+fn validate_segments(segments: &[String]) -> Result<(), ApiError> {
+    for (i, s) in segments.iter().enumerate() {
+        http::valid(&format!("segments[{i}]"), s, wire::ids::validate_segment_id)?;
+    }
+    Ok(())
+}
+
+fn validate_addr(addr: &str) -> Result<(), ApiError> {
+    let ok = !addr.is_empty()
+        && addr.len() <= 255
+        && addr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:[]".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "addr",
+            format!("{addr:?} is not host:port (letters, digits, '-', '_', '.', ':', '[]')"),
+        ))
+    }
+}
+
+async fn announce(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(a): JsonBody<Announce>,
+) -> Result<Json<Ack>, ApiError> {
+    let inner = &s.inner;
+    http::check_token(&headers, inner.token.as_deref())?;
+    http::valid("peer_id", &a.peer_id, wire::ids::validate_peer_id)?;
+    wire::ids::validate_name("region", &a.region).map_err(|e| ApiError::field("region", e.0))?;
+    validate_neighbors(&a.neighbors)?;
+    validate_segments(&a.segments)?;
+    let addr = a
+        .addr
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", a.peer_id, ports::PEER));
+    validate_addr(&addr)?;
+    if let Some(edge) = &a.edge {
+        wire::ids::validate_name("edge", edge).map_err(|e| ApiError::field("edge", e.0))?;
+    }
+    let neighbors_json = serde_json::to_string(&a.neighbors).unwrap_or_else(|_| "[]".into());
+    let mut inv = inner.scripts.announce.prepare_invoke();
+    inv.arg(&a.peer_id)
+        .arg(now_ms())
+        .arg(scripts::pack_info(
+            &a.region,
+            a.rtt_ms,
+            &addr,
+            a.edge.as_deref(),
+        ))
+        .arg(a.edge.as_deref().unwrap_or(""))
+        .arg(&neighbors_json)
+        .arg(inventory_hash(&a.segments));
+    for seg in &a.segments {
+        inv.arg(seg);
+    }
+    let _: i64 = inner.invoke(&inv).await?;
+    inner.remember_inventory(&a.peer_id, inventory_hash(&a.segments));
+    inner
+        .metrics
+        .inc("announces_total", "Accepted announces.", 1);
+    inner.topology.push(
+        &a.peer_id,
+        topology_upsert(
+            &a.peer_id,
+            &a.region,
+            a.rtt_ms,
+            &addr,
+            a.edge.as_deref(),
+            a.neighbors,
+        ),
+    );
+    Ok(Json(Ack {
+        peer_id: a.peer_id,
+        ttl_seconds: inner.ttl.as_secs().max(1),
+    }))
+}
+
+async fn heartbeat(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(h): JsonBody<Heartbeat>,
+) -> Result<Json<Ack>, ApiError> {
+    let inner = &s.inner;
+    http::check_token(&headers, inner.token.as_deref())?;
+    http::valid("peer_id", &h.peer_id, wire::ids::validate_peer_id)?;
+    if let Some(n) = &h.neighbors {
+        validate_neighbors(n)?;
+    }
+    if let Some(segs) = &h.segments {
+        validate_segments(segs)?;
+    }
+    let neighbors_json = h
+        .neighbors
+        .as_ref()
+        .map(|n| serde_json::to_string(n).unwrap_or_else(|_| "[]".into()));
+    let inv_hash = h.segments.as_deref().map(inventory_hash);
+    // The inventory goes to Redis only when it differs from the one this
+    // tracker last wrote; the script checks the hash, so a stale cache costs
+    // one extra round trip, never a wrong inventory.
+    let mut send_inventory = inv_hash.is_some() && inv_hash != inner.cached_inventory(&h.peer_id);
+    let answer = loop {
+        let now = now_ms();
+        let mut inv = inner.scripts.heartbeat.prepare_invoke();
+        inv.arg(&h.peer_id).arg(now).arg(inner.cutoff(now));
+        match &neighbors_json {
+            Some(n) => inv.arg("1").arg(n),
+            None => inv.arg("0").arg(""),
+        };
+        match (&h.segments, &inv_hash) {
+            (Some(segs), Some(hash)) if send_inventory => {
+                inv.arg("1").arg(hash);
+                for seg in segs {
+                    inv.arg(seg);
+                }
+            }
+            (Some(_), Some(hash)) => {
+                inv.arg("2").arg(hash);
+            }
+            _ => {
+                inv.arg("0").arg("");
+            }
+        }
+        let answer: Vec<String> = inner.invoke(&inv).await?;
+        if answer.first().map(String::as_str) == Some("resend") && !send_inventory {
+            send_inventory = true;
+            continue;
+        }
+        break answer;
+    };
+    match answer.first().map(String::as_str) {
+        Some("gone") => inner.forget_inventory(&h.peer_id),
+        _ => {
+            if let (Some(hash), true) = (inv_hash, send_inventory) {
+                inner.remember_inventory(&h.peer_id, hash);
+            }
+        }
+    }
+    match answer.first().map(String::as_str) {
+        Some("gone") => {
+            return Err(ApiError::not_found(format!(
+                "peer {:?} is unknown or expired: announce again",
+                h.peer_id
+            )))
+        }
+        Some("changed") if answer.len() >= 2 => {
+            let (region, rtt, addr, edge) = scripts::unpack_info(&answer[1]);
+            let neighbors = h.neighbors.clone().unwrap_or_default();
+            let change =
+                topology_upsert(&h.peer_id, &region, rtt, &addr, edge.as_deref(), neighbors);
+            inner.topology.push(&h.peer_id, change);
+        }
+        _ => {}
+    }
+    inner
+        .metrics
+        .inc("heartbeats_total", "Accepted heartbeats.", 1);
+    Ok(Json(Ack {
+        peer_id: h.peer_id,
+        ttl_seconds: inner.ttl.as_secs().max(1),
+    }))
+}
+
+pub(super) fn sort_candidates(v: &mut [Candidate], region: Option<&str>) {
+    v.sort_by(|a, b| {
+        let far = |c: &Candidate| region.is_some_and(|r| c.region != r);
+        far(a)
+            .cmp(&far(b))
+            .then(a.rtt_ms.cmp(&b.rtt_ms))
+            .then_with(|| a.peer_id.cmp(&b.peer_id))
+    });
+}
+
+async fn lookup(
+    State(s): State<AppState>,
+    Path(segment): Path<String>,
+    query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SegmentLookup>, ApiError> {
+    let inner = &s.inner;
+    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    http::valid("segment", &segment, wire::ids::validate_segment_id)?;
+    let region = q.get("region").filter(|r| !r.is_empty());
+    if let Some(r) = region {
+        wire::ids::validate_name("region", r).map_err(|e| ApiError::field("region", e.0))?;
+    }
+    let limit = match q.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::field(
+                    "limit",
+                    format!("{l:?} is not a number from 1 to {MAX_LIMIT}"),
+                ))
+            }
+        },
+    };
+    let mut inv = inner.scripts.lookup.prepare_invoke();
+    inv.arg(&segment).arg(inner.cutoff(now_ms()));
+    let flat: Vec<String> = inner.invoke(&inv).await?;
+    let (mut holders, mut edges) = (Vec::new(), Vec::new());
+    for r in flat.chunks_exact(3) {
+        let (region, rtt_ms, addr, edge) = scripts::unpack_info(&r[2]);
+        let c = Candidate {
+            peer_id: r[1].clone(),
+            region,
+            rtt_ms,
+            addr,
+            edge,
+        };
+        if r[0] == "h" {
+            holders.push(c);
+        } else {
+            edges.push(c);
+        }
+    }
+    sort_candidates(&mut holders, region.map(String::as_str));
+    sort_candidates(&mut edges, region.map(String::as_str));
+    holders.truncate(limit);
+    edges.truncate(limit);
+    inner
+        .metrics
+        .inc("lookups_total", "Segment lookups answered.", 1);
+    Ok(Json(SegmentLookup {
+        segment,
+        holders,
+        edges,
+    }))
+}
+
+async fn peers(State(s): State<AppState>) -> Result<Json<PeersResponse>, ApiError> {
+    Ok(Json(PeersResponse {
+        peers: s.inner.live_peers().await?,
+    }))
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    let mut conn = s.inner.redis.clone();
+    let ping = tokio::time::timeout(
+        REDIS_DEADLINE,
+        redis::cmd("PING").query_async::<String>(&mut conn),
+    )
+    .await;
+    match ping {
+        Ok(Ok(_)) => http::health("tracker").into_response(),
+        Ok(Err(e)) => redis_down(e).into_response(),
+        Err(_) => redis_down("no answer within 3 s").into_response(),
+    }
+}
+
+async fn metrics_text(State(s): State<AppState>) -> Response {
+    let inner = &s.inner;
+    let mut gauges = vec![(
+        "topology_backlog",
+        "Changes waiting to reach topology.",
+        inner.topology.backlog() as f64,
+    )];
+    let mut conn = inner.redis.clone();
+    let live = tokio::time::timeout(
+        REDIS_DEADLINE,
+        redis::cmd("ZCOUNT")
+            .arg("mesh:seen")
+            .arg(inner.cutoff(now_ms()))
+            .arg("+inf")
+            .query_async::<u64>(&mut conn),
+    )
+    .await;
+    if let Ok(Ok(n)) = live {
+        gauges.push(("live_peers", "Peers heard from within the TTL.", n as f64));
+    }
+    http::prometheus(inner.metrics.render(&gauges))
+}
