@@ -5,6 +5,7 @@
 //! - [`topology`]: `POST /peers`, `DELETE /peers/<id>`, `GET /graph`, `GET /path`.
 //! - [`tracker`]: `POST /announce`, `POST /heartbeat`, `GET /segments/<id>`, `GET /peers`.
 //! - [`signalling`]: the `/ws` messages (`announce`, `request_path`, `path`, `error`), `GET /rooms`.
+//! - [`auth`]: the deployment secret and the per-peer tokens derived from it.
 //! - [`agent`]: the agent's ingest, inventory and stats bodies.
 //! - [`relay`]: the HTTP headers of the hop-by-hop relay contract.
 //! - [`ids`]: validation of peer ids, room and region names, content-addressed segment ids.
@@ -13,6 +14,7 @@
 //! - [`ErrorBody`]: the JSON error every service answers with; [`Health`]: `GET /healthz`.
 
 pub mod agent;
+pub mod auth;
 pub mod contract;
 pub mod ids;
 pub mod relay;
