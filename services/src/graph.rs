@@ -1,12 +1,14 @@
 //! The undirected mesh graph shared by topology (one graph) and signalling
 //! (one per room).
 //!
-//! Each peer lists its neighbors; an edge `a — b` exists when either end
-//! lists the other and both ends are present. Listing a peer that is not
-//! (yet) present is remembered, so the edge appears when it arrives.
+//! Each peer lists its neighbors; an edge `a — b` exists only when both ends
+//! are present and each lists the other, so no peer can claim a link on its
+//! own (a one-sided claim changes nobody's routes). Listing a peer that is
+//! not (yet) present is remembered, so the edge appears when it arrives and
+//! lists back.
 
 use petgraph::graphmap::UnGraphMap;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 /// Why no path was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,8 +29,6 @@ pub struct MeshGraph {
     free: Vec<u32>,
     /// The neighbor list each present peer gave, as given.
     listed: HashMap<u32, Vec<String>>,
-    /// name → present peers that list it (names of absent peers included).
-    listed_by: HashMap<String, HashSet<u32>>,
     graph: UnGraphMap<u32, ()>,
 }
 
@@ -87,35 +87,23 @@ impl MeshGraph {
                 list.push(n.clone());
             }
         }
+        // An edge needs both listings: whatever this peer no longer lists
+        // loses its edge, whatever it lists gains one where the other end
+        // lists it back.
         if let Some(old) = self.listed.remove(&id) {
-            for n in &old {
-                if let Some(set) = self.listed_by.get_mut(n) {
-                    set.remove(&id);
-                    if set.is_empty() {
-                        self.listed_by.remove(n);
-                    }
-                }
-                // The edge stays only if the other end still lists this peer.
+            for n in old.iter().filter(|n| !list.contains(n)) {
                 if let Some(&other) = self.ids.get(n) {
-                    let still = self
-                        .listed_by
-                        .get(peer)
-                        .is_some_and(|set| set.contains(&other));
-                    if !still {
-                        self.graph.remove_edge(id, other);
-                    }
+                    self.graph.remove_edge(id, other);
                 }
             }
         }
         for n in &list {
-            self.listed_by.entry(n.clone()).or_default().insert(id);
             if let Some(&other) = self.ids.get(n) {
-                self.graph.add_edge(id, other, ());
-            }
-        }
-        if new {
-            if let Some(set) = self.listed_by.get(peer) {
-                for &other in set {
+                let lists_back = self
+                    .listed
+                    .get(&other)
+                    .is_some_and(|theirs| theirs.iter().any(|t| t == peer));
+                if lists_back {
                     self.graph.add_edge(id, other, ());
                 }
             }
@@ -129,14 +117,7 @@ impl MeshGraph {
         let Some(id) = self.ids.remove(peer) else {
             return false;
         };
-        for n in self.listed.remove(&id).unwrap_or_default() {
-            if let Some(set) = self.listed_by.get_mut(&n) {
-                set.remove(&id);
-                if set.is_empty() {
-                    self.listed_by.remove(&n);
-                }
-            }
-        }
+        self.listed.remove(&id);
         self.graph.remove_node(id);
         self.names[id as usize].clear();
         self.free.push(id);
@@ -235,30 +216,45 @@ mod tests {
     }
 
     #[test]
-    fn edge_needs_one_lister_and_both_ends() {
+    fn edge_needs_both_ends_to_list_each_other() {
         let mut g = MeshGraph::new();
         g.upsert("a", &s(&["b"]));
         assert!(g.edges().is_empty(), "b is not present yet");
         g.upsert("b", &[]);
-        assert_eq!(g.edges(), vec![["a".to_string(), "b".to_string()]]);
-        // b lists a too, then a stops listing b: the edge stays (b lists it).
+        assert!(g.edges().is_empty(), "a's claim alone is no edge");
         g.upsert("b", &s(&["a"]));
+        assert_eq!(g.edges(), vec![["a".to_string(), "b".to_string()]]);
+        // Either end withdrawing its listing removes the edge.
         g.upsert("a", &[]);
+        assert!(g.edges().is_empty());
+        g.upsert("a", &s(&["b"]));
         assert_eq!(g.edges().len(), 1);
         g.upsert("b", &[]);
         assert!(g.edges().is_empty());
     }
 
     #[test]
+    fn a_one_sided_claim_changes_no_route() {
+        let mut g = MeshGraph::new();
+        g.upsert("a1", &s(&["a2"]));
+        g.upsert("a2", &s(&["a1", "a3"]));
+        g.upsert("a3", &s(&["a2"]));
+        let before = g.shortest_path("a1", "a3").expect("path");
+        g.upsert("evil", &s(&["a1", "a3"]));
+        assert_eq!(g.shortest_path("a1", "a3").expect("path"), before);
+        assert!(g.neighbors_of("evil").is_empty());
+    }
+
+    #[test]
     fn remove_drops_incident_edges_and_readd_restores_listed_ones() {
         let mut g = MeshGraph::new();
         g.upsert("a", &s(&["b", "c"]));
-        g.upsert("b", &s(&["c"]));
-        g.upsert("c", &[]);
+        g.upsert("b", &s(&["a", "c"]));
+        g.upsert("c", &s(&["a", "b"]));
         assert_eq!(g.edge_count(), 3);
         assert!(g.remove("c"));
         assert_eq!(g.edges(), vec![["a".to_string(), "b".to_string()]]);
-        g.upsert("c", &[]);
+        g.upsert("c", &s(&["a", "b"]));
         assert_eq!(g.edge_count(), 3);
         assert!(!g.remove("zzz"));
     }
@@ -267,10 +263,10 @@ mod tests {
     fn bfs_finds_shortest_and_names_failures() {
         let mut g = MeshGraph::new();
         for (p, n) in [
-            ("p1", vec!["p2"]),
-            ("p2", vec!["p3"]),
-            ("p3", vec!["p4"]),
-            ("p4", vec![]),
+            ("p1", vec!["p2", "p5"]),
+            ("p2", vec!["p1", "p3"]),
+            ("p3", vec!["p2", "p4"]),
+            ("p4", vec!["p3", "p5"]),
             ("p5", vec!["p1", "p4"]),
             ("lone", vec![]),
         ] {
