@@ -1,0 +1,338 @@
+//! The door every HTTP request of the mesh's processes comes through.
+//!
+//! [`serve`] replaces `axum::serve` for the agent and the three services
+//! with the limits a process facing hostile clients needs:
+//!
+//! - **A connection cap** ([`Limits::max_connections`], lowered to fit the
+//!   process's descriptor limit). When it is reached, the connection that
+//!   has been idle longest (no request in flight: a slowloris that never
+//!   finished its head, or a kept-alive client between requests) is closed
+//!   to make room; only when every connection is busy is a newcomer refused,
+//!   with a canned `503` JSON written without reading anything.
+//! - **A header timeout** ([`Limits::header_timeout`]): a request head must
+//!   arrive within it, and a kept-alive connection may wait at most that
+//!   long for its next request.
+//! - **A keep-alive request limit** ([`Limits::max_requests`]): the answer
+//!   to the last one carries `Connection: close`.
+//! - **Small buffers**: request heads are capped at
+//!   [`Limits::max_header_bytes`] (431 beyond).
+//! - **Memory back after a burst**: when the last connection closes, freed
+//!   heap pages go back to the operating system ([`trim`]).
+//!
+//! Every request carries `axum::extract::ConnectInfo<SocketAddr>`.
+//! Request-level limits (bodies, tokens) belong to the routes.
+
+use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderValue, Request};
+use axum::Router;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+mod limits;
+pub use limits::{Limits, LimitsError};
+
+/// Serves `router` on `listener` within `limits` until `stop` is cancelled,
+/// then lets open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let cap = limits.effective_connections();
+    let table = Table::new(cap);
+    let tasks = TaskTracker::new();
+    tracing::debug!(cap, "accepting connections");
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        let (stream, remote) = match accepted {
+            Ok(x) => x,
+            // Out of descriptors or memory for a moment, or a connection
+            // reset before it was accepted: wait a little, go on.
+            Err(e) => {
+                tracing::debug!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let Some(slot) = table.admit() else {
+            refuse(stream);
+            continue;
+        };
+        let router = router.clone();
+        let stop = stop.clone();
+        let limits = limits.clone();
+        tasks.spawn(connection(stream, remote, router, limits, slot, stop));
+    }
+    tasks.close();
+    tasks.wait().await;
+    Ok(())
+}
+
+/// Answers a connection beyond the cap without reading from it.
+fn refuse(stream: TcpStream) {
+    const BODY: &str = r#"{"error":"too many connections: try again shortly"}"#;
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    // A fresh socket's send buffer is empty: this does not block or fail
+    // short in practice, and if it does the client sees a close.
+    let _ = stream.try_write(answer.as_bytes());
+}
+
+async fn connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    router: Router,
+    limits: Limits,
+    slot: Slot,
+    stop: CancellationToken,
+) {
+    let evicted = slot.evicted.clone();
+    let slot = Arc::new(slot);
+    let served = Arc::new(AtomicU64::new(0));
+    let max_requests = u64::from(limits.max_requests.max(1));
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(remote));
+        let busy = Busy::new(slot.clone());
+        let n = served.fetch_add(1, Ordering::Relaxed) + 1;
+        let router = router.clone();
+        async move {
+            let mut resp = match router.oneshot(req.map(axum::body::Body::new)).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            if n >= max_requests {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            // The connection stays busy until the body is sent.
+            Ok::<_, std::convert::Infallible>(resp.map(move |body| {
+                body.map_frame(move |frame| {
+                    let _still_busy = &busy;
+                    frame
+                })
+            }))
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    let conn = builder
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%remote, "connection: {e}");
+                }
+                break;
+            }
+            _ = evicted.cancelled() => {
+                tracing::debug!(%remote, "idle connection closed to make room");
+                break;
+            }
+            _ = stop.cancelled(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// The open connections: how many, which are idle and since when.
+#[derive(Clone)]
+struct Table {
+    inner: Arc<Mutex<TableInner>>,
+}
+
+struct TableInner {
+    cap: usize,
+    next: u64,
+    open: HashMap<u64, Entry>,
+    last_trim: Option<Instant>,
+}
+
+struct Entry {
+    busy: u32,
+    idle_since: Instant,
+    evict: CancellationToken,
+}
+
+/// One admitted connection; leaving the table when dropped.
+struct Slot {
+    id: u64,
+    table: Table,
+    evicted: CancellationToken,
+}
+
+impl Table {
+    fn new(cap: usize) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(TableInner {
+                cap: cap.max(1),
+                next: 0,
+                open: HashMap::new(),
+                last_trim: None,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TableInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slot for a new connection: free, or taken from the longest-idle
+    /// connection; `None` when every connection is busy.
+    fn admit(&self) -> Option<Slot> {
+        let mut t = self.lock();
+        if t.open.len() >= t.cap {
+            let oldest = t
+                .open
+                .iter()
+                .filter(|(_, e)| e.busy == 0)
+                .min_by_key(|(_, e)| e.idle_since)
+                .map(|(&id, _)| id)?;
+            if let Some(e) = t.open.remove(&oldest) {
+                e.evict.cancel();
+            }
+        }
+        t.next += 1;
+        let id = t.next;
+        let evict = CancellationToken::new();
+        t.open.insert(
+            id,
+            Entry {
+                busy: 0,
+                idle_since: Instant::now(),
+                evict: evict.clone(),
+            },
+        );
+        Some(Slot {
+            id,
+            table: self.clone(),
+            evicted: evict,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let drained = {
+            let mut t = self.table.lock();
+            t.open.remove(&self.id);
+            let now = Instant::now();
+            let due = t
+                .last_trim
+                .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1));
+            let drained = t.open.is_empty() && due;
+            if drained {
+                t.last_trim = Some(now);
+            }
+            drained
+        };
+        if drained {
+            trim();
+        }
+    }
+}
+
+/// A request in flight on a connection: it cannot be evicted meanwhile.
+struct Busy {
+    slot: Arc<Slot>,
+}
+
+impl Busy {
+    fn new(slot: Arc<Slot>) -> Self {
+        if let Some(e) = slot.table.lock().open.get_mut(&slot.id) {
+            e.busy += 1;
+        }
+        Self { slot }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(e) = self.slot.table.lock().open.get_mut(&self.slot.id) {
+            e.busy = e.busy.saturating_sub(1);
+            if e.busy == 0 {
+                e.idle_since = Instant::now();
+            }
+        }
+    }
+}
+
+/// Hands the allocator's free pages back to the operating system, so a
+/// burst's memory does not stay resident (glibc keeps freed arenas).
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only returns free pages of the allocator's
+        // own arenas to the kernel; it touches no memory in use.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+/// The soft limit on open descriptors, when the platform tells it.
+pub fn descriptor_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct it is given and nothing else.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0;
+        if ok && rl.rlim_cur != libc::RLIM_INFINITY {
+            return Some(rl.rlim_cur);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_table_evicts_the_longest_idle_and_refuses_when_all_are_busy() {
+        let t = Table::new(2);
+        let a = Arc::new(t.admit().expect("a"));
+        std::thread::sleep(Duration::from_millis(2));
+        let b = Arc::new(t.admit().expect("b"));
+        let busy_b = Busy::new(b.clone());
+        let c = Arc::new(t.admit().expect("c takes a's place"));
+        assert!(a.evicted.is_cancelled());
+        assert!(!b.evicted.is_cancelled());
+        let _busy_c = Busy::new(c.clone());
+        assert!(t.admit().is_none(), "both busy: refused");
+        drop(busy_b);
+        let _d = t.admit().expect("b idle again: it goes");
+        assert!(b.evicted.is_cancelled());
+        assert!(!c.evicted.is_cancelled());
+    }
+}
