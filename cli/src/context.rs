@@ -32,7 +32,8 @@ pub const SIGNALLING_PORT: u16 = wire::contract::ports::SIGNALLING;
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Deployment {
     pub name: String,
-    /// `MESH_TOKEN` of the control plane and peers, when set.
+    /// `MESH_TOKEN` of the control plane (the deployment secret), when set.
+    /// Each peer holds only its own token: [`Deployment::peer_token`].
     #[serde(skip)]
     pub token: Option<String>,
     pub postgres_db: String,
@@ -51,6 +52,15 @@ pub struct Deployment {
     pub signalling_url: Option<String>,
     /// Every peer container, running or not, in numeric order.
     pub peers: Vec<PeerEndpoint>,
+}
+
+impl Deployment {
+    /// The token peer `peer` checks on ingest, derived from the secret.
+    pub fn peer_token(&self, peer: &str) -> Option<String> {
+        self.token
+            .as_deref()
+            .map(|secret| wire::auth::peer_token(secret, peer))
+    }
 }
 
 /// `scheme://user:secret@host/...` with `***` for the secret.
@@ -142,7 +152,6 @@ pub async fn discover(rt: &impl Runtime, name: &str) -> anyhow::Result<Deploymen
                     edge: c.label(LABEL_EDGE).map(str::to_string),
                     running: c.running(),
                 });
-                token_source.get_or_insert(c);
             }
             Some(Role::Db) => {
                 // origin-db's env is authoritative; an edge's will do when

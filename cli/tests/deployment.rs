@@ -186,7 +186,6 @@ async fn a_deployment_end_to_end() -> anyhow::Result<()> {
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let token = dep.token.clone().unwrap_or_default();
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let mut ids = Vec::new();
     for (k, holder) in dep.peers.iter().enumerate().take(3) {
@@ -196,7 +195,7 @@ async fn a_deployment_end_to_end() -> anyhow::Result<()> {
         let id = format!("{name}-{k:05}-{sha}.ts");
         let r = http
             .post(format!("{}/segments?id={id}&sha256={sha}", holder.url))
-            .bearer_auth(&token)
+            .bearer_auth(dep.peer_token(&holder.name).unwrap_or_default())
             .body(bytes)
             .send()
             .await?;

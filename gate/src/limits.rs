@@ -106,7 +106,9 @@ impl Limits {
             Some(nofile) => {
                 let nofile = usize::try_from(nofile).unwrap_or(usize::MAX);
                 let reserve = (nofile / 4).max(32);
-                self.max_connections.min(nofile.saturating_sub(reserve)).max(1)
+                self.max_connections
+                    .min(nofile.saturating_sub(reserve))
+                    .max(1)
             }
             None => self.max_connections,
         }
@@ -122,8 +124,8 @@ mod tests {
     fn the_environment_overrides_defaults_and_names_a_bad_value() {
         let env: HashMap<&str, &str> =
             HashMap::from([(env::MAX_CONNECTIONS, "64"), (env::HEADER_TIMEOUT_SEC, "3")]);
-        let l = Limits::from_env(Limits::peer(), |k| env.get(k).map(|v| v.to_string()))
-            .expect("valid");
+        let l =
+            Limits::from_env(Limits::peer(), |k| env.get(k).map(|v| v.to_string())).expect("valid");
         assert_eq!(l.max_connections, 64);
         assert_eq!(l.header_timeout, Duration::from_secs(3));
         assert_eq!(l.max_requests, Limits::peer().max_requests);
@@ -131,7 +133,10 @@ mod tests {
             (k == env::MAX_REQUESTS_PER_CONNECTION).then(|| "lots".to_string())
         });
         let err = bad.expect_err("not a number");
-        assert!(err.to_string().contains("HTTP_MAX_REQUESTS_PER_CONNECTION"), "{err}");
+        assert!(
+            err.to_string().contains("HTTP_MAX_REQUESTS_PER_CONNECTION"),
+            "{err}"
+        );
         assert!(Limits::from_env(Limits::peer(), |k| {
             (k == env::MAX_CONNECTIONS).then(|| "0".to_string())
         })

@@ -44,7 +44,10 @@ impl Server {
     async fn shutdown(self) {
         self.stop.cancel();
         let done = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        assert!(matches!(done, Ok(Ok(Ok(())))), "server did not stop cleanly");
+        assert!(
+            matches!(done, Ok(Ok(Ok(())))),
+            "server did not stop cleanly"
+        );
     }
 }
 
@@ -111,7 +114,9 @@ async fn a_head_must_arrive_within_the_header_timeout() {
     let t0 = Instant::now();
     let silent = TcpStream::connect(s.addr).await.expect("connect");
     let mut slow = TcpStream::connect(s.addr).await.expect("connect");
-    slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.expect("part");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .expect("part");
     for (what, c) in [("silent", silent), ("slow", slow)] {
         let closed = time_to_close(c, Duration::from_secs(10)).await;
         assert!(closed.is_some(), "{what} connection still open after 10 s");
@@ -147,13 +152,18 @@ async fn when_every_connection_is_busy_a_newcomer_gets_a_json_503() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
-    assert!(refused.contains(r#"{"error":"too many connections"#), "{refused}");
+    assert!(
+        refused.contains(r#"{"error":"too many connections"#),
+        "{refused}"
+    );
     release.notify_waiters();
     for h in held {
         let answer = h.await.expect("holder task");
         assert!(answer.ends_with("released"), "{answer}");
     }
-    assert!(raw_get(s.addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(raw_get(s.addr, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
     s.shutdown().await;
 }
 
@@ -162,10 +172,15 @@ async fn the_last_request_of_a_connection_says_close() {
     let s = Server::start(limits(16, Duration::from_secs(30)), Arc::new(Notify::new())).await;
     let mut c = TcpStream::connect(s.addr).await.expect("connect");
     let three = "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n".repeat(4);
-    c.write_all(three.as_bytes()).await.expect("pipelined requests");
+    c.write_all(three.as_bytes())
+        .await
+        .expect("pipelined requests");
     let mut out = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut out)).await;
-    assert!(read.is_ok(), "the server did not close after its third answer");
+    assert!(
+        read.is_ok(),
+        "the server did not close after its third answer"
+    );
     let text = String::from_utf8_lossy(&out);
     assert_eq!(text.matches("HTTP/1.1 200").count(), 3, "{text}");
     assert_eq!(text.matches("connection: close").count(), 1, "{text}");

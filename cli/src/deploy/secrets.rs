@@ -31,7 +31,9 @@ pub async fn resolve_secrets(rt: &impl Runtime, config: &mut Config) -> anyhow::
     for c in &existing {
         let role = c.label(LABEL_ROLE);
         let wants_password = role == Some(Role::Db.as_str()) && old_password.is_none();
-        let wants_token = matches!(role, Some("peer") | Some("control"))
+        // Only the control services hold the secret; a peer holds a token
+        // derived from it.
+        let wants_token = role == Some(Role::Control.as_str())
             && c.label(LABEL_COMPONENT) != Some(hosts::REDIS)
             && old_token.is_none();
         if !(wants_password || wants_token) {

@@ -89,11 +89,21 @@ pub(super) fn databases(config: &Config, nets: &Networks) -> (Vec<VolumeSpec>, V
     (volumes, databases)
 }
 
-/// `MESH_TOKEN` for everything that checks or sends it, when there is one.
-fn token_env(config: &Config, env: &mut BTreeMap<String, String>) {
-    if !config.token.is_empty() {
-        env.insert(env::MESH_TOKEN.into(), config.token.clone());
+/// `MESH_TOKEN` for everything that checks or sends it, when there is one:
+/// the deployment secret for a control service, and for a peer only its own
+/// token derived from it ([`wire::auth::peer_token`]), so a peer can speak
+/// for itself and nobody else. A masked plan shows the mask.
+fn token_env(config: &Config, peer: Option<&str>, env: &mut BTreeMap<String, String>) {
+    if config.token.is_empty() {
+        return;
     }
+    let masked =
+        [super::settings::GENERATED, super::settings::HIDDEN].contains(&config.token.as_str());
+    let token = match peer {
+        Some(p) if !masked => wire::auth::peer_token(&config.token, p),
+        _ => config.token.clone(),
+    };
+    env.insert(env::MESH_TOKEN.into(), token);
 }
 
 /// One control service on the peer network, under its service name.
@@ -131,7 +141,7 @@ pub(super) fn control(config: &Config, nets: &Networks, service: ControlService)
         }
     };
     if service != ControlService::Redis {
-        token_env(config, &mut env);
+        token_env(config, None, &mut env);
     }
     let name = service.name();
     ContainerSpec {
@@ -189,7 +199,7 @@ pub(super) fn peer(
             config.heartbeat_interval_sec.to_string(),
         ),
     ]);
-    token_env(config, &mut env);
+    token_env(config, Some(name), &mut env);
     let mut labels = labels(config, Role::Peer, name);
     let mut networks = vec![Attachment {
         network: nets.peer.clone(),

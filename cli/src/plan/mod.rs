@@ -294,7 +294,16 @@ mod tests {
         assert_eq!(p1.memory, Some(15 * 1024 * 1024));
         assert_eq!(p1.publish, [8080]);
         assert_eq!(p1.env["PEER_ID"], "peer-1");
-        assert_eq!(p1.env["MESH_TOKEN"], "tok");
+        // A peer holds its own token, never the deployment secret.
+        assert_eq!(
+            p1.env["MESH_TOKEN"],
+            wire::auth::peer_token("tok", "peer-1")
+        );
+        assert_ne!(p.peers[1].env["MESH_TOKEN"], p1.env["MESH_TOKEN"]);
+        assert_eq!(
+            p.control_spec(ControlService::Tracker).unwrap().env["MESH_TOKEN"],
+            "tok"
+        );
         assert_eq!(
             p1.env["EDGE_DB_URL"],
             "postgres://mesh:pw@edge-db-a:5432/songs"
