@@ -33,7 +33,6 @@ pub use config::{Config, ConfigError, Neighbor};
 
 use state::Inner;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -57,17 +56,18 @@ pub async fn run(
         "mesh agent serving"
     );
     let app = http::router(inner.clone());
-    let stop = cancel.clone();
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        stop.cancel();
-    })
-    .await;
+    let watcher = {
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown => stop.cancel(),
+                _ = stop.cancelled() => {}
+            }
+        })
+    };
+    let result = gate::serve(listener, app, gate::Limits::peer(), cancel.clone()).await;
     cancel.cancel();
+    let _ = watcher.await;
     for (name, task) in [
         ("tracker client", tracker),
         ("signalling client", signalling),

@@ -213,16 +213,16 @@ pub fn cancel_on(
     })
 }
 
-/// Serves `router` on `listener` until `token` is cancelled, then lets open
-/// requests finish.
+/// Serves `router` on `listener` within the connection `limits` (see the
+/// `gate` crate) until `token` is cancelled, then lets open requests finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: gate::Limits,
     token: CancellationToken,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(token.cancelled_owned())
+    gate::serve(listener, router, limits, token)
         .await
         .context("serve HTTP")
 }

@@ -144,7 +144,13 @@ pub async fn run(
         .route("/healthz", get(|| async { http::health("signalling") }))
         .route("/metrics", get(metrics_text))
         .with_state(AppState { inner });
-    let result = http::serve(listener, http::finish(r, metrics), stop.clone()).await;
+    let result = http::serve(
+        listener,
+        http::finish(r, metrics),
+        gate::Limits::service(),
+        stop.clone(),
+    )
+    .await;
     stop.cancel();
     // Sockets see `stop`, send a close frame and drop their handles.
     let _ = tokio::time::timeout(Duration::from_secs(2), alive_rx.recv()).await;

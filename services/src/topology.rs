@@ -63,7 +63,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let token = CancellationToken::new();
     let watcher = http::cancel_on(shutdown, &token);
-    let result = http::serve(listener, router(config), token.clone()).await;
+    let result = http::serve(
+        listener,
+        router(config),
+        gate::Limits::service(),
+        token.clone(),
+    )
+    .await;
     token.cancel();
     let _ = watcher.await;
     result

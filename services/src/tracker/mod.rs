@@ -308,7 +308,7 @@ pub async fn run(
     let reaper = tokio::spawn(reaper(inner.clone(), reap_every, stop.clone()));
     let router = router(AppState { inner }, metrics);
     let result = tokio::select! {
-        r = http::serve(listener, router, stop.clone()) => r,
+        r = http::serve(listener, router, gate::Limits::service(), stop.clone()) => r,
         r = reaper_guard(reaper) => r,
     };
     stop.cancel();
