@@ -70,6 +70,18 @@ pub(super) async fn run(mut slot: Slot, socket: WebSocket) {
                 writer_done = tokio::time::timeout(Duration::from_secs(1), &mut writer)
                     .await
                     .is_ok();
+                // Read what the client had already sent until it answers the
+                // close (bounded): closing with unread data would reset the
+                // connection and lose the close frame on the way.
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    loop {
+                        match stream.next().await {
+                            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                            Some(Ok(_)) => {}
+                        }
+                    }
+                })
+                .await;
                 break;
             }
             if let Message::Text(text) = &msg {
