@@ -309,7 +309,7 @@ async fn a_peer_token_opens_only_its_own_name() {
 
 #[tokio::test]
 async fn a_name_in_use_is_not_taken_over_but_a_dead_one_is() {
-    let wait = Duration::from_millis(400);
+    let wait = Duration::from_millis(1000);
     let s = signalling(Config {
         takeover_wait: wait,
         ..cfg()

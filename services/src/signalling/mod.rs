@@ -124,7 +124,7 @@ impl Default for Config {
 impl Config {
     /// The largest message taken (bytes): an announce of `max_neighbors`
     /// names of the longest allowed length, with room for `peer`, `room` and
-    /// some whitespace (211 KiB by default). A larger one closes the socket.
+    /// some whitespace (212 KiB by default). A larger one closes the socket.
     pub fn max_message(&self) -> usize {
         self.max_neighbors * (wire::ids::MAX_ID_LEN + 8) + 4096
     }
