@@ -19,7 +19,8 @@ async fn room_json(s: &Service) -> serde_json::Value {
 #[tokio::test]
 async fn path_reaches_every_peer_on_it_and_nobody_else() {
     let s = signalling(cfg()).await;
-    // A line p1 - p2 - p3 - p4 plus a bystander p5 linked to p1.
+    // A line p1 - p2 - p3 - p4 plus a bystander p5 linked to p1; an edge
+    // needs both ends to list each other.
     let mut p: Vec<Ws> = Vec::new();
     for i in 1..=5 {
         p.push(ws_connect(&s, &format!("p{i}"), "rock", None).await);
@@ -29,10 +30,10 @@ async fn path_reaches_every_peer_on_it_and_nobody_else() {
         serde_json::json!({"type":"announce","peer":"p1","room":"rock","neighbors":["p2","p5"]}),
     )
     .await;
-    p[1].announce(&["p3"]).await;
-    p[2].announce(&["p4"]).await;
-    p[3].announce(&[]).await;
-    p[4].announce(&[]).await;
+    p[1].announce(&["p1", "p3"]).await;
+    p[2].announce(&["p2", "p4"]).await;
+    p[3].announce(&["p3"]).await;
+    p[4].announce(&["p1"]).await;
     eventually("room has its 4 edges", || async {
         room_json(&s).await["rock"]["edges"]
             .as_array()
@@ -51,7 +52,7 @@ async fn path_reaches_every_peer_on_it_and_nobody_else() {
     assert_eq!(p[4].recv_path().await, ["p5", "p1"]);
     assert_eq!(p[0].recv_path().await, ["p5", "p1"]);
 
-    // Undirected: p4 reaches p1 over edges announced by the other ends.
+    // Undirected: p4 reaches p1 the other way along the same edges.
     p[3].request_path("p1").await;
     for ws in p.iter_mut().take(4).rev() {
         assert_eq!(ws.recv_path().await, ["p4", "p3", "p2", "p1"]);
@@ -67,7 +68,11 @@ async fn rooms_are_kept_apart() {
     let mut a2_rock = ws_connect(&s, "a2", "rock", None).await;
     a1.announce(&["a2"]).await;
     a2.announce(&["a1"]).await;
-    a2_rock.announce(&[]).await;
+    a2_rock.announce(&["a1"]).await;
+    eventually("a1 - a2 in rock", || async {
+        room_json(&s).await["rock"]["edges"] == serde_json::json!([["a1", "a2"]])
+    })
+    .await;
     // Announcing the same edge in jazz does not make it exist there: a1 is not in jazz.
     a2.request_path("a1").await;
     let err = a2.recv_error().await;
@@ -91,8 +96,15 @@ async fn disconnect_drops_the_peers_edges_at_once() {
     let mut b = ws_connect(&s, "b", "r", None).await;
     let mut c = ws_connect(&s, "c", "r", None).await;
     a.announce(&["b", "c"]).await;
-    b.announce(&["c"]).await;
-    c.announce(&[]).await;
+    b.announce(&["a", "c"]).await;
+    c.announce(&["a", "b"]).await;
+    eventually("3 edges", || async {
+        room_json(&s).await["r"]["edges"]
+            .as_array()
+            .map(|e| e.len())
+            == Some(3)
+    })
+    .await;
     a.request_path("c").await;
     assert_eq!(a.recv_path().await, ["a", "c"]);
     assert_eq!(c.recv_path().await, ["a", "c"]);
@@ -110,8 +122,10 @@ async fn disconnect_drops_the_peers_edges_at_once() {
     let err = a.recv_error().await;
     assert!(err.contains("unknown target \"c\""), "{err}");
 
-    // c comes back: a's standing announcement links it again.
+    // c comes back: a's and b's standing announcements link it again once
+    // it lists them back.
     let mut c = ws_connect(&s, "c", "r", None).await;
+    c.announce(&["a", "b"]).await;
     eventually("c is back", || async {
         room_json(&s).await["r"]["edges"]
             .as_array()
@@ -134,7 +148,6 @@ async fn errors_come_back_as_messages_and_the_socket_stays_usable() {
     let s = signalling(cfg()).await;
     let mut a = ws_connect(&s, "a", "r", None).await;
     let mut lone = ws_connect(&s, "lone", "r", None).await;
-    let _ = &mut lone;
     let cases: Vec<(String, &str)> = vec![
         ("{nope".into(), "malformed"),
         (r#"{"type":"dance"}"#.into(), "malformed"),
@@ -186,8 +199,13 @@ async fn errors_come_back_as_messages_and_the_socket_stays_usable() {
     a.request_path("ghost").await;
     let m = a.recv().await;
     assert_eq!(m["target"], "ghost");
-    // Still usable: a real announce and path work.
+    // Still usable: a real (mutual) announce and path work.
+    lone.announce(&["a"]).await;
     a.announce(&["lone"]).await;
+    eventually("a - lone", || async {
+        room_json(&s).await["r"]["edges"] == serde_json::json!([["a", "lone"]])
+    })
+    .await;
     a.request_path("lone").await;
     assert_eq!(a.recv_path().await, ["a", "lone"]);
     // The server is still serving others.
@@ -222,7 +240,7 @@ async fn bad_connections_are_refused_with_json() {
     let mut big = ws_connect(&s, "big", "r", None).await;
     let huge = format!(
         r#"{{"type":"announce","neighbors":["{}"]}}"#,
-        "n".repeat(services::signalling::MAX_MESSAGE + 1)
+        "n".repeat(cfg().max_message() + 1)
     );
     let _ = big
         .stream
@@ -305,13 +323,21 @@ async fn silent_socket_is_dropped_after_missed_pings() {
 }
 
 #[tokio::test]
-async fn reconnect_replaces_the_old_socket() {
-    let s = signalling(cfg()).await;
+async fn reconnect_replaces_an_old_socket_that_does_not_answer() {
+    let s = signalling(Config {
+        takeover_wait: Duration::from_millis(300),
+        ..cfg()
+    })
+    .await;
+    // Nobody reads `old`, so it does not answer the ping the server sends
+    // when its name is asked for again: it is replaced, as a restarted
+    // peer's half-open socket would be.
     let mut old = ws_connect(&s, "a", "r", None).await;
     let mut b = ws_connect(&s, "b", "r", None).await;
     b.announce(&["a"]).await;
     let mut new = ws_connect(&s, "a", "r", None).await;
     assert!(old.closed().await, "old socket closed");
+    new.announce(&["b"]).await;
     new.request_path("b").await;
     assert_eq!(new.recv_path().await, ["a", "b"]);
     assert_eq!(b.recv_path().await, ["a", "b"]);
