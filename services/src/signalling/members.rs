@@ -322,15 +322,5 @@ fn trim_soon(inner: &Arc<Inner>) {
 /// are freed in the middle of the heap, where glibc's own trim does not
 /// reach.
 fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
-        }
-        // SAFETY: malloc_trim only returns free pages of the allocator's
-        // own heap to the kernel; it takes the allocator's lock itself.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
+    gate::trim();
 }
