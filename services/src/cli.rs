@@ -64,3 +64,11 @@ pub async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
     );
     Ok(l)
 }
+
+/// The connection limits (`HTTP_MAX_CONNECTIONS` and the rest, see the gate
+/// crate) from the environment over the services' defaults.
+pub fn http_limits() -> anyhow::Result<gate::Limits> {
+    Ok(gate::Limits::from_env(gate::Limits::service(), |k| {
+        std::env::var(k).ok()
+    })?)
+}

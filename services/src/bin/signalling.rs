@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         msg_burst: args.msg_burst,
         flood_close: args.flood_close,
         takeover_wait: Duration::from_millis(args.takeover_wait_ms),
+        http: cli::http_limits()?,
     };
     let listener = cli::bind(&args.addr).await?;
     signalling::run(config, listener, cli::shutdown_signal()).await

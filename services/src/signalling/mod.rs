@@ -102,6 +102,8 @@ pub struct Config {
     /// How long a socket already holding a name has to answer a ping before
     /// a newcomer under that name replaces it. Default 2 s.
     pub takeover_wait: Duration,
+    /// Connection limits (`HTTP_*`, see the gate crate).
+    pub http: gate::Limits,
 }
 
 impl Default for Config {
@@ -117,6 +119,7 @@ impl Default for Config {
             msg_burst: 100,
             flood_close: 50,
             takeover_wait: Duration::from_secs(2),
+            http: gate::Limits::service(),
         }
     }
 }
@@ -219,6 +222,7 @@ pub async fn run(
     for (name, help) in COUNTERS {
         metrics.inc(name, help, 0);
     }
+    let config_http = config.http.clone();
     let config = Config {
         token: config.token.filter(|t| !t.is_empty()),
         ping_interval: config.ping_interval.max(Duration::from_millis(10)),
@@ -241,7 +245,13 @@ pub async fn run(
         .route("/healthz", get(|| async { http::health("signalling") }))
         .route("/metrics", get(metrics_text))
         .with_state(AppState { inner });
-    let result = http::serve(listener, http::finish(r, metrics), gate::Limits::service(), stop.clone()).await;
+    let result = http::serve(
+        listener,
+        http::finish(r, metrics),
+        config_http,
+        stop.clone(),
+    )
+    .await;
     stop.cancel();
     // Sockets see `stop`, send a close frame and drop their handles.
     let _ = tokio::time::timeout(Duration::from_secs(2), alive_rx.recv()).await;
