@@ -398,7 +398,7 @@ async fn attempt(
         };
         let code = resp.status();
         let body = tokio::time::timeout(
-            RELAY_IDLE,
+            RELAY_IDLE.min(deadline.saturating_duration_since(Instant::now())),
             http_body_util::Limited::new(resp.into_body(), 4096).collect(),
         )
         .await
