@@ -576,3 +576,85 @@ async fn a_refused_signalling_socket_is_retried_with_backoff_and_logged_once() {
     assert!(refusals[0].contains("409"), "{}", refusals[0]);
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_share_two_tracker_connections_and_excess_lookups_are_refused() {
+    use axum::extract::ConnectInfo;
+    use std::collections::HashSet;
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+    // A slow tracker that knows nothing, noting every connection it accepts
+    // and how many lookups it answers at once.
+    let conns: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let app = {
+        let (conns, now, peak) = (conns.clone(), now.clone(), peak.clone());
+        axum::Router::new()
+            .route(
+                "/segments/{id}",
+                axum::routing::get(move |ConnectInfo(remote): ConnectInfo<SocketAddr>| {
+                    let (conns, now, peak) = (conns.clone(), now.clone(), peak.clone());
+                    async move {
+                        conns.lock().unwrap().insert(remote);
+                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(n, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        (
+                            axum::http::StatusCode::NOT_FOUND,
+                            axum::Json(wire::ErrorBody::new("unknown segment")),
+                        )
+                    }
+                }),
+            )
+            .into_make_service_with_connect_info::<SocketAddr>()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let tracker = format!("http://{}", listener.local_addr().expect("address"));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let mut vars = alone("burst-1");
+    vars.retain(|(k, _)| *k != env::TRACKER_URL);
+    vars.push((env::TRACKER_URL, tracker));
+    vars.push(("TRACKER_LOOKUPS_MAX", "16".into()));
+    let agent = Spawned::start(&vars, false).await;
+
+    // 200 distinct misses at once.
+    let sha = "d".repeat(64);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let url = format!(
+                "{}/segments/{}",
+                agent.url(),
+                wire::ids::segment_id(&format!("burst{i}"), 1, &sha)
+            );
+            tokio::spawn(async move {
+                let r = http().get(&url).send().await.expect("answer");
+                let status = r.status().as_u16();
+                let body = r.text().await.expect("body");
+                (status, body)
+            })
+        })
+        .collect();
+    let (mut not_found, mut busy) = (0, 0);
+    for t in tasks {
+        let (status, body) = t.await.expect("task");
+        let _: wire::ErrorBody = serde_json::from_str(&body).expect("JSON error");
+        match status {
+            404 => not_found += 1,
+            503 => busy += 1,
+            s => panic!("{s}: {body}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(not_found >= 16, "{not_found} answered, {busy} refused");
+    assert!(busy >= 100, "{not_found} answered, {busy} refused");
+    let opened = conns.lock().unwrap().len();
+    assert!(opened <= 2, "{opened} connections to the tracker");
+    assert!(peak.load(Ordering::SeqCst) <= 2);
+    server.abort();
+}
