@@ -226,8 +226,14 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
             }
         };
         match result {
-            Ok(sha256) => {
-                let pieces = flight.pieces();
+            Ok((sha256, last_piece)) => {
+                // The piece that completes the segment reaches readers only
+                // once the segment is in the cache, so a reader's next
+                // request is a hit, not a late join of this flight.
+                let mut pieces = flight.pieces();
+                if !last_piece.is_empty() {
+                    pieces.push(last_piece.clone());
+                }
                 let len = pieces.iter().map(|p| p.len() as u64).sum();
                 let fresh_since = flight.current_head().and_then(|h| h.fresh_since);
                 let seg = Arc::new(Segment {
@@ -244,6 +250,9 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
                     .insert(id.clone(), seg, reserved)
                     .is_ok();
                 remove_flight(&inner, &id, &flight);
+                if !last_piece.is_empty() {
+                    flight.push(last_piece);
+                }
                 flight.finish(Ok(()));
                 if stored {
                     inner.forget_miss(&id);
@@ -364,14 +373,16 @@ fn check_path(inner: &Inner, path: &[String], target: &str) -> Result<(), String
 }
 
 /// Requests `id` from `route[0]` (a neighbor) with the rest of the route,
-/// streaming verified pieces into `flight`. Returns the SHA-256.
+/// streaming verified pieces into `flight`. Returns the SHA-256 and the
+/// piece that completes the segment, held back for [`lead`] to publish once
+/// the segment is cached.
 async fn attempt(
     inner: &Inner,
     flight: &Flight,
     id: &str,
     route: &[String],
     deadline: Instant,
-) -> Result<String, Failed> {
+) -> Result<(String, Bytes), Failed> {
     let me = &inner.config.peer_id;
     let next = inner
         .config
@@ -550,10 +561,7 @@ async fn attempt(
             )));
         }
     }
-    if !acc.is_empty() {
-        flight.push(acc.split().freeze());
-    }
-    Ok(sha)
+    Ok((sha, acc.split().freeze()))
 }
 
 /// Opens one HTTP/1 connection to neighbor `next` (from this peer's own IP
@@ -578,8 +586,9 @@ async fn open_relay(
     client::open(addr, inner.config.bind_ip(), req).await
 }
 
-/// Reads `id` from this peer's edge database into `flight`.
-async fn read_edge(inner: &Inner, flight: &Flight, id: &str) -> Result<String, Failed> {
+/// Reads `id` from this peer's edge database: sets the head of `flight`
+/// and returns the SHA-256 and the bytes, for [`lead`] to publish once cached.
+async fn read_edge(inner: &Inner, flight: &Flight, id: &str) -> Result<(String, Bytes), Failed> {
     let Some(db) = &inner.edge else {
         return Err(Failed::before(404, "not an edge peer"));
     };
@@ -614,8 +623,7 @@ async fn read_edge(inner: &Inner, flight: &Flight, id: &str) -> Result<String, F
         len,
         fresh_since: wire::ids::sha256_of_id(id).is_none().then(Instant::now),
     });
-    flight.push(Bytes::from(row.data));
-    Ok(sha)
+    Ok((sha, Bytes::from(row.data)))
 }
 
 /// A refused relay request.
