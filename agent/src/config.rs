@@ -49,8 +49,57 @@ pub struct Config {
     pub neighbors: Vec<Neighbor>,
     /// `EDGE_DB_URL`: edge PostgreSQL URL, edge peers only.
     pub edge_db_url: Option<String>,
-    /// `MESH_TOKEN`: bearer token for ingest and control-plane writes.
+    /// `MESH_TOKEN`: this peer's own token (`<peer-id>:<hex HMAC>`, see
+    /// `wire::auth`): required as `Authorization: Bearer` on ingest, sent to
+    /// the tracker and signalling.
     pub token: Option<String>,
+    /// `INGEST_BODY_TIMEOUT_SEC`: longest time to receive one ingest body;
+    /// a slower body is answered 408. Default 30 s (1..3600).
+    pub ingest_body_timeout: Duration,
+    /// `STATS_MAX_SONGS`: most songs with their own counters in `/stats`
+    /// (least recently counted dropped first). Default 256 (1..100000).
+    pub stats_max_songs: usize,
+    /// `MISS_TTL_MS`: how long a client miss that no holder and no edge
+    /// could serve is answered 404 at once, without asking again. Default
+    /// 1500 ms; 0 disables; never longer than `PLAYLIST_TTL_SEC`.
+    pub miss_ttl: Duration,
+    /// `MISS_CACHE_ENTRIES`: most ids remembered as misses. Default 1024 (1..1000000).
+    pub miss_cache_entries: usize,
+    /// `TRACKER_CONNECTIONS`: kept-alive connections that candidate lookups
+    /// share. Default 2 (1..64).
+    pub tracker_connections: usize,
+    /// `TRACKER_LOOKUPS_MAX`: lookups running or waiting for a connection;
+    /// a miss beyond it is answered 503. Default 64 (1..100000).
+    pub tracker_lookups_max: usize,
+    /// `LOOKUP_CANDIDATES`: holders asked of the tracker per lookup; when
+    /// every one of them failed, asked once more with four times as many.
+    /// Default 16 (1..250).
+    pub lookup_candidates: usize,
+    /// `FETCH_DEADLINE_SEC`: how long a miss may spend finding a source that
+    /// answers (holders, then edges); bytes that flow are not cut by it.
+    /// Default 20 s (1..600).
+    pub fetch_deadline: Duration,
+    /// `HOLDER_PENALTY_SEC`: a holder that failed to serve is tried after
+    /// the others for this long. Default 10 s (0 disables, ..3600).
+    pub holder_penalty: Duration,
+    /// `SIGNAL_BACKOFF_MAX_MS`: longest pause between signalling reconnects
+    /// (jittered, doubling from 200 ms). Default 5000 ms (200..60000).
+    pub signal_backoff_max: Duration,
+}
+
+/// Names of the agent's own limits in the environment (the contract's
+/// variables are in `wire::contract::env`).
+pub mod vars {
+    pub const INGEST_BODY_TIMEOUT_SEC: &str = "INGEST_BODY_TIMEOUT_SEC";
+    pub const STATS_MAX_SONGS: &str = "STATS_MAX_SONGS";
+    pub const MISS_TTL_MS: &str = "MISS_TTL_MS";
+    pub const MISS_CACHE_ENTRIES: &str = "MISS_CACHE_ENTRIES";
+    pub const TRACKER_CONNECTIONS: &str = "TRACKER_CONNECTIONS";
+    pub const TRACKER_LOOKUPS_MAX: &str = "TRACKER_LOOKUPS_MAX";
+    pub const LOOKUP_CANDIDATES: &str = "LOOKUP_CANDIDATES";
+    pub const FETCH_DEADLINE_SEC: &str = "FETCH_DEADLINE_SEC";
+    pub const HOLDER_PENALTY_SEC: &str = "HOLDER_PENALTY_SEC";
+    pub const SIGNAL_BACKOFF_MAX_MS: &str = "SIGNAL_BACKOFF_MAX_MS";
 }
 
 /// One neighbor: its peer id and where to reach it.
@@ -197,6 +246,26 @@ impl Config {
         }
         let token = get(env::MESH_TOKEN).filter(|v| !v.is_empty());
 
+        // A whole number within `lo..=hi`, or the default.
+        let ranged = |var: &'static str, default: u64, lo: u64, hi: u64| {
+            let n: u64 = number(var, get(var), default)?;
+            if n < lo || n > hi {
+                return Err(err(var, format!("must be between {lo} and {hi}")));
+            }
+            Ok::<u64, ConfigError>(n)
+        };
+        let ingest_body_timeout = ranged(vars::INGEST_BODY_TIMEOUT_SEC, 30, 1, 3600)?;
+        let stats_max_songs = ranged(vars::STATS_MAX_SONGS, 256, 1, 100_000)? as usize;
+        let miss_ttl = ranged(vars::MISS_TTL_MS, 1500, 0, 86_400_000)?;
+        let miss_ttl = Duration::from_millis(miss_ttl).min(Duration::from_secs(ttl));
+        let miss_cache_entries = ranged(vars::MISS_CACHE_ENTRIES, 1024, 1, 1_000_000)? as usize;
+        let tracker_connections = ranged(vars::TRACKER_CONNECTIONS, 2, 1, 64)? as usize;
+        let tracker_lookups_max = ranged(vars::TRACKER_LOOKUPS_MAX, 64, 1, 100_000)? as usize;
+        let lookup_candidates = ranged(vars::LOOKUP_CANDIDATES, 16, 1, 250)? as usize;
+        let fetch_deadline = ranged(vars::FETCH_DEADLINE_SEC, 20, 1, 600)?;
+        let holder_penalty = ranged(vars::HOLDER_PENALTY_SEC, 10, 0, 3600)?;
+        let signal_backoff_max = ranged(vars::SIGNAL_BACKOFF_MAX_MS, 5000, 200, 60_000)?;
+
         Ok(Config {
             peer_id,
             listen,
@@ -213,6 +282,16 @@ impl Config {
             neighbors,
             edge_db_url,
             token,
+            ingest_body_timeout: Duration::from_secs(ingest_body_timeout),
+            stats_max_songs,
+            miss_ttl,
+            miss_cache_entries,
+            tracker_connections,
+            tracker_lookups_max,
+            lookup_candidates,
+            fetch_deadline: Duration::from_secs(fetch_deadline),
+            holder_penalty: Duration::from_secs(holder_penalty),
+            signal_backoff_max: Duration::from_millis(signal_backoff_max),
         })
     }
 
@@ -323,6 +402,26 @@ mod tests {
         assert_eq!(c.advertised_addr(), "peer-1:8080");
         assert_eq!(c.bind_ip(), None);
         assert!(c.neighbors.is_empty());
+        assert_eq!(c.ingest_body_timeout, Duration::from_secs(30));
+        assert_eq!(c.stats_max_songs, 256);
+        assert_eq!(c.miss_ttl, Duration::from_millis(1500));
+        assert_eq!(c.miss_cache_entries, 1024);
+        assert_eq!((c.tracker_connections, c.tracker_lookups_max), (2, 64));
+        assert_eq!(c.lookup_candidates, 16);
+        assert_eq!(c.fetch_deadline, Duration::from_secs(20));
+        assert_eq!(c.holder_penalty, Duration::from_secs(10));
+        assert_eq!(c.signal_backoff_max, Duration::from_millis(5000));
+    }
+
+    #[test]
+    fn a_miss_is_never_remembered_longer_than_a_playlist_copy() {
+        let c = Config::from_env_map(&env(&[
+            ("PEER_ID", "p"),
+            ("PLAYLIST_TTL_SEC", "1"),
+            ("MISS_TTL_MS", "5000"),
+        ]))
+        .unwrap();
+        assert_eq!(c.miss_ttl, Duration::from_secs(1));
     }
 
     #[test]
@@ -390,6 +489,27 @@ mod tests {
             (
                 &[("PEER_ID", "p"), ("CACHE_MAX_BYTES", "12")],
                 "CACHE_MAX_BYTES",
+            ),
+            (
+                &[("PEER_ID", "p"), ("INGEST_BODY_TIMEOUT_SEC", "0")],
+                "INGEST_BODY_TIMEOUT_SEC",
+            ),
+            (
+                &[("PEER_ID", "p"), ("STATS_MAX_SONGS", "0")],
+                "STATS_MAX_SONGS",
+            ),
+            (&[("PEER_ID", "p"), ("MISS_TTL_MS", "soon")], "MISS_TTL_MS"),
+            (
+                &[("PEER_ID", "p"), ("TRACKER_CONNECTIONS", "65")],
+                "TRACKER_CONNECTIONS",
+            ),
+            (
+                &[("PEER_ID", "p"), ("LOOKUP_CANDIDATES", "0")],
+                "LOOKUP_CANDIDATES",
+            ),
+            (
+                &[("PEER_ID", "p"), ("SIGNAL_BACKOFF_MAX_MS", "10")],
+                "SIGNAL_BACKOFF_MAX_MS",
             ),
         ];
         for (pairs, var) in cases {

@@ -3,6 +3,7 @@
 //! route source while signalling is down.
 
 use crate::client;
+use crate::flight::FetchError;
 use crate::state::Inner;
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -89,19 +90,34 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
     Ok(p.path)
 }
 
-/// Live holders and edge peers of `id`, from the tracker.
-pub async fn lookup(inner: &Inner, id: &str) -> Result<SegmentLookup, String> {
+/// Live holders (at most `limit`) and edge peers of `id`, from the tracker,
+/// on one of the kept-alive tracker connections. A lookup beyond
+/// `TRACKER_LOOKUPS_MAX` is refused at once with 503.
+pub async fn lookup(inner: &Inner, id: &str, limit: usize) -> Result<SegmentLookup, FetchError> {
     let Some(tracker) = &inner.config.tracker_url else {
-        return Err("no tracker configured".into());
+        return Err(FetchError::new(502, "no tracker configured"));
     };
     let query = format!(
-        "/segments/{}?region={}&limit=8",
+        "/segments/{}?region={}&limit={limit}",
         encode_component(id),
         encode_component(&inner.config.region)
     );
-    let resp = get(inner, tracker, &query)
+    let resp = inner
+        .tracker
+        .get(
+            tracker,
+            &query,
+            inner.config.token.as_deref(),
+            inner.config.bind_ip(),
+            CONTROL_TIMEOUT,
+        )
         .await
-        .map_err(|e| format!("tracker: {e}"))?;
+        .map_err(|e| match e {
+            client::PoolError::Busy => {
+                FetchError::new(503, format!("busy: {e}; retry in a moment"))
+            }
+            client::PoolError::Failed(e) => FetchError::new(502, format!("tracker: {e}")),
+        })?;
     if resp.status == 404 {
         return Ok(SegmentLookup {
             segment: id.to_string(),
@@ -110,9 +126,13 @@ pub async fn lookup(inner: &Inner, id: &str) -> Result<SegmentLookup, String> {
         });
     }
     if !(200..300).contains(&resp.status) {
-        return Err(format!("tracker answered {}", resp.status));
+        return Err(FetchError::new(
+            502,
+            format!("tracker answered {}", resp.status),
+        ));
     }
-    resp.json().map_err(|e| format!("tracker: {e}"))
+    resp.json()
+        .map_err(|e| FetchError::new(502, format!("tracker: {e}")))
 }
 
 /// A control-plane read: `GET base + path_and_query`, no token.
@@ -244,7 +264,11 @@ pub async fn tracker_loop(inner: Arc<Inner>, cancel: CancellationToken) {
 }
 
 /// Keeps a signalling connection open: announces the neighbors, sends path
-/// requests, hands `path` answers to their waiters. Reconnects with backoff.
+/// requests, hands `path` answers to their waiters. Reconnects with a
+/// jittered backoff, doubling from 200 ms up to `SIGNAL_BACKOFF_MAX_MS`; a
+/// refusal (409: the name is connected already; 401/403: the token) is
+/// retried the same way. Why it cannot connect is logged once per change,
+/// not once per attempt.
 pub async fn signalling_loop(inner: Arc<Inner>, cancel: CancellationToken) {
     let Some(base) = inner.config.signal_url.clone() else {
         return;
@@ -254,12 +278,30 @@ pub async fn signalling_loop(inner: Arc<Inner>, cancel: CancellationToken) {
         "{base}{sep}peer={}&room={}",
         inner.config.peer_id, inner.config.room
     );
-    let mut backoff = Duration::from_millis(200);
+    let first = Duration::from_millis(200);
+    let mut backoff = first;
+    let mut logged: Option<String> = None;
+    let mut attempt = 0u64;
     loop {
         let started = Instant::now();
-        match signalling_session(&inner, &url, &cancel).await {
+        match signalling_session(&inner, &url, &cancel, &mut logged).await {
             Ok(()) => return,
-            Err(e) => tracing::debug!(error = %e, "signalling connection ended"),
+            Err(e) => {
+                let why = e.to_string();
+                if logged.as_deref() != Some(why.as_str()) {
+                    match &e {
+                        SessionError::Refused { .. } => {
+                            tracing::warn!(reason = %why, "signalling refused this peer; retrying with backoff")
+                        }
+                        _ => {
+                            tracing::info!(reason = %why, "signalling unavailable; retrying with backoff")
+                        }
+                    }
+                    logged = Some(why);
+                } else {
+                    tracing::debug!(reason = %why, "signalling still unavailable");
+                }
+            }
         }
         *inner
             .paths
@@ -267,13 +309,74 @@ pub async fn signalling_loop(inner: Arc<Inner>, cancel: CancellationToken) {
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = None;
         if started.elapsed() > Duration::from_secs(10) {
-            backoff = Duration::from_millis(200);
+            backoff = first;
         }
+        attempt += 1;
+        let pause = jittered(backoff, attempt);
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        backoff = (backoff * 2).min(inner.config.signal_backoff_max);
+    }
+}
+
+/// Between half of `backoff` and all of it, so peers refused together do
+/// not come back together.
+fn jittered(backoff: Duration, attempt: u64) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(attempt);
+    let half = backoff / 2;
+    let spread = half.as_millis().max(1) as u64;
+    half + Duration::from_millis(h.finish() % spread)
+}
+
+/// Why a signalling session ended.
+#[derive(Debug)]
+enum SessionError {
+    /// Refused before the upgrade, with the service's reason.
+    Refused { status: u16, reason: String },
+    /// Anything else: unreachable, closed, timed out.
+    Other(String),
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionError::Refused { status, reason } => {
+                let what = match status {
+                    409 => "this peer's name is connected already",
+                    401 | 403 => "the token was refused",
+                    _ => "refused",
+                };
+                write!(f, "{status} ({what}): {reason}")
+            }
+            SessionError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<String> for SessionError {
+    fn from(e: String) -> Self {
+        SessionError::Other(e)
+    }
+}
+
+/// The refusal in an HTTP answer to the upgrade: status and the `error` of
+/// its JSON body (or its text, shortened).
+fn refusal(e: tokio_tungstenite::tungstenite::Error) -> SessionError {
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Http(resp) => {
+            let status = resp.status().as_u16();
+            let body = resp.body().as_deref().unwrap_or_default();
+            let reason = serde_json::from_slice::<wire::ErrorBody>(body)
+                .map(|b| b.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(body).chars().take(200).collect());
+            SessionError::Refused { status, reason }
+        }
+        e => SessionError::Other(e.to_string()),
     }
 }
 
@@ -281,10 +384,13 @@ async fn signalling_session(
     inner: &Arc<Inner>,
     url: &str,
     cancel: &CancellationToken,
-) -> Result<(), String> {
+    logged: &mut Option<String>,
+) -> Result<(), SessionError> {
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
     if let Some(t) = &inner.config.token {
-        let v = format!("Bearer {t}").parse().map_err(|_| "bad token")?;
+        let v = format!("Bearer {t}")
+            .parse()
+            .map_err(|_| "MESH_TOKEN is not a valid header value".to_string())?;
         request.headers_mut().insert("authorization", v);
     }
     let (ws, _) = tokio::time::timeout(
@@ -293,7 +399,7 @@ async fn signalling_session(
     )
     .await
     .map_err(|_| "connect timed out".to_string())?
-    .map_err(|e| e.to_string())?;
+    .map_err(refusal)?;
     let (mut sink, mut stream) = ws.split();
     let hello = ClientMessage::Announce {
         peer: Some(inner.config.peer_id.clone()),
@@ -316,6 +422,7 @@ async fn signalling_session(
         .lock()
         .unwrap_or_else(|p| p.into_inner()) = Some(tx);
     tracing::info!("connected to signalling");
+    *logged = None;
     let me = inner.config.peer_id.as_str();
     loop {
         tokio::select! {
@@ -324,18 +431,18 @@ async fn signalling_session(
                 return Ok(());
             }
             out = rx.recv() => {
-                let Some(text) = out else { return Err("sender gone".into()) };
+                let Some(text) = out else { return Err("sender gone".to_string().into()) };
                 sink.send(Message::text(text)).await.map_err(|e| e.to_string())?;
             }
             msg = stream.next() => {
                 let msg = match msg {
-                    None => return Err("closed by server".into()),
-                    Some(Err(e)) => return Err(e.to_string()),
+                    None => return Err("closed by server".to_string().into()),
+                    Some(Err(e)) => return Err(e.to_string().into()),
                     Some(Ok(m)) => m,
                 };
                 let text = match msg {
                     Message::Text(t) => t,
-                    Message::Close(_) => return Err("closed by server".into()),
+                    Message::Close(_) => return Err("closed by server".to_string().into()),
                     _ => continue,
                 };
                 match serde_json::from_str::<ServerMessage>(&text) {

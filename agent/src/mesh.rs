@@ -13,10 +13,12 @@ use crate::client;
 use crate::control;
 use crate::flight::{FetchError, Flight, Head};
 use crate::state::Inner;
+use crate::state::Reservation;
 use crate::stats::Event;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
+use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -85,111 +87,153 @@ impl Failed {
     }
 }
 
-/// Releases the in-flight byte reservation when dropped.
-struct Reservation<'a> {
-    inner: &'a Inner,
-    bytes: u64,
-}
-
-impl<'a> Reservation<'a> {
-    fn new(inner: &'a Inner, bytes: u64) -> Self {
-        let total = inner.inflight_bytes.fetch_add(bytes, Ordering::SeqCst) + bytes;
-        inner
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .make_room(total);
-        Self { inner, bytes }
-    }
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        self.inner
-            .inflight_bytes
-            .fetch_sub(self.bytes, Ordering::SeqCst);
-    }
-}
-
-/// The fetching task of one flight: tries sources until one delivers.
+/// The fetching task of one flight: tries sources until one delivers, all
+/// within `FETCH_DEADLINE_SEC` of the miss.
+///
+/// A client miss tries the tracker's holders (those that failed a moment
+/// ago last), then this peer's own edge database, then the edge peers; when
+/// every holder of a full page failed, it asks the tracker once more for
+/// four times as many and tries the new ones. A holder that cannot be
+/// routed to, refuses, times out or sends the wrong bytes costs time, never
+/// the segment: the next source is tried. When every source answered that
+/// it does not hold the id, the miss is remembered for `MISS_TTL_MS`.
 async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
     // Declared first, so dropped last: after the fetch's connections.
     let _busy = crate::state::Busy::new(&inner);
+    let deadline = Instant::now() + inner.config.fetch_deadline;
     let mut flight = first;
     let me = inner.config.peer_id.clone();
     let mut last: Option<FetchError> = None;
     let mut tried = 0usize;
+    // Whether every source said it does not hold the id (no holder, no edge copy).
+    let mut nobody_has = true;
+    let mut expand: Option<usize> = None;
+    let mut tried_peers: HashSet<String> = HashSet::new();
 
-    let sources: Vec<SourcePlan> = match &plan {
-        Plan::Relay(route) if route.len() > 1 => vec![SourcePlan::Route(route[1..].to_vec())],
+    let mut sources: VecDeque<SourcePlan> = match &plan {
+        Plan::Relay(route) if route.len() > 1 => {
+            VecDeque::from([SourcePlan::Route(route[1..].to_vec())])
+        }
         Plan::Relay(_) => {
             if inner.edge.is_some() {
-                vec![SourcePlan::OwnEdge]
+                VecDeque::from([SourcePlan::OwnEdge])
             } else {
                 last = Some(FetchError::new(404, format!("{me} does not hold {id}")));
-                vec![]
+                VecDeque::new()
             }
         }
-        Plan::Client => match control::lookup(&inner, &id).await {
-            Ok(l) => {
-                let mut v: Vec<SourcePlan> = l
-                    .holders
-                    .iter()
-                    .filter(|c| c.peer_id != me)
-                    .map(|c| SourcePlan::Peer(c.peer_id.clone()))
-                    .collect();
-                if inner.edge.is_some() {
-                    v.push(SourcePlan::OwnEdge);
+        Plan::Client => {
+            let limit = inner.config.lookup_candidates;
+            match control::lookup(&inner, &id, limit).await {
+                Ok(l) => {
+                    if l.holders.len() >= limit {
+                        expand = Some((limit * 4).min(1000));
+                    }
+                    let mut v: Vec<SourcePlan> = holders_first_fresh(&inner, &l.holders, &me);
+                    if inner.edge.is_some() {
+                        v.push(SourcePlan::OwnEdge);
+                    }
+                    v.extend(
+                        l.edges
+                            .iter()
+                            .filter(|c| {
+                                c.peer_id != me && !l.holders.iter().any(|h| h.peer_id == c.peer_id)
+                            })
+                            .map(|c| SourcePlan::Peer(c.peer_id.clone())),
+                    );
+                    if v.is_empty() {
+                        last = Some(FetchError::new(
+                            404,
+                            format!("no live peer or edge holds {id}"),
+                        ));
+                    }
+                    v.into()
                 }
-                v.extend(
-                    l.edges
-                        .iter()
-                        .filter(|c| {
-                            c.peer_id != me && !l.holders.iter().any(|h| h.peer_id == c.peer_id)
-                        })
-                        .map(|c| SourcePlan::Peer(c.peer_id.clone())),
-                );
-                if v.is_empty() {
+                Err(e) => {
+                    nobody_has = false;
                     last = Some(FetchError::new(
-                        404,
-                        format!("no live peer or edge holds {id}"),
+                        e.status,
+                        format!("cannot look up {id}: {}", e.message),
                     ));
-                }
-                v
-            }
-            Err(e) => {
-                last = Some(FetchError::new(502, format!("cannot look up {id}: {e}")));
-                if inner.edge.is_some() {
-                    vec![SourcePlan::OwnEdge]
-                } else {
-                    vec![]
+                    if inner.edge.is_some() {
+                        VecDeque::from([SourcePlan::OwnEdge])
+                    } else {
+                        VecDeque::new()
+                    }
                 }
             }
-        },
+        }
     };
 
-    for source in sources {
+    loop {
+        let Some(source) = sources.pop_front() else {
+            // Every holder of a full page failed: ask once for more.
+            let Some(more) = expand.take() else { break };
+            if Instant::now() >= deadline {
+                break;
+            }
+            if let Ok(l) = control::lookup(&inner, &id, more).await {
+                let fresh: Vec<_> = l
+                    .holders
+                    .into_iter()
+                    .filter(|c| !tried_peers.contains(&c.peer_id))
+                    .collect();
+                sources.extend(holders_first_fresh(&inner, &fresh, &me));
+            }
+            continue;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            nobody_has = false;
+            last = Some(FetchError::new(
+                504,
+                format!(
+                    "no source delivered {id} within {:?}",
+                    inner.config.fetch_deadline
+                ),
+            ));
+            break;
+        }
         tried += 1;
         let result = match &source {
-            SourcePlan::OwnEdge => read_edge(&inner, &flight, &id).await,
-            SourcePlan::Route(route) => attempt(&inner, &flight, &id, route).await,
-            SourcePlan::Peer(target) => match control::path_to(&inner, target).await {
-                Ok(path) => match check_path(&inner, &path, target) {
-                    Ok(()) => {
-                        let r = attempt(&inner, &flight, &id, &path[1..]).await;
-                        if r.is_err() {
-                            inner.paths.forget(target);
-                        }
-                        r
-                    }
-                    Err(e) => Err(Failed::before(502, e)),
-                },
-                Err(e) => Err(Failed::before(502, format!("no route to {target}: {e}"))),
-            },
+            SourcePlan::OwnEdge => {
+                match tokio::time::timeout(left, read_edge(&inner, &flight, &id)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Failed::before(
+                        504,
+                        "the edge database did not answer in time",
+                    )),
+                }
+            }
+            SourcePlan::Route(route) => attempt(&inner, &flight, &id, route, deadline).await,
+            SourcePlan::Peer(target) => {
+                tried_peers.insert(target.clone());
+                let r = match tokio::time::timeout(left, control::path_to(&inner, target)).await {
+                    Err(_) => Err(Failed::before(504, format!("no route to {target} in time"))),
+                    Ok(Err(e)) => Err(Failed::before(502, format!("no route to {target}: {e}"))),
+                    Ok(Ok(path)) => match check_path(&inner, &path, target) {
+                        Ok(()) => attempt(&inner, &flight, &id, &path[1..], deadline).await,
+                        Err(e) => Err(Failed::before(502, e)),
+                    },
+                };
+                if r.is_err() {
+                    // A failed or refused route is not reused, and a holder
+                    // that failed goes last for a while.
+                    inner.paths.forget(target);
+                    inner.penalize(target);
+                }
+                r
+            }
         };
         match result {
-            Ok(sha256) => {
-                let pieces = flight.pieces();
+            Ok((sha256, last_piece)) => {
+                // The piece that completes the segment reaches readers only
+                // once the segment is in the cache, so a reader's next
+                // request is a hit, not a late join of this flight.
+                let mut pieces = flight.pieces();
+                if !last_piece.is_empty() {
+                    pieces.push(last_piece.clone());
+                }
                 let len = pieces.iter().map(|p| p.len() as u64).sum();
                 let fresh_since = flight.current_head().and_then(|h| h.fresh_since);
                 let seg = Arc::new(Segment {
@@ -206,8 +250,12 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
                     .insert(id.clone(), seg, reserved)
                     .is_ok();
                 remove_flight(&inner, &id, &flight);
+                if !last_piece.is_empty() {
+                    flight.push(last_piece);
+                }
                 flight.finish(Ok(()));
                 if stored {
+                    inner.forget_miss(&id);
                     inner.inventory_changed.notify_one();
                     if fresh_since.is_some() {
                         inner.expiring_added.notify_one();
@@ -218,6 +266,9 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
             Err(f) => {
                 tracing::info!(%id, source = ?source, error = %f.err.message, "fetch attempt failed");
                 inner.stats.event(Some(&id), Event::UpstreamFailure);
+                if f.err.status != 404 {
+                    nobody_has = false;
+                }
                 if f.head_sent {
                     // Readers got part of a bad answer: cut them, and let
                     // newcomers wait for the next source on a fresh flight.
@@ -231,21 +282,57 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
                     }
                     flight = fresh;
                 }
+                let local = f.err.status == 503;
                 last = Some(f.err);
+                if local {
+                    // This peer's own budget is full: another source would
+                    // be refused the same way.
+                    break;
+                }
             }
         }
     }
     let err = last.unwrap_or_else(|| FetchError::new(502, format!("no source for {id}")));
-    let err = if tried > 1 && err.status != 404 {
+    let err = if tried > 1 && !nobody_has && !matches!(err.status, 503 | 504) {
         FetchError::new(
             502,
             format!("{tried} sources failed; last: {}", err.message),
         )
+    } else if nobody_has && err.status != 404 {
+        FetchError::new(404, err.message)
     } else {
         err
     };
+    if matches!(plan, Plan::Client) {
+        if nobody_has {
+            inner.remember_miss(&id);
+        } else if tried > 0 {
+            // A source claimed the id and failed: a song of the mesh, whose
+            // failures are counted per song. An id nobody holds counts only
+            // in the totals.
+            inner.stats.keep_song(&id);
+        }
+    }
     remove_flight(&inner, &id, &flight);
     flight.finish(Err(err));
+}
+
+/// The holders other than this peer as sources, those that failed a moment
+/// ago after the others (each group in the tracker's order).
+fn holders_first_fresh(
+    inner: &Inner,
+    holders: &[wire::tracker::Candidate],
+    me: &str,
+) -> Vec<SourcePlan> {
+    let (fresh, failed): (Vec<_>, Vec<_>) = holders
+        .iter()
+        .filter(|c| c.peer_id != me)
+        .partition(|c| !inner.penalized(&c.peer_id));
+    fresh
+        .into_iter()
+        .chain(failed)
+        .map(|c| SourcePlan::Peer(c.peer_id.clone()))
+        .collect()
 }
 
 #[derive(Debug)]
@@ -286,19 +373,23 @@ fn check_path(inner: &Inner, path: &[String], target: &str) -> Result<(), String
 }
 
 /// Requests `id` from `route[0]` (a neighbor) with the rest of the route,
-/// streaming verified pieces into `flight`. Returns the SHA-256.
+/// streaming verified pieces into `flight`. Returns the SHA-256 and the
+/// piece that completes the segment, held back for [`lead`] to publish once
+/// the segment is cached.
 async fn attempt(
     inner: &Inner,
     flight: &Flight,
     id: &str,
     route: &[String],
-) -> Result<String, Failed> {
+    deadline: Instant,
+) -> Result<(String, Bytes), Failed> {
     let me = &inner.config.peer_id;
     let next = inner
         .config
         .neighbor(&route[0])
         .ok_or_else(|| Failed::before(403, format!("{} is not a neighbor of {me}", route[0])))?;
-    let head_deadline = Duration::from_secs(3 + 2 * route.len() as u64);
+    let head_deadline = Duration::from_secs(3 + 2 * route.len() as u64)
+        .min(deadline.saturating_duration_since(Instant::now()));
     let open = open_relay(inner, next, id, route);
     let resp = match tokio::time::timeout(head_deadline, open).await {
         Err(_) => {
@@ -318,7 +409,7 @@ async fn attempt(
         };
         let code = resp.status();
         let body = tokio::time::timeout(
-            RELAY_IDLE,
+            RELAY_IDLE.min(deadline.saturating_duration_since(Instant::now())),
             http_body_util::Limited::new(resp.into_body(), 4096).collect(),
         )
         .await
@@ -387,7 +478,15 @@ async fn attempt(
             ),
         ));
     }
-    let _reservation = Reservation::new(inner, len);
+    let Some(_reservation) = Reservation::try_new(inner, len) else {
+        return Err(Failed::before(
+            503,
+            format!(
+                "busy: transfers in flight fill this peer's {} byte budget; retry in a moment",
+                inner.config.cache_max_bytes
+            ),
+        ));
+    };
     flight.set_head(Head {
         source,
         route: full_route,
@@ -462,10 +561,7 @@ async fn attempt(
             )));
         }
     }
-    if !acc.is_empty() {
-        flight.push(acc.split().freeze());
-    }
-    Ok(sha)
+    Ok((sha, acc.split().freeze()))
 }
 
 /// Opens one HTTP/1 connection to neighbor `next` (from this peer's own IP
@@ -490,8 +586,9 @@ async fn open_relay(
     client::open(addr, inner.config.bind_ip(), req).await
 }
 
-/// Reads `id` from this peer's edge database into `flight`.
-async fn read_edge(inner: &Inner, flight: &Flight, id: &str) -> Result<String, Failed> {
+/// Reads `id` from this peer's edge database: sets the head of `flight`
+/// and returns the SHA-256 and the bytes, for [`lead`] to publish once cached.
+async fn read_edge(inner: &Inner, flight: &Flight, id: &str) -> Result<(String, Bytes), Failed> {
     let Some(db) = &inner.edge else {
         return Err(Failed::before(404, "not an edge peer"));
     };
@@ -526,8 +623,7 @@ async fn read_edge(inner: &Inner, flight: &Flight, id: &str) -> Result<String, F
         len,
         fresh_since: wire::ids::sha256_of_id(id).is_none().then(Instant::now),
     });
-    flight.push(Bytes::from(row.data));
-    Ok(sha)
+    Ok((sha, Bytes::from(row.data)))
 }
 
 /// A refused relay request.

@@ -1,11 +1,14 @@
 //! The state every part of one agent shares ([`Inner`], behind an `Arc`),
-//! the count of transfers in flight ([`Busy`]) that hands freed memory back
+//! byte reservations against the cache's budget ([`Reservation`]), the
+//! count of transfers in flight ([`Busy`]) that hands freed memory back
 //! to the kernel, and the task that drops expired copies ([`expiry_loop`]).
 
 use crate::config::Config;
-use crate::{cache, edge, flight, paths, stats};
+use crate::{cache, client, edge, flight, paths, stats};
+use lru::LruCache;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -32,6 +35,13 @@ pub struct Inner {
     pub edge: Option<edge::EdgeDb>,
     // std Mutex: resolved neighbor addresses, refreshed every few seconds.
     pub resolved: Mutex<HashMap<String, (Instant, Vec<IpAddr>)>>,
+    // std Mutex: ids no holder and no edge could serve, until when they are
+    // answered 404 at once (`MISS_TTL_MS`, `MISS_CACHE_ENTRIES`).
+    misses: Mutex<LruCache<String, Instant>>,
+    // std Mutex: holders that failed to serve, until when they go last.
+    penalties: Mutex<LruCache<String, Instant>>,
+    /// Kept-alive connections to the tracker shared by candidate lookups.
+    pub tracker: client::Pool,
 }
 
 impl Inner {
@@ -46,19 +56,150 @@ impl Inner {
             flights: Mutex::new(HashMap::new()),
             inflight_bytes: AtomicU64::new(0),
             busy: AtomicUsize::new(0),
-            stats: stats::Stats::default(),
+            stats: stats::Stats::new(config.stats_max_songs),
             paths: paths::Paths::default(),
             inventory_changed: Notify::new(),
             expiring_added: Notify::new(),
             edge: config.edge_db_url.clone().map(edge::EdgeDb::new),
             resolved: Mutex::new(HashMap::new()),
+            misses: Mutex::new(LruCache::new(
+                NonZeroUsize::new(config.miss_cache_entries).unwrap_or(NonZeroUsize::MIN),
+            )),
+            penalties: Mutex::new(LruCache::new(
+                NonZeroUsize::new(PENALTY_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+            )),
+            tracker: client::Pool::new(config.tracker_connections, config.tracker_lookups_max),
             config,
+        }
+    }
+
+    /// Remembers that nobody could serve `id` (for `MISS_TTL_MS`).
+    pub fn remember_miss(&self, id: &str) {
+        if self.config.miss_ttl.is_zero() {
+            return;
+        }
+        let until = Instant::now() + self.config.miss_ttl;
+        self.misses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(id.to_string(), until);
+    }
+
+    /// Whether `id` was a miss nobody could serve a moment ago.
+    pub fn recent_miss(&self, id: &str) -> bool {
+        let mut m = self.misses.lock().unwrap_or_else(|p| p.into_inner());
+        match m.peek(id) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                m.pop(id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets a remembered miss (the id arrived here).
+    pub fn forget_miss(&self, id: &str) {
+        self.misses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop(id);
+    }
+
+    /// `peer` failed to serve: it goes after the others for `HOLDER_PENALTY_SEC`.
+    pub fn penalize(&self, peer: &str) {
+        if self.config.holder_penalty.is_zero() {
+            return;
+        }
+        let until = Instant::now() + self.config.holder_penalty;
+        self.penalties
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(peer.to_string(), until);
+    }
+
+    /// Whether `peer` failed to serve a moment ago.
+    pub fn penalized(&self, peer: &str) -> bool {
+        let mut m = self.penalties.lock().unwrap_or_else(|p| p.into_inner());
+        match m.peek(peer) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                m.pop(peer);
+                false
+            }
+            None => false,
         }
     }
 
     /// Cached segment ids, sorted.
     pub fn inventory(&self) -> Vec<String> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).ids()
+    }
+}
+
+/// Most holders remembered as having failed (the least recent forgotten first).
+const PENALTY_ENTRIES: usize = 256;
+
+/// Bytes reserved against the cache's byte budget while a transfer (an
+/// ingest body, a relay, an edge read) is in memory; released when dropped.
+/// The cache evicts to make room for reservations.
+pub struct Reservation<'a> {
+    inner: &'a Inner,
+    bytes: u64,
+}
+
+impl<'a> Reservation<'a> {
+    /// Reserves `bytes` only if the reservations in flight stay within the
+    /// budget (`CACHE_MAX_BYTES`); `None` when they would not.
+    pub fn try_new(inner: &'a Inner, bytes: u64) -> Option<Self> {
+        let max = inner.config.cache_max_bytes;
+        let mut cur = inner.inflight_bytes.load(Ordering::SeqCst);
+        loop {
+            let total = cur.checked_add(bytes).filter(|t| *t <= max)?;
+            match inner.inflight_bytes.compare_exchange(
+                cur,
+                total,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => {
+                    Self::make_room(inner, total);
+                    return Some(Self { inner, bytes });
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Reserves `bytes` that are in memory already (an edge row just read).
+    pub fn new(inner: &'a Inner, bytes: u64) -> Self {
+        let total = inner.inflight_bytes.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        Self::make_room(inner, total);
+        Self { inner, bytes }
+    }
+
+    fn make_room(inner: &Inner, total: u64) {
+        inner
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .make_room(total);
+    }
+
+    /// Bytes reserved by everything but this reservation.
+    pub fn others(&self) -> u64 {
+        self.inner
+            .inflight_bytes
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.bytes)
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .inflight_bytes
+            .fetch_sub(self.bytes, Ordering::SeqCst);
     }
 }
 

@@ -6,14 +6,22 @@
 //! by where they came from (its own cache, another peer's cache through the
 //! mesh, or an edge database read). Hops count what they forwarded to a
 //! neighbor as `relay_bytes`; edge peers count their database reads.
+//!
+//! Per-song counters exist only for songs this agent served or relayed
+//! bytes of, read from its edge database, ingested, or failed to fetch from
+//! a source that claimed them; a request for an id nobody holds counts only
+//! in the totals. Their number is capped (`STATS_MAX_SONGS`): the song
+//! counted least recently is dropped first. The totals in `/metrics` count
+//! everything.
 
+use lru::LruCache;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use wire::agent::{song_of_id, AgentStats, SongCounters};
 use wire::relay::Source;
 
-#[derive(Default)]
 struct Counters {
     hits: u64,
     misses: u64,
@@ -30,14 +38,23 @@ struct Counters {
     edge_reads: u64,
     edge_read_bytes: u64,
     ingested: u64,
-    songs: BTreeMap<String, SongCounters>,
+    songs_dropped: u64,
+    songs: LruCache<String, SongCounters>,
 }
 
 /// The agent's counters.
-#[derive(Default)]
 pub struct Stats {
     // std Mutex: every update is a few additions, never held across an await.
     inner: Mutex<Counters>,
+}
+
+/// Default of `STATS_MAX_SONGS`.
+pub const DEFAULT_MAX_SONGS: usize = 256;
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_SONGS)
+    }
 }
 
 fn idx(s: Source) -> usize {
@@ -65,14 +82,63 @@ pub enum Event {
 }
 
 impl Stats {
+    /// Counters with per-song entries for at most `max_songs` songs.
+    pub fn new(max_songs: usize) -> Self {
+        let cap = NonZeroUsize::new(max_songs).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            inner: Mutex::new(Counters {
+                hits: 0,
+                misses: 0,
+                client_bytes: [0; 3],
+                client_requests: 0,
+                client_failures: 0,
+                relay_bytes: 0,
+                relays_forwarded: 0,
+                relays_refused: 0,
+                singleflight_joins: 0,
+                upstream_fetches: 0,
+                upstream_failures: 0,
+                hash_mismatches: 0,
+                edge_reads: 0,
+                edge_read_bytes: 0,
+                ingested: 0,
+                songs_dropped: 0,
+                songs: LruCache::new(cap),
+            }),
+        }
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut Counters) -> R) -> R {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut g)
     }
 
-    fn song<'a>(c: &'a mut Counters, id: &str) -> Option<&'a mut SongCounters> {
+    /// The song's counters, created (dropping the least recent song when
+    /// full) when `create`, else only when it already has some.
+    fn song<'a>(c: &'a mut Counters, id: &str, create: bool) -> Option<&'a mut SongCounters> {
         let song = song_of_id(id)?;
-        Some(c.songs.entry(song.to_string()).or_default())
+        if !c.songs.contains(song) {
+            if !create {
+                return None;
+            }
+            if let Some((_, _)) = c.songs.push(song.to_string(), SongCounters::default()) {
+                c.songs_dropped += 1;
+            }
+        }
+        c.songs.get_mut(song)
+    }
+
+    /// Gives the song of `id` its own counters (a source claimed it, so it
+    /// is a song of the mesh, not a guessed id).
+    pub fn keep_song(&self, id: &str) {
+        self.with(|c| {
+            Self::song(c, id, true);
+        })
+    }
+
+    /// Songs with their own counters now.
+    pub fn songs_counted(&self) -> usize {
+        self.with(|c| c.songs.len())
     }
 
     pub fn event(&self, id: Option<&str>, e: Event) {
@@ -90,7 +156,16 @@ impl Stats {
                 Event::HashMismatch => c.hash_mismatches += 1,
                 Event::Ingested => c.ingested += 1,
             }
-            if let Some(s) = id.and_then(|id| Self::song(c, id)) {
+            // Only an answered request or an ingest gives a song counters.
+            let create = matches!(e, Event::ClientRequest | Event::Ingested);
+            let counted = matches!(
+                e,
+                Event::ClientRequest | Event::ClientFailure | Event::Ingested
+            );
+            if !counted {
+                return;
+            }
+            if let Some(s) = id.and_then(|id| Self::song(c, id, create)) {
                 match e {
                     Event::ClientRequest => s.client_requests += 1,
                     Event::ClientFailure => s.client_failures += 1,
@@ -104,7 +179,7 @@ impl Stats {
     pub fn client_bytes(&self, id: &str, source: Source, n: u64) {
         self.with(|c| {
             c.client_bytes[idx(source)] += n;
-            if let Some(s) = Self::song(c, id) {
+            if let Some(s) = Self::song(c, id, true) {
                 match source {
                     Source::Cache => s.client_bytes_cache += n,
                     Source::Peer => s.client_bytes_peer += n,
@@ -118,7 +193,7 @@ impl Stats {
     pub fn relay_bytes(&self, id: &str, n: u64) {
         self.with(|c| {
             c.relay_bytes += n;
-            if let Some(s) = Self::song(c, id) {
+            if let Some(s) = Self::song(c, id, true) {
                 s.relay_bytes += n;
             }
         })
@@ -129,7 +204,7 @@ impl Stats {
         self.with(|c| {
             c.edge_reads += 1;
             c.edge_read_bytes += n;
-            if let Some(s) = Self::song(c, id) {
+            if let Some(s) = Self::song(c, id, true) {
                 s.edge_reads += 1;
                 s.edge_read_bytes += n;
             }
@@ -153,7 +228,11 @@ impl Stats {
             relays_forwarded: c.relays_forwarded,
             relays_refused: c.relays_refused,
             singleflight_joins: c.singleflight_joins,
-            songs: c.songs.clone(),
+            songs: c
+                .songs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
         })
     }
 
@@ -257,6 +336,18 @@ impl Stats {
                 &[("", c.edge_read_bytes)],
             );
             line(
+                "stats_songs_dropped_total",
+                "counter",
+                "Songs whose per-song counters were dropped for newer ones (STATS_MAX_SONGS).",
+                &[("", c.songs_dropped)],
+            );
+            line(
+                "stats_songs",
+                "gauge",
+                "Songs with their own counters in /stats.",
+                &[("", c.songs.len() as u64)],
+            );
+            line(
                 "ingested_total",
                 "counter",
                 "Segments ingested by POST /segments.",
@@ -323,5 +414,38 @@ mod tests {
         assert!(text.contains("mesh_agent_client_bytes_total{source=\"peer\"} 100"));
         assert!(text.contains("mesh_agent_edge_reads_total 1"));
         assert!(rss_bytes() > 0);
+    }
+
+    #[test]
+    fn misses_add_no_song_and_songs_are_capped() {
+        let s = Stats::new(3);
+        let sha = "b".repeat(64);
+        for i in 0..100 {
+            let id = wire::ids::segment_id(&format!("ghost{i}"), 1, &sha);
+            s.event(Some(&id), Event::Miss);
+            s.event(Some(&id), Event::ClientFailure);
+            s.event(Some(&id), Event::UpstreamFetch);
+        }
+        assert_eq!(s.songs_counted(), 0);
+        assert!(s
+            .prometheus(0, 0, 0)
+            .contains("mesh_agent_client_failures_total 100"));
+        for i in 0..5 {
+            let id = wire::ids::segment_id(&format!("real{i}"), 1, &sha);
+            s.client_bytes(&id, Source::Cache, 10);
+            // A failure of a song with counters is counted there.
+            s.event(Some(&id), Event::ClientFailure);
+        }
+        let snap = s.snapshot("p", None, 0, 0);
+        assert_eq!(
+            snap.songs.keys().collect::<Vec<_>>(),
+            vec!["real2", "real3", "real4"]
+        );
+        assert_eq!(snap.songs["real4"].client_failures, 1);
+        assert!(s
+            .prometheus(0, 0, 0)
+            .contains("mesh_agent_stats_songs_dropped_total 2"));
+        s.keep_song("kept.m3u8");
+        assert!(s.snapshot("p", None, 0, 0).songs.contains_key("kept"));
     }
 }

@@ -430,3 +430,136 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+/// The `mesh-agent` binary, started with `vars` on 127.0.0.1 at a free
+/// port, killed on drop. For what only a separate process can show: its
+/// resident memory and descriptors, its log lines.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl Spawned {
+    /// Starts the binary with `vars` (besides PEER_ADDR) and waits until
+    /// `/healthz` answers. `stderr` is piped when `logs` (else dropped).
+    pub async fn start(vars: &[(&str, String)], logs: bool) -> Spawned {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("port").port()
+        };
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mesh-agent"));
+        cmd.env_clear()
+            .env(env::PEER_ADDR, addr.to_string())
+            .env(env::RUST_LOG, "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(if logs {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            });
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start mesh-agent");
+        let s = Spawned { child, addr };
+        let url = format!("{}/healthz", s.url());
+        eventually("the spawned agent answers /healthz", || {
+            let url = url.clone();
+            async move {
+                http()
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await;
+        s
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Resident memory from `/proc/<pid>/status` (`VmRSS`), in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/<pid>/status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("VmRSS line");
+        kib * 1024
+    }
+
+    /// Open descriptors, from `/proc/<pid>/fd`.
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .expect("read /proc/<pid>/fd")
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw HTTP/1.1 connection: the request head, then part of a body.
+pub async fn send_partial(addr: SocketAddr, head: &str, body: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::time::timeout(READ, tokio::net::TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    // The peer may answer and close before all of it is written.
+    let _ = s.write_all(head.as_bytes()).await;
+    let _ = s.write_all(body).await;
+    s
+}
+
+/// Reads one HTTP answer (head and a `Content-Length` body) within `wait`:
+/// its status and body, or `None` when nothing complete came in time.
+pub async fn read_answer(s: &mut tokio::net::TcpStream, wait: Duration) -> Option<(u16, String)> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
+                    return Some((status, body));
+                }
+            }
+            let n = s.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(wait, read).await.ok().flatten()
+}
+
+/// The `field` of a JSON error body (panics when it is not one).
+pub fn error_field(body: &str) -> String {
+    let e: wire::ErrorBody = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("not a JSON error body ({e}): {body:?}"));
+    e.field.unwrap_or_default()
+}

@@ -15,6 +15,11 @@
 //! Relay requests carry `X-Mesh-Route` (this peer first) and `X-Mesh-From`;
 //! answers carry `X-Mesh-Source`, `X-Mesh-Route`, `X-Mesh-Hops`,
 //! `X-Mesh-Sha256`, `Content-Length` and `ETag`.
+//!
+//! Every error, a wrong method or an unreadable path included, is a
+//! `wire::ErrorBody` JSON. Ingest lives in [`ingest`].
+
+mod ingest;
 
 use crate::cache::Segment;
 use crate::flight::{FetchError, Flight, Next};
@@ -22,14 +27,12 @@ use crate::mesh::{self, Joined, Plan};
 use crate::state::Inner;
 use crate::stats::Event;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use base64::Engine;
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,8 +43,6 @@ type AppState = Arc<Inner>;
 
 /// The agent's routes.
 pub fn router(inner: Arc<Inner>) -> Router {
-    // Base64 makes a JSON ingest a third larger than the segment.
-    let limit = (inner.config.max_segment_bytes() as usize) * 4 / 3 + 4096;
     // What players read is open to any web page: hls.js in a browser may be
     // pointed at any peer.
     let media = Router::new()
@@ -53,13 +54,19 @@ pub fn router(inner: Arc<Inner>) -> Router {
         .layer(axum::middleware::map_response(allow_any_origin));
     Router::new()
         .merge(media)
-        .route("/segments", axum::routing::post(ingest))
+        .route("/segments", axum::routing::post(ingest::ingest))
         .route("/inventory", get(inventory))
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .fallback(|| async { error(StatusCode::NOT_FOUND, None, "no such endpoint") })
-        .layer(DefaultBodyLimit::max(limit))
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Some("method"),
+                format!("{method} is not allowed here"),
+            )
+        })
         .with_state(inner)
 }
 
@@ -151,12 +158,21 @@ async fn metrics(State(inner): State<AppState>) -> Response {
         .into_response()
 }
 
+/// A path that is not UTF-8 or cannot be split as the route says.
+fn bad_path(field: &str, e: PathRejection) -> Response {
+    error(StatusCode::BAD_REQUEST, Some(field), e.body_text())
+}
+
 async fn get_song_file(
     State(inner): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    Path((song, file)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let Path((song, file)) = match path {
+        Ok(p) => p,
+        Err(e) => return bad_path("path", e),
+    };
     if let Err(e) = wire::ids::validate_song(&song) {
         return error(StatusCode::BAD_REQUEST, Some("song"), e.0);
     }
@@ -171,9 +187,13 @@ async fn get_song_file(
 async fn get_segment(
     State(inner): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let Path(id) = match path {
+        Ok(p) => p,
+        Err(e) => return bad_path("id", e),
+    };
     serve(inner, remote, id, headers).await
 }
 
@@ -218,6 +238,17 @@ async fn serve(inner: Arc<Inner>, remote: SocketAddr, id: String, headers: Heade
             .get(&id);
         match hit {
             Some(seg) => Joined::Hit(seg),
+            // Nobody could serve it a moment ago: answered at once, no new
+            // lookup (MISS_TTL_MS).
+            None if asker == Asker::Client && inner.recent_miss(&id) => {
+                inner.stats.event(Some(&id), Event::Miss);
+                return failed(
+                    &inner,
+                    asker,
+                    &id,
+                    FetchError::new(404, format!("no live peer or edge holds {id}")),
+                );
+            }
             None => mesh::join_or_lead(&inner, &id, plan),
         }
     };
@@ -325,7 +356,10 @@ async fn respond_flight(
     id: String,
     flight: Arc<Flight>,
 ) -> Response {
-    let head = match tokio::time::timeout(Duration::from_secs(120), flight.head()).await {
+    // Finding a source is bounded by FETCH_DEADLINE_SEC; a little more
+    // lets the fetch answer with its own reason.
+    let wait = inner.config.fetch_deadline + Duration::from_secs(5);
+    let head = match tokio::time::timeout(wait, flight.head()).await {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => return failed(&inner, asker, &id, e),
         Err(_) => return failed(&inner, asker, &id, FetchError::new(504, "fetch timed out")),
@@ -385,166 +419,4 @@ fn failed(inner: &Inner, asker: Asker, id: &str, e: FetchError) -> Response {
     }
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
     error(status, None, e.message)
-}
-
-fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
-    let Some(want) = &inner.config.token else {
-        return true;
-    };
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|got| got.trim() == want)
-}
-
-async fn ingest(
-    State(inner): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    if !authorized(&inner, &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            Some("authorization"),
-            "a valid Bearer token is required",
-        );
-    }
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Some("body"),
-                format!(
-                    "{}; at most {} bytes per segment",
-                    e.body_text(),
-                    inner.config.max_segment_bytes()
-                ),
-            )
-        }
-    };
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    let (id, data, sha) = if is_json {
-        let j: wire::agent::IngestJson = match serde_json::from_slice(&body) {
-            Ok(j) => j,
-            Err(e) => {
-                let msg = e.to_string();
-                let field = ["id", "data", "sha256"]
-                    .into_iter()
-                    .find(|f| msg.contains(&format!("`{f}`")))
-                    .unwrap_or("body");
-                return error(StatusCode::BAD_REQUEST, Some(field), msg);
-            }
-        };
-        let data = match base64::engine::general_purpose::STANDARD.decode(j.data.as_bytes()) {
-            Ok(d) => Bytes::from(d),
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    Some("data"),
-                    format!("not standard base64: {e}"),
-                )
-            }
-        };
-        (j.id, data, j.sha256)
-    } else {
-        let Some(id) = query.get("id").cloned() else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                Some("id"),
-                "missing; use POST /segments?id=<segment-id>",
-            );
-        };
-        // Copy out of whatever buffer the body arrived in, so the cache
-        // holds exactly the segment's bytes.
-        (
-            id,
-            Bytes::copy_from_slice(&body),
-            query.get("sha256").cloned(),
-        )
-    };
-    drop(body);
-    if let Err(e) = wire::ids::validate_segment_id(&id) {
-        return error(StatusCode::BAD_REQUEST, Some("id"), e.0);
-    }
-    if data.is_empty() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            Some("data"),
-            "a segment must not be empty",
-        );
-    }
-    if data.len() as u64 > inner.config.max_segment_bytes() {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Some("data"),
-            format!(
-                "{} bytes; at most {} per segment",
-                data.len(),
-                inner.config.max_segment_bytes()
-            ),
-        );
-    }
-    let sha = match sha {
-        None => None,
-        Some(s) => {
-            let s = s.trim().to_ascii_lowercase();
-            if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    Some("sha256"),
-                    "must be 64 hex digits",
-                );
-            }
-            Some(s)
-        }
-    };
-    let actual = hex::encode(Sha256::digest(&data));
-    for (field, want) in [
-        ("sha256", sha.as_deref()),
-        ("id", wire::ids::sha256_of_id(&id)),
-    ] {
-        if let Some(want) = want {
-            if want != actual {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    Some(field),
-                    format!("the body hashes to {actual}, not {want}"),
-                );
-            }
-        }
-    }
-    let len = data.len() as u64;
-    let seg = Arc::new(Segment::from_bytes(data, actual.clone()));
-    let reserved = inner
-        .inflight_bytes
-        .load(std::sync::atomic::Ordering::SeqCst);
-    let stored = inner
-        .cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id.clone(), seg, reserved);
-    if stored.is_err() {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Some("data"),
-            "larger than the cache",
-        );
-    }
-    inner.stats.event(Some(&id), Event::Ingested);
-    inner.inventory_changed.notify_one();
-    (
-        StatusCode::CREATED,
-        Json(wire::agent::Ingested {
-            id,
-            sha256: actual,
-            bytes: len,
-        }),
-    )
-        .into_response()
 }
