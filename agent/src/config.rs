@@ -85,6 +85,11 @@ pub struct Config {
     /// `SIGNAL_BACKOFF_MAX_MS`: longest pause between signalling reconnects
     /// (jittered, doubling from 200 ms). Default 5000 ms (200..60000).
     pub signal_backoff_max: Duration,
+    /// `HTTP_MAX_CONNECTIONS`, `HTTP_HEADER_TIMEOUT_SEC`,
+    /// `HTTP_MAX_REQUESTS_PER_CONNECTION`, `HTTP_MAX_HEADER_BYTES`: the
+    /// connection limits of the agent's server (see the gate crate).
+    /// Defaults: [`gate::Limits::peer`].
+    pub http: gate::Limits,
 }
 
 /// Names of the agent's own limits in the environment (the contract's
@@ -265,6 +270,10 @@ impl Config {
         let fetch_deadline = ranged(vars::FETCH_DEADLINE_SEC, 20, 1, 600)?;
         let holder_penalty = ranged(vars::HOLDER_PENALTY_SEC, 10, 0, 3600)?;
         let signal_backoff_max = ranged(vars::SIGNAL_BACKOFF_MAX_MS, 5000, 200, 60_000)?;
+        let http = gate::Limits::from_env(gate::Limits::peer(), get).map_err(|e| ConfigError {
+            var: e.name,
+            message: format!("{:?} is not a positive whole number", e.value),
+        })?;
 
         Ok(Config {
             peer_id,
@@ -292,6 +301,7 @@ impl Config {
             fetch_deadline: Duration::from_secs(fetch_deadline),
             holder_penalty: Duration::from_secs(holder_penalty),
             signal_backoff_max: Duration::from_millis(signal_backoff_max),
+            http,
         })
     }
 

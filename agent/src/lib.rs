@@ -65,7 +65,7 @@ pub async fn run(
             }
         })
     };
-    let result = gate::serve(listener, app, gate::Limits::peer(), cancel.clone()).await;
+    let result = gate::serve(listener, app, inner.config.http.clone(), cancel.clone()).await;
     cancel.cancel();
     let _ = watcher.await;
     for (name, task) in [

@@ -230,17 +230,7 @@ impl Drop for Busy {
 /// relay in flight ends ([`Busy`]) and after each heartbeat, so also every
 /// interval anyway.
 pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
-        }
-        // SAFETY: malloc_trim only returns free pages of the allocator's own
-        // heap to the kernel; it takes the allocator's lock itself.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
+    gate::trim();
 }
 
 /// Drops expired copies (playlists) when they expire, so the tracker hears
