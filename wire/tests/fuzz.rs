@@ -32,7 +32,7 @@ use wire::tracker::{
 use wire::{ids, url, ErrorBody, Health};
 
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
-const CASES: u32 = 1024;
+const CASES: u32 = 512;
 /// The seed unless `PROPTEST_RNG_SEED` says otherwise.
 const SEED: u64 = 0x6d65_7368_6374_6c39;
 
