@@ -30,6 +30,9 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(600);
 pub const SEGMENT_SECONDS: u32 = 6;
 /// AAC bit rate of segmented audio.
 pub const AUDIO_BITRATE: &str = "128k";
+/// Longest `#EXTINF` accepted, in seconds (a day): nothing longer is a
+/// segment, and a song's length in milliseconds must not overflow.
+pub const MAX_SEGMENT_SECONDS: f64 = 86_400.0;
 
 /// Why a song could not be prepared; nothing was stored.
 #[derive(Debug, thiserror::Error)]
@@ -118,8 +121,10 @@ pub fn parse_playlist(text: &str) -> Result<Vec<Entry>, String> {
             let d: f64 = value
                 .parse()
                 .map_err(|_| format!("bad #EXTINF duration {value:?}"))?;
-            if !(d.is_finite() && d >= 0.0) {
-                return Err(format!("bad #EXTINF duration {value:?}"));
+            if !(0.0..=MAX_SEGMENT_SECONDS).contains(&d) {
+                return Err(format!(
+                    "bad #EXTINF duration {value:?}: seconds from 0 to {MAX_SEGMENT_SECONDS}"
+                ));
             }
             pending = Some(d);
         } else if line.starts_with("#EXT-X-STREAM-INF") {
