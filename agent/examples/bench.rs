@@ -125,10 +125,7 @@ async fn control() -> anyhow::Result<Control> {
         token: None,
     };
     tokio::spawn(services::tracker::run(tc, k, never()));
-    let sc = services::signalling::Config {
-        token: None,
-        ping_interval: Duration::from_secs(15),
-    };
+    let sc = services::signalling::Config::default();
     tokio::spawn(services::signalling::run(sc, s, never()));
     Ok(Control {
         tracker: format!("http://{ka}"),

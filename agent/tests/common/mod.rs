@@ -73,8 +73,8 @@ impl ControlPlane {
         let any: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
         let tracker = start_tracker(any, redis.url(), topology.url("")).await;
         let config = services::signalling::Config {
-            token: None,
             ping_interval: Duration::from_secs(5),
+            ..Default::default()
         };
         let signalling = Service::start(|l, stop| services::signalling::run(config, l, stop)).await;
         for s in [&topology, &tracker, &signalling] {
