@@ -620,6 +620,9 @@ async fn concurrent_misses_share_two_tracker_connections_and_excess_lookups_are_
     vars.retain(|(k, _)| *k != env::TRACKER_URL);
     vars.push((env::TRACKER_URL, tracker));
     vars.push(("TRACKER_LOOKUPS_MAX", "16".into()));
+    // 200 clients at once: above the peer's default connection cap, which
+    // is tested on its own (tests/connections.rs); here only lookups are.
+    vars.push(("HTTP_MAX_CONNECTIONS", "512".into()));
     let agent = Spawned::start(&vars, false).await;
 
     // 200 distinct misses at once.

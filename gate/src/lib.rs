@@ -7,8 +7,10 @@
 //!   process's descriptor limit). When it is reached, the connection that
 //!   has been idle longest (no request in flight: a slowloris that never
 //!   finished its head, or a kept-alive client between requests) is closed
-//!   to make room; only when every connection is busy is a newcomer refused,
-//!   with a canned `503` JSON written without reading anything.
+//!   to make room. A connection younger than half a second is not closed
+//!   for room (its client has had no time to send a head). Only when every
+//!   connection is busy or that young is a newcomer refused, with a canned
+//!   `503` JSON after its request head (see [`refuse`]).
 //! - **A header timeout** ([`Limits::header_timeout`]): a request head must
 //!   arrive within it, and a kept-alive connection may wait at most that
 //!   long for its next request.
@@ -52,6 +54,7 @@ pub async fn serve(
     let table = Table::new(cap);
     let tasks = TaskTracker::new();
     let trimmer = tokio::spawn(trim_when_drained(table.clone(), stop.clone()));
+    let refusing = Arc::new(tokio::sync::Semaphore::new(REFUSING));
     tracing::debug!(cap, "accepting connections");
     loop {
         let accepted = tokio::select! {
@@ -69,7 +72,7 @@ pub async fn serve(
             }
         };
         let Some(slot) = table.admit() else {
-            refuse(stream);
+            refuse(stream, &refusing);
             continue;
         };
         let router = router.clone();
@@ -101,16 +104,78 @@ async fn trim_when_drained(table: Table, stop: CancellationToken) {
     }
 }
 
-/// Answers a connection beyond the cap without reading from it.
-fn refuse(stream: TcpStream) {
+/// Refusals that may linger at once (see [`refuse`]); beyond them a refused
+/// connection is answered and dropped at once.
+const REFUSING: usize = 64;
+
+/// How long a new connection may take to send its first request head
+/// before it counts as idle and may be closed to make room.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// Answers a connection beyond the cap with the canned 503, after reading
+/// the client's request head (an HTTP/1 client treats an answer that comes
+/// before its request as an error), then reads and discards a little of
+/// what follows, so that closing does not turn into a reset that hides the
+/// answer. At most [`REFUSING`] refusals run at once, each for at most two
+/// seconds and 80 KiB read; beyond them a connection is closed at once.
+fn refuse(stream: TcpStream, refusing: &Arc<tokio::sync::Semaphore>) {
     const BODY: &str = r#"{"error":"too many connections: try again shortly"}"#;
-    let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
-        BODY.len()
-    );
-    // A fresh socket's send buffer is empty: this does not block or fail
-    // short in practice, and if it does the client sees a close.
-    let _ = stream.try_write(answer.as_bytes());
+    let Ok(permit) = refusing.clone().try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = stream;
+        let mut buf = [0u8; 4096];
+        let head = async {
+            let (mut total, mut tail) = (0usize, [0u8; 3]);
+            while total < 16 * 1024 {
+                let n = match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => n,
+                };
+                total += n;
+                let mut seen: Vec<u8> = tail.to_vec();
+                seen.extend_from_slice(&buf[..n]);
+                if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    return true;
+                }
+                let keep = seen.len() - 3;
+                tail.copy_from_slice(&seen[keep..]);
+            }
+            true
+        };
+        if !matches!(
+            tokio::time::timeout(Duration::from_secs(1), head).await,
+            Ok(true)
+        ) {
+            return;
+        }
+        let answer = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
+            BODY.len()
+        );
+        let written = tokio::time::timeout(
+            Duration::from_millis(500),
+            stream.write_all(answer.as_bytes()),
+        )
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            return;
+        }
+        let _ = stream.shutdown().await;
+        let drain = async {
+            let mut read = 0usize;
+            while read < 64 * 1024 {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
+        drop(permit);
+    });
 }
 
 async fn connection(
@@ -196,6 +261,9 @@ struct TableInner {
 struct Entry {
     busy: u32,
     idle_since: Instant,
+    /// Until then a new connection is not closed for room: its client has
+    /// had no time to send a head yet.
+    fresh_until: Instant,
     evict: CancellationToken,
 }
 
@@ -223,14 +291,15 @@ impl Table {
     }
 
     /// A slot for a new connection: free, or taken from the longest-idle
-    /// connection; `None` when every connection is busy.
+    /// connection; `None` when every connection is busy or new.
     fn admit(&self) -> Option<Slot> {
         let mut t = self.lock();
+        let now = Instant::now();
         if t.open.len() >= t.cap {
             let oldest = t
                 .open
                 .iter()
-                .filter(|(_, e)| e.busy == 0)
+                .filter(|(_, e)| e.busy == 0 && e.fresh_until <= now)
                 .min_by_key(|(_, e)| e.idle_since)
                 .map(|(&id, _)| id)?;
             if let Some(e) = t.open.remove(&oldest) {
@@ -244,7 +313,8 @@ impl Table {
             id,
             Entry {
                 busy: 0,
-                idle_since: Instant::now(),
+                idle_since: now,
+                fresh_until: now + GRACE,
                 evict: evict.clone(),
             },
         );
@@ -332,12 +402,15 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         let b = Arc::new(t.admit().expect("b"));
         let busy_b = Busy::new(b.clone());
+        assert!(t.admit().is_none(), "a is new: not closed for room yet");
+        std::thread::sleep(GRACE);
         let c = Arc::new(t.admit().expect("c takes a's place"));
         assert!(a.evicted.is_cancelled());
         assert!(!b.evicted.is_cancelled());
         let _busy_c = Busy::new(c.clone());
         assert!(t.admit().is_none(), "both busy: refused");
         drop(busy_b);
+        std::thread::sleep(GRACE);
         let _d = t.admit().expect("b idle again: it goes");
         assert!(b.evicted.is_cancelled());
         assert!(!c.evicted.is_cancelled());
