@@ -13,15 +13,22 @@ use tokio_tungstenite::tungstenite::Message;
 use wire::signalling::{ClientMessage, ServerMessage};
 
 /// A connected random graph of mean degree 4: a ring (degree 2) plus, for
-/// each peer, one chord to a random peer (listed by one end only).
+/// each peer, one chord to a random peer; both ends list every edge (an
+/// edge counts only then).
 fn room(n: usize, seed: &mut u64) -> MeshGraph {
-    let mut g = MeshGraph::new();
+    let mut lists: Vec<Vec<String>> = vec![Vec::new(); n];
     for i in 0..n {
         let chord = (next(seed) as usize) % n;
-        g.upsert(
-            &format!("peer-{i}"),
-            &[format!("peer-{}", (i + 1) % n), format!("peer-{chord}")],
-        );
+        for j in [(i + 1) % n, chord] {
+            if j != i {
+                lists[i].push(format!("peer-{j}"));
+                lists[j].push(format!("peer-{i}"));
+            }
+        }
+    }
+    let mut g = MeshGraph::new();
+    for (i, list) in lists.iter().enumerate() {
+        g.upsert(&format!("peer-{i}"), list);
     }
     g
 }
@@ -97,7 +104,14 @@ fn main() {
 
     // End to end: the server as its binary runs it (current-thread runtime).
     let addr = testkit::serve_on_own_thread("signalling", |l| {
-        services::signalling::run(Default::default(), l, std::future::pending())
+        // One socket asks 500 times as fast as it can: lift the per-socket
+        // message rate, which is there for hostile clients.
+        let config = services::signalling::Config {
+            msg_rate: 1_000_000,
+            msg_burst: 1_000_000,
+            ..Default::default()
+        };
+        services::signalling::run(config, l, std::future::pending())
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -113,7 +127,7 @@ fn main() {
             let announce = ClientMessage::Announce {
                 peer: None,
                 room: None,
-                neighbors: vec![format!("peer-{}", (i + 1) % N)],
+                neighbors: vec![format!("peer-{}", (i + 1) % N), format!("peer-{}", (i + N - 1) % N)],
             };
             ws.send(message(&announce)).await.expect("announce");
             socks.push(ws);

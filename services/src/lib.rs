@@ -6,7 +6,7 @@
 //!   liveness; candidate lookup by region and RTT (`:7070`); its Lua scripts
 //!   and the queue that keeps topology in step live in its submodules.
 //! - [`signalling`]: WebSocket rooms; BFS routes pushed to every peer on them (`:7080`).
-//! - [`graph`]: the undirected "either end lists the other" graph both use.
+//! - [`graph`]: the undirected graph both use: an edge needs both ends to list each other.
 //! - [`http`]: JSON errors, body parsing, tokens, health and serving, shared by all three.
 //! - [`metrics`]: Prometheus text counters.
 //! - [`cli`]: what the binaries share: tracing, signals, binding, empty values as unset.
