@@ -46,6 +46,7 @@ pub fn tracker_config(
         ttl,
         reap_interval: None,
         token: None,
+        ..Default::default()
     }
 }
 
