@@ -24,13 +24,13 @@ struct Args {
     #[arg(long, env = env::MESH_TOKEN, hide_env_values = true)]
     token: Option<String>,
     /// Most segment ids in one announce or heartbeat inventory.
-    #[arg(long, env = "TRACKER_MAX_SEGMENTS", default_value_t = 4096)]
+    #[arg(long, env = "TRACKER_MAX_SEGMENTS", default_value_t = 1024)]
     max_segments: usize,
     /// Most neighbors one peer may list.
     #[arg(long, env = "TRACKER_MAX_NEIGHBORS", default_value_t = 32)]
     max_neighbors: usize,
     /// Largest announce or heartbeat body, bytes.
-    #[arg(long, env = "TRACKER_MAX_BODY_BYTES", default_value_t = 512 << 10)]
+    #[arg(long, env = "TRACKER_MAX_BODY_BYTES", default_value_t = 128 << 10)]
     max_body_bytes: usize,
     /// Seconds allowed to send a request body.
     #[arg(long, env = "TRACKER_BODY_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
