@@ -302,3 +302,83 @@ fn measure(url: &str) {
     }
     println!("reaped in {calls} calls, {:?}", started.elapsed());
 }
+
+/// Figures, not assertions: `GET /segments/<id>` lookups per second of the
+/// tracker binary built from an earlier tree (`TRACKER_BEFORE_BIN`) and of
+/// this one, on one redis-server, in alternating rounds of the same run.
+/// `TRACKER_BEFORE_BIN=... cargo test --release -p services --test hostile_tracker measure_lookup -- --ignored --nocapture`
+#[tokio::test]
+#[ignore]
+async fn measure_lookup_rate_before_and_after() {
+    let Ok(before) = std::env::var("TRACKER_BEFORE_BIN") else {
+        eprintln!("TRACKER_BEFORE_BIN not set; skipped");
+        return;
+    };
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let env = [
+        ("MESH_TOKEN", SECRET),
+        ("REDIS_ADDR", url.as_str()),
+        ("TOPOLOGY_URL", ""),
+    ];
+    let old = Spawned::start(&before, "TRACKER_ADDR", &env).await;
+    let new = Spawned::start(env!("CARGO_BIN_EXE_tracker"), "TRACKER_ADDR", &env).await;
+    // 160 peers of 100 segments each, ~8 holders per segment.
+    for p in 0..160 {
+        let inv: Vec<String> = (0..100).map(|k| seg((p * 13 + k * 20) % 2000)).collect();
+        let (status, resp) = post_raw(
+            &new.url("/announce"),
+            announce(&format!("peer-{p}"), &inv).to_string(),
+            Some(SECRET),
+        )
+        .await;
+        assert_eq!(status, 200, "{resp}");
+    }
+    const N: usize = 20_000;
+    const CONC: usize = 16;
+    let run = |base: String| async move {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..CONC)
+            .map(|w| {
+                let (client, base) = (client.clone(), base.clone());
+                tokio::spawn(async move {
+                    for i in (w..N).step_by(CONC) {
+                        let r = client
+                            .get(format!(
+                                "{base}/segments/{}?region=eu&limit=8",
+                                seg(i % 2000)
+                            ))
+                            .send()
+                            .await
+                            .expect("lookup");
+                        assert_eq!(r.status(), 200);
+                        let _ = r.bytes().await.expect("body");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("worker");
+        }
+        N as f64 / started.elapsed().as_secs_f64()
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    run(old.url("")).await;
+    run(new.url("")).await;
+    for _ in 0..5 {
+        a.push(run(old.url("")).await);
+        b.push(run(new.url("")).await);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|x, y| x.total_cmp(y));
+        v[v.len() / 2]
+    };
+    println!("lookups/s before: {a:.0?}");
+    println!("lookups/s after:  {b:.0?}");
+    let (ma, mb) = (median(&mut a), median(&mut b));
+    println!(
+        "median before {ma:.0}, after {mb:.0}: {:+.1}%",
+        (mb / ma - 1.0) * 100.0
+    );
+}
