@@ -113,7 +113,7 @@ async fn control() -> anyhow::Result<Control> {
     let (ta, ka, sa) = (t.local_addr()?, k.local_addr()?, s.local_addr()?);
     let never = std::future::pending::<()>;
     tokio::spawn(services::topology::run(
-        services::topology::Config { token: None },
+        services::topology::Config::default(),
         t,
         never(),
     ));
@@ -123,6 +123,7 @@ async fn control() -> anyhow::Result<Control> {
         ttl: Duration::from_secs(60),
         reap_interval: None,
         token: None,
+        ..Default::default()
     };
     tokio::spawn(services::tracker::run(tc, k, never()));
     let sc = services::signalling::Config::default();

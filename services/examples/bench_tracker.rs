@@ -131,6 +131,7 @@ fn main() {
         ttl: Duration::from_secs(120),
         reap_interval: None,
         token: None,
+        ..Default::default()
     };
     let addr = testkit::serve_on_own_thread("tracker", move |l| {
         services::tracker::run(config, l, std::future::pending())

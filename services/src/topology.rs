@@ -10,31 +10,96 @@
 //!
 //! State lives in memory: the tracker upserts every live peer again, so a
 //! restarted topology fills up within one tracker resync.
+//!
+//! Writes need the deployment secret (the tracker and meshctl make them; a
+//! peer's own token gets 403), checked from the headers before the body is
+//! read. State is bounded: at most `max_peers` peers, `max_neighbors`
+//! neighbors and `max_metadata` metadata entries each, and a peer not
+//! upserted again within `peer_expiry` is dropped (the tracker re-upserts
+//! every live peer once per its TTL). `GET /graph` is serialized once per
+//! change and shared by every reader; its largest size follows from the
+//! caps ([`Config::graph_bound`]).
 
 use crate::graph::{MeshGraph, PathError};
 use crate::http::{self, ApiError, JsonBody};
 use crate::metrics::Metrics;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use wire::auth::Identity;
 use wire::topology::{GraphNode, GraphSnapshot, PathResponse, PeerUpsert, RemovedResponse};
 
 /// Topology manager settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    /// Bearer token required on `POST /peers` and `DELETE /peers/<id>`
-    /// (`MESH_TOKEN`). Default: none, writes are open.
+    /// The deployment secret (`MESH_TOKEN`), required on `POST /peers` and
+    /// `DELETE /peers/<id>`. Default: none, writes are open.
     pub token: Option<String>,
+    /// Most peers held (`TOPOLOGY_MAX_PEERS`); an upsert of a new peer
+    /// beyond it gets 503 until some expire. Default 1024.
+    pub max_peers: usize,
+    /// Most neighbors one peer may list (`TOPOLOGY_MAX_NEIGHBORS`).
+    /// Default 32.
+    pub max_neighbors: usize,
+    /// Most metadata entries per peer (`TOPOLOGY_MAX_METADATA`). Default 8.
+    pub max_metadata: usize,
+    /// Longest metadata key, bytes (`TOPOLOGY_MAX_METADATA_KEY`). Default 32.
+    pub max_metadata_key: usize,
+    /// Longest metadata value, bytes (`TOPOLOGY_MAX_METADATA_VALUE`).
+    /// Default 256 (the tracker's `addr` may be 255).
+    pub max_metadata_value: usize,
+    /// A peer not upserted for this long is dropped
+    /// (`TOPOLOGY_PEER_EXPIRY_SECONDS`). The tracker upserts every live peer
+    /// once per `TRACKER_TTL_SECONDS` (120 s), so keep this well above it.
+    /// Default 600 s.
+    pub peer_expiry: Duration,
+    /// Largest `POST /peers` body, bytes (`TOPOLOGY_MAX_BODY_BYTES`).
+    /// Default 32 KiB: an upsert at the caps above with 200-byte ids is
+    /// under 10 KiB.
+    pub max_body: usize,
+    /// Time allowed to send a request body (`TOPOLOGY_BODY_TIMEOUT_SECONDS`);
+    /// later gets 408 and the connection closed. Default 10 s.
+    pub body_timeout: Duration,
 }
 
-/// The most neighbors one peer may list.
-pub const MAX_NEIGHBORS: usize = 1024;
-/// The most metadata entries one peer may carry.
-pub const MAX_METADATA: usize = 64;
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            token: None,
+            max_peers: 1024,
+            max_neighbors: 32,
+            max_metadata: 8,
+            max_metadata_key: 32,
+            max_metadata_value: 256,
+            peer_expiry: Duration::from_secs(600),
+            max_body: 32 << 10,
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// The largest `GET /graph` body these caps allow, in bytes, counting
+    /// every id, region and metadata at its longest (200-byte ids), every
+    /// peer at `max_neighbors` mutual edges and JSON punctuation generously.
+    pub fn graph_bound(&self) -> usize {
+        let id = wire::ids::MAX_ID_LEN + 3; // quotes and comma
+        let node = 2 * id
+            + 80 // field names, rtt_ms, braces
+            + self.max_metadata * (self.max_metadata_key + self.max_metadata_value + 6)
+            + self.max_neighbors * id;
+        let edges = self.max_peers * self.max_neighbors / 2 * (2 * id + 3);
+        self.max_peers * node + edges + 32
+    }
+}
 
 #[derive(Clone)]
 struct AppState {
@@ -42,17 +107,27 @@ struct AppState {
 }
 
 struct Inner {
-    token: Option<String>,
+    config: Config,
     metrics: Metrics,
-    // std Mutex: every operation is a short in-memory update or BFS, never
-    // held across an await.
+    // std Mutex: every operation is a short in-memory update, BFS or
+    // serialization, never held across an await.
     mesh: Mutex<Mesh>,
 }
 
-#[derive(Default)]
 struct Mesh {
     graph: MeshGraph,
-    info: HashMap<String, PeerUpsert>,
+    info: HashMap<String, Entry>,
+    /// Bumped on every change; the cached answers below carry the version
+    /// they were made from.
+    version: u64,
+    graph_json: Option<(u64, Bytes)>,
+    nodes_json: Option<(u64, Bytes)>,
+    last_sweep: Instant,
+}
+
+struct Entry {
+    up: PeerUpsert,
+    seen: Instant,
 }
 
 /// Serves the topology manager on `listener` until `shutdown` resolves.
@@ -76,19 +151,40 @@ pub async fn run(
 }
 
 /// The topology routes, for embedding or tests that bring their own server.
-pub fn router(config: Config) -> Router {
+pub fn router(mut config: Config) -> Router {
     let metrics = Metrics::new("topology");
     metrics.inc("paths_computed_total", "GET /path answers with a path.", 0);
+    metrics.inc(
+        "expired_peers_total",
+        "Peers dropped after no upsert within the expiry.",
+        0,
+    );
+    config.token = config.token.filter(|t| !t.is_empty());
+    let guard = http::Guard::new(
+        config.token.as_deref(),
+        config.max_body,
+        config.body_timeout,
+    );
     let state = AppState {
         inner: Arc::new(Inner {
-            token: config.token.filter(|t| !t.is_empty()),
+            config,
             metrics: metrics.clone(),
-            mesh: Mutex::new(Mesh::default()),
+            mesh: Mutex::new(Mesh {
+                graph: MeshGraph::default(),
+                info: HashMap::new(),
+                version: 0,
+                graph_json: None,
+                nodes_json: None,
+                last_sweep: Instant::now(),
+            }),
         }),
     };
     let r = Router::new()
-        .route("/peers", post(upsert_peer).get(list_peers))
-        .route("/peers/{id}", delete(delete_peer))
+        .route(
+            "/peers",
+            http::guarded(post(upsert_peer), guard.clone()).get(list_peers),
+        )
+        .route("/peers/{id}", http::guarded(delete(delete_peer), guard))
         .route("/graph", get(graph))
         .route("/path", get(path))
         .route("/healthz", get(|| async { http::health("topology") }))
@@ -98,28 +194,115 @@ pub fn router(config: Config) -> Router {
 }
 
 impl Inner {
+    /// The state, with peers past their expiry dropped first (checked at
+    /// most every eighth of the expiry).
     fn mesh(&self) -> std::sync::MutexGuard<'_, Mesh> {
-        self.mesh.lock().unwrap_or_else(|e| e.into_inner())
+        let mut mesh = self.mesh.lock().unwrap_or_else(|e| e.into_inner());
+        let expiry = self.config.peer_expiry;
+        let every = (expiry / 8).clamp(Duration::from_millis(20), Duration::from_secs(30));
+        if mesh.last_sweep.elapsed() >= every {
+            let gone = mesh.sweep(expiry);
+            if gone > 0 {
+                self.metrics.inc(
+                    "expired_peers_total",
+                    "Peers dropped after no upsert within the expiry.",
+                    gone as u64,
+                );
+            }
+        }
+        mesh
     }
 }
 
-fn node(mesh: &Mesh, id: &str) -> Option<GraphNode> {
-    let info = mesh.info.get(id)?;
-    Some(GraphNode {
-        peer_id: info.peer_id.clone(),
-        neighbors: info.neighbors.clone(),
-        region: info.region.clone(),
-        rtt_ms: info.rtt_ms,
-        metadata: info.metadata.clone(),
-    })
+impl Mesh {
+    /// Drops every peer not upserted within `expiry`; returns how many.
+    fn sweep(&mut self, expiry: Duration) -> usize {
+        self.last_sweep = Instant::now();
+        let old: Vec<String> = self
+            .info
+            .iter()
+            .filter(|(_, e)| e.seen.elapsed() >= expiry)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &old {
+            tracing::info!(peer = %id, "peer not refreshed within the expiry; dropped");
+            self.remove(id);
+        }
+        old.len()
+    }
+
+    fn remove(&mut self, id: &str) -> bool {
+        self.info.remove(id);
+        let was = self.graph.remove(id);
+        self.version += 1;
+        was
+    }
+
+    /// A peer as `/graph` shows it: its neighbors are its edges, the peers
+    /// that list it back.
+    fn node(&self, id: &str) -> Option<GraphNode> {
+        let info = &self.info.get(id)?.up;
+        Some(GraphNode {
+            peer_id: info.peer_id.clone(),
+            neighbors: self
+                .graph
+                .neighbors_of(id)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            region: info.region.clone(),
+            rtt_ms: info.rtt_ms,
+            metadata: info.metadata.clone(),
+        })
+    }
+
+    fn snapshot(&self) -> GraphSnapshot {
+        GraphSnapshot {
+            nodes: self
+                .graph
+                .peers()
+                .into_iter()
+                .filter_map(|p| self.node(p))
+                .collect(),
+            edges: self.graph.edges(),
+        }
+    }
+
+    /// `/graph` as JSON, made once per change and shared by every reader.
+    fn graph_json(&mut self) -> Bytes {
+        match &self.graph_json {
+            Some((v, b)) if *v == self.version => b.clone(),
+            _ => {
+                let b = Bytes::from(serde_json::to_vec(&self.snapshot()).unwrap_or_default());
+                self.graph_json = Some((self.version, b.clone()));
+                b
+            }
+        }
+    }
+
+    /// `GET /peers` (the nodes alone) as JSON, cached like [`Self::graph_json`].
+    fn nodes_json(&mut self) -> Bytes {
+        match &self.nodes_json {
+            Some((v, b)) if *v == self.version => b.clone(),
+            _ => {
+                let b = Bytes::from(serde_json::to_vec(&self.snapshot().nodes).unwrap_or_default());
+                self.nodes_json = Some((self.version, b.clone()));
+                b
+            }
+        }
+    }
 }
 
-fn validate(up: &PeerUpsert) -> Result<(), ApiError> {
+fn validate(c: &Config, up: &PeerUpsert) -> Result<(), ApiError> {
     http::valid("peer_id", &up.peer_id, wire::ids::validate_peer_id)?;
-    if up.neighbors.len() > MAX_NEIGHBORS {
+    if up.neighbors.len() > c.max_neighbors {
         return Err(ApiError::field(
             "neighbors",
-            format!("{} listed, at most {MAX_NEIGHBORS}", up.neighbors.len()),
+            format!(
+                "{} listed, at most {} (TOPOLOGY_MAX_NEIGHBORS)",
+                up.neighbors.len(),
+                c.max_neighbors
+            ),
         ));
     }
     for (i, n) in up.neighbors.iter().enumerate() {
@@ -128,82 +311,122 @@ fn validate(up: &PeerUpsert) -> Result<(), ApiError> {
     if let Some(region) = &up.region {
         wire::ids::validate_name("region", region).map_err(|e| ApiError::field("region", e.0))?;
     }
-    if up.metadata.len() > MAX_METADATA {
+    if up.metadata.len() > c.max_metadata {
         return Err(ApiError::field(
             "metadata",
-            format!("{} entries, at most {MAX_METADATA}", up.metadata.len()),
+            format!(
+                "{} entries, at most {} (TOPOLOGY_MAX_METADATA)",
+                up.metadata.len(),
+                c.max_metadata
+            ),
         ));
     }
     for (k, v) in &up.metadata {
-        if k.is_empty() || k.len() > wire::ids::MAX_ID_LEN || v.len() > 1024 {
+        if k.is_empty() || k.len() > c.max_metadata_key || v.len() > c.max_metadata_value {
+            let shown: String = k.chars().take(c.max_metadata_key.max(1)).collect();
             return Err(ApiError::field(
-                format!("metadata.{k}"),
-                "keys are 1 to 200 bytes, values at most 1024",
+                format!("metadata.{shown}"),
+                format!(
+                    "metadata keys are 1 to {} bytes, values at most {}",
+                    c.max_metadata_key, c.max_metadata_value
+                ),
             ));
         }
     }
     Ok(())
 }
 
+/// Topology writes come from the tracker and meshctl: the secret only.
+fn admin_only(who: &Identity, peer_id: &str) -> Result<(), ApiError> {
+    if who.is_admin() {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        "peer_id",
+        format!(
+            "a peer token may not write topology (peer {peer_id:?}): the tracker writes it from announces"
+        ),
+    ))
+}
+
 async fn upsert_peer(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    http::Caller(who): http::Caller,
     JsonBody(up): JsonBody<PeerUpsert>,
 ) -> Result<Json<GraphNode>, ApiError> {
-    http::check_token(&headers, s.inner.token.as_deref())?;
-    validate(&up)?;
+    admin_only(&who, &up.peer_id)?;
+    let c = &s.inner.config;
+    validate(c, &up)?;
     let mut mesh = s.inner.mesh();
+    if !mesh.info.contains_key(&up.peer_id) && mesh.info.len() >= c.max_peers {
+        // Make room from expired peers before refusing.
+        mesh.sweep(c.peer_expiry);
+        if mesh.info.len() >= c.max_peers {
+            return Err(ApiError::status_field(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "peer_id",
+                format!(
+                    "topology holds {} peers, at most {} (TOPOLOGY_MAX_PEERS); peers not refreshed expire",
+                    mesh.info.len(),
+                    c.max_peers
+                ),
+            ));
+        }
+    }
     mesh.graph.upsert(&up.peer_id, &up.neighbors);
     let id = up.peer_id.clone();
-    mesh.info.insert(id.clone(), up);
-    let node = node(&mesh, &id).ok_or_else(|| ApiError::not_found("peer vanished"))?;
+    mesh.info.insert(
+        id.clone(),
+        Entry {
+            up,
+            seen: Instant::now(),
+        },
+    );
+    mesh.version += 1;
+    let node = mesh
+        .node(&id)
+        .ok_or_else(|| ApiError::not_found("peer vanished"))?;
     Ok(Json(node))
 }
 
 async fn delete_peer(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+    http::Caller(who): http::Caller,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<RemovedResponse>, ApiError> {
-    http::check_token(&headers, s.inner.token.as_deref())?;
+    let Path(id) = id.map_err(|e| ApiError::field("peer_id", e.body_text()))?;
+    admin_only(&who, &id)?;
     http::valid("peer_id", &id, wire::ids::validate_peer_id)?;
     let mut mesh = s.inner.mesh();
-    if !mesh.graph.remove(&id) {
+    if !mesh.info.contains_key(&id) {
         return Err(ApiError::not_found(format!("unknown peer {id:?}")));
     }
-    mesh.info.remove(&id);
+    mesh.remove(&id);
     Ok(Json(RemovedResponse {
         peer_id: id,
         removed: true,
     }))
 }
 
-fn snapshot(mesh: &Mesh) -> GraphSnapshot {
-    GraphSnapshot {
-        nodes: mesh
-            .graph
-            .peers()
-            .into_iter()
-            .filter_map(|p| node(mesh, p))
-            .collect(),
-        edges: mesh.graph.edges(),
-    }
+fn json_bytes(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn graph(State(s): State<AppState>) -> Json<GraphSnapshot> {
-    Json(snapshot(&s.inner.mesh()))
+async fn graph(State(s): State<AppState>) -> Response {
+    let body = s.inner.mesh().graph_json();
+    json_bytes(body)
 }
 
-async fn list_peers(State(s): State<AppState>) -> Json<Vec<GraphNode>> {
-    Json(snapshot(&s.inner.mesh()).nodes)
+async fn list_peers(State(s): State<AppState>) -> Response {
+    let body = s.inner.mesh().nodes_json();
+    json_bytes(body)
 }
 
 async fn path(
     State(s): State<AppState>,
     query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<PathResponse>, ApiError> {
-    let Query(q) =
-        query.map_err(|e| ApiError::new(axum::http::StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let get = |k: &str| {
         q.get(k)
             .cloned()
@@ -226,19 +449,21 @@ async fn path(
                 hops,
             }))
         }
-        Err(e @ PathError::UnknownFrom(_)) => Err(ApiError {
-            status: axum::http::StatusCode::NOT_FOUND,
-            body: wire::ErrorBody::field("from", e.to_string()),
-        }),
-        Err(e @ PathError::UnknownTo(_)) => Err(ApiError {
-            status: axum::http::StatusCode::NOT_FOUND,
-            body: wire::ErrorBody::field("to", e.to_string()),
-        }),
+        Err(e @ PathError::UnknownFrom(_)) => Err(ApiError::status_field(
+            StatusCode::NOT_FOUND,
+            "from",
+            e.to_string(),
+        )),
+        Err(e @ PathError::UnknownTo(_)) => Err(ApiError::status_field(
+            StatusCode::NOT_FOUND,
+            "to",
+            e.to_string(),
+        )),
         Err(e) => Err(ApiError::not_found(e.to_string())),
     }
 }
 
-async fn metrics_text(State(s): State<AppState>) -> axum::response::Response {
+async fn metrics_text(State(s): State<AppState>) -> Response {
     let (peers, edges) = {
         let mesh = s.inner.mesh();
         (mesh.graph.len(), mesh.graph.edge_count())

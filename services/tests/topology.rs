@@ -22,12 +22,12 @@ fn e(a: &str, b: &str) -> (String, String) {
 async fn upsert_graph_path_delete() {
     let t = topology(Config::default()).await;
     let up = |id: &str, n: &[&str]| json!({"peer_id": id, "neighbors": n});
-    // p1 - p2 - p3 - p4, plus p1 - p5 - p4 (listed from one end only).
+    // p1 - p2 - p3 - p4, plus p1 - p5 - p4; an edge is listed by both ends.
     for body in [
-        up("p1", &["p2"]),
-        up("p2", &["p3"]),
-        up("p3", &["p4"]),
-        json!({"peer_id":"p4","neighbors":[],"region":"eu","rtt_ms":7,"metadata":{"edge":"edge-db-a"}}),
+        up("p1", &["p2", "p5"]),
+        up("p2", &["p1", "p3"]),
+        up("p3", &["p2", "p4"]),
+        json!({"peer_id":"p4","neighbors":["p3","p5"],"region":"eu","rtt_ms":7,"metadata":{"edge":"edge-db-a"}}),
         up("p5", &["p1", "p4", "ghost"]),
     ] {
         let (status, node) = post(&t.url("/peers"), &body).await;
@@ -56,11 +56,12 @@ async fn upsert_graph_path_delete() {
     let p: PathResponse = get_as(&t.url("/path?from=p1&to=p4")).await;
     assert_eq!(p.path, ["p1", "p5", "p4"]);
     assert_eq!(p.hops, 2);
-    // Undirected: the other way round works through edges listed by p5 only.
+    // Undirected: the other way round too.
     let p: PathResponse = get_as(&t.url("/path?from=p4&to=p1")).await;
     assert_eq!(p.path, ["p4", "p5", "p1"]);
 
-    // Upsert replaces: p5 stops listing p4; p4 lists nobody, so that edge goes.
+    // Upsert replaces: p5 stops listing p4, so that edge goes although p4
+    // still lists p5.
     let (status, _) = post(&t.url("/peers"), &up("p5", &["p1"])).await;
     assert_eq!(status, 200);
     let p: PathResponse = get_as(&t.url("/path?from=p1&to=p4")).await;
@@ -72,13 +73,29 @@ async fn upsert_graph_path_delete() {
     let g: GraphSnapshot = get_as(&t.url("/graph")).await;
     assert!(g.nodes.iter().all(|n| n.peer_id != "p3"));
     assert_eq!(edges(&g), [e("p1", "p2"), e("p1", "p5")]);
+    // A node's neighbors are its edges: the deleted peer is in nobody's list,
+    // and a one-sided listing (p4 still lists p5) is no neighbor.
+    for n in &g.nodes {
+        assert!(!n.neighbors.contains(&"p3".to_string()), "{n:?}");
+    }
+    let nbrs = |id: &str| {
+        g.nodes
+            .iter()
+            .find(|n| n.peer_id == id)
+            .map(|n| n.neighbors.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(nbrs("p2"), ["p1"]);
+    assert_eq!(nbrs("p4"), Vec::<String>::new());
+    assert_eq!(nbrs("p1"), ["p2", "p5"]);
     let (status, body) = get_json(&t.url("/path?from=p1&to=p4")).await;
     assert_error(status, &body, 404, "no path");
     let (status, body) = delete(&t.url("/peers/p3"), None).await;
     assert_error(status, &body, 404, "unknown peer");
 
-    // A peer coming back gets the edges others still list to it.
-    post(&t.url("/peers"), &up("p3", &[])).await;
+    // A peer coming back gets the edges others still list to it, when it
+    // lists them back.
+    post(&t.url("/peers"), &up("p3", &["p2"])).await;
     let g: GraphSnapshot = get_as(&t.url("/graph")).await;
     assert!(edges(&g).contains(&e("p2", "p3")));
 }
@@ -171,6 +188,7 @@ async fn bad_input_gets_4xx_and_nothing_is_lost() {
 async fn token_guards_writes_only() {
     let t = topology(Config {
         token: Some("s3cret".into()),
+        ..Config::default()
     })
     .await;
     let body = json!({"peer_id":"a","neighbors":[]}).to_string();
@@ -193,7 +211,7 @@ async fn token_guards_writes_only() {
 async fn health_metrics_and_graceful_shutdown() {
     let t = topology(Config::default()).await;
     post(&t.url("/peers"), &json!({"peer_id":"a","neighbors":["b"]})).await;
-    post(&t.url("/peers"), &json!({"peer_id":"b","neighbors":[]})).await;
+    post(&t.url("/peers"), &json!({"peer_id":"b","neighbors":["a"]})).await;
     get_json(&t.url("/path?from=a&to=b")).await;
     let (status, h) = get_json(&t.url("/healthz")).await;
     assert_eq!(status, 200);

@@ -139,7 +139,11 @@ async fn ttl_reaping_removes_peer_from_lookups_and_topology() {
         &announce("p2", "eu", 6, &["p1", "p3"], &["s1"]),
     )
     .await;
-    post(&t.url("/announce"), &announce("p3", "eu", 7, &[], &["s1"])).await;
+    post(
+        &t.url("/announce"),
+        &announce("p3", "eu", 7, &["p2"], &["s1"]),
+    )
+    .await;
     let graph = topo.url("/graph");
     eventually("topology has all three peers and two edges", || async {
         let g: GraphSnapshot = get_as(&graph).await;
@@ -537,7 +541,7 @@ async fn a_restarted_empty_topology_is_refilled() {
     let t = tracker(cfg).await;
     t.wait_healthy().await;
     post(&t.url("/announce"), &announce("p1", "eu", 5, &["p2"], &[])).await;
-    post(&t.url("/announce"), &announce("p2", "eu", 5, &[], &[])).await;
+    post(&t.url("/announce"), &announce("p2", "eu", 5, &["p1"], &[])).await;
     let graph = format!("http://{topo_addr}/graph");
     eventually("topology has both", || async {
         get_as::<GraphSnapshot>(&graph).await.nodes.len() == 2

@@ -59,6 +59,7 @@ async fn start_tracker(addr: SocketAddr, redis_url: String, topology: String) ->
         ttl: Duration::from_secs(20),
         reap_interval: Some(Duration::from_secs(1)),
         token: None,
+        ..Default::default()
     };
     Service::spawn(listener, |l, stop| services::tracker::run(config, l, stop))
 }
@@ -67,7 +68,7 @@ impl ControlPlane {
     pub async fn start() -> ControlPlane {
         let redis = Redis::start().await;
         let topology = Service::start(|l, stop| {
-            services::topology::run(services::topology::Config { token: None }, l, stop)
+            services::topology::run(services::topology::Config::default(), l, stop)
         })
         .await;
         let any: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");

@@ -20,9 +20,21 @@ struct Args {
     /// Seconds without a heartbeat after which a peer is dead.
     #[arg(long, env = env::TRACKER_TTL_SECONDS, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     ttl_seconds: u64,
-    /// Bearer token required on writes; empty means none.
+    /// Deployment secret; writes need it or the peer's own token; empty means none.
     #[arg(long, env = env::MESH_TOKEN, hide_env_values = true)]
     token: Option<String>,
+    /// Most segment ids in one announce or heartbeat inventory.
+    #[arg(long, env = "TRACKER_MAX_SEGMENTS", default_value_t = 1024)]
+    max_segments: usize,
+    /// Most neighbors one peer may list.
+    #[arg(long, env = "TRACKER_MAX_NEIGHBORS", default_value_t = 32)]
+    max_neighbors: usize,
+    /// Largest announce or heartbeat body, bytes.
+    #[arg(long, env = "TRACKER_MAX_BODY_BYTES", default_value_t = 128 << 10)]
+    max_body_bytes: usize,
+    /// Seconds allowed to send a request body.
+    #[arg(long, env = "TRACKER_BODY_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout_seconds: u64,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -35,6 +47,10 @@ async fn main() -> anyhow::Result<()> {
         ttl: Duration::from_secs(args.ttl_seconds),
         reap_interval: None,
         token: cli::non_empty(args.token),
+        max_segments: args.max_segments,
+        max_neighbors: args.max_neighbors,
+        max_body: args.max_body_bytes,
+        body_timeout: Duration::from_secs(args.body_timeout_seconds),
     };
     let listener = cli::bind(&args.addr).await?;
     tracker::run(config, listener, cli::shutdown_signal()).await

@@ -1,8 +1,9 @@
 //! The tracker's HTTP endpoints: request checks, announce, heartbeat,
 //! lookup, the live peer list, health and metrics, over [`super::Inner`].
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,16 +14,17 @@ use wire::contract::ports;
 use wire::tracker::{Ack, Announce, Candidate, Heartbeat, PeersResponse, SegmentLookup};
 
 use super::{
-    inventory_hash, now_ms, redis_down, scripts, topology_upsert, AppState, DEFAULT_LIMIT,
-    MAX_LIMIT, MAX_NEIGHBORS, REDIS_DEADLINE,
+    inventory_hash, now_ms, redis_down, scripts, topology_upsert, AppState, Inner, DEFAULT_LIMIT,
+    MAX_LIMIT, REDIS_DEADLINE,
 };
-use crate::http::{self, ApiError, JsonBody};
+use crate::http::{self, ApiError, Caller, JsonBody};
 use crate::metrics::Metrics;
+use wire::auth::Identity;
 
-pub(super) fn router(state: AppState, metrics: Metrics) -> Router {
+pub(super) fn router(state: AppState, metrics: Metrics, guard: http::Guard) -> Router {
     let r = Router::new()
-        .route("/announce", post(announce))
-        .route("/heartbeat", post(heartbeat))
+        .route("/announce", http::guarded(post(announce), guard.clone()))
+        .route("/heartbeat", http::guarded(post(heartbeat), guard))
         .route("/segments/{segment}", get(lookup))
         .route("/peers", get(peers))
         .route("/healthz", get(healthz))
@@ -31,11 +33,28 @@ pub(super) fn router(state: AppState, metrics: Metrics) -> Router {
     http::finish(r, metrics)
 }
 
-fn validate_neighbors(neighbors: &[String]) -> Result<(), ApiError> {
-    if neighbors.len() > MAX_NEIGHBORS {
+/// A peer's token acts for that peer only; the secret for anyone.
+fn may_act_as(who: &Identity, peer_id: &str) -> Result<(), ApiError> {
+    if who.may_act_as(peer_id) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        "peer_id",
+        format!(
+            "this token may not act as peer {peer_id:?}: a peer token is for its own peer only"
+        ),
+    ))
+}
+
+fn validate_neighbors(inner: &Inner, neighbors: &[String]) -> Result<(), ApiError> {
+    if neighbors.len() > inner.max_neighbors {
         return Err(ApiError::field(
             "neighbors",
-            format!("{} listed, at most {MAX_NEIGHBORS}", neighbors.len()),
+            format!(
+                "{} listed, at most {} (TRACKER_MAX_NEIGHBORS)",
+                neighbors.len(),
+                inner.max_neighbors
+            ),
         ));
     }
     for (i, n) in neighbors.iter().enumerate() {
@@ -44,7 +63,18 @@ fn validate_neighbors(neighbors: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn validate_segments(segments: &[String]) -> Result<(), ApiError> {
+fn validate_segments(inner: &Inner, segments: &[String]) -> Result<(), ApiError> {
+    if segments.len() > inner.max_segments {
+        return Err(ApiError::status_field(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "segments",
+            format!(
+                "{} segment ids, at most {} in one inventory (TRACKER_MAX_SEGMENTS)",
+                segments.len(),
+                inner.max_segments
+            ),
+        ));
+    }
     for (i, s) in segments.iter().enumerate() {
         http::valid(&format!("segments[{i}]"), s, wire::ids::validate_segment_id)?;
     }
@@ -69,15 +99,15 @@ fn validate_addr(addr: &str) -> Result<(), ApiError> {
 
 async fn announce(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     JsonBody(a): JsonBody<Announce>,
 ) -> Result<Json<Ack>, ApiError> {
     let inner = &s.inner;
-    http::check_token(&headers, inner.token.as_deref())?;
     http::valid("peer_id", &a.peer_id, wire::ids::validate_peer_id)?;
+    may_act_as(&who, &a.peer_id)?;
     wire::ids::validate_name("region", &a.region).map_err(|e| ApiError::field("region", e.0))?;
-    validate_neighbors(&a.neighbors)?;
-    validate_segments(&a.segments)?;
+    validate_neighbors(inner, &a.neighbors)?;
+    validate_segments(inner, &a.segments)?;
     let addr = a
         .addr
         .clone()
@@ -126,17 +156,17 @@ async fn announce(
 
 async fn heartbeat(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Caller(who): Caller,
     JsonBody(h): JsonBody<Heartbeat>,
 ) -> Result<Json<Ack>, ApiError> {
     let inner = &s.inner;
-    http::check_token(&headers, inner.token.as_deref())?;
     http::valid("peer_id", &h.peer_id, wire::ids::validate_peer_id)?;
+    may_act_as(&who, &h.peer_id)?;
     if let Some(n) = &h.neighbors {
-        validate_neighbors(n)?;
+        validate_neighbors(inner, n)?;
     }
     if let Some(segs) = &h.segments {
-        validate_segments(segs)?;
+        validate_segments(inner, segs)?;
     }
     let neighbors_json = h
         .neighbors
@@ -221,10 +251,11 @@ pub(super) fn sort_candidates(v: &mut [Candidate], region: Option<&str>) {
 
 async fn lookup(
     State(s): State<AppState>,
-    Path(segment): Path<String>,
+    segment: Result<Path<String>, PathRejection>,
     query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SegmentLookup>, ApiError> {
     let inner = &s.inner;
+    let Path(segment) = segment.map_err(|e| ApiError::field("segment", e.body_text()))?;
     let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     http::valid("segment", &segment, wire::ids::validate_segment_id)?;
     let region = q.get("region").filter(|r| !r.is_empty());

@@ -48,9 +48,27 @@ pub struct Config {
     /// How often the reaper sweeps expired peers. `None` means `ttl / 4`;
     /// longer values are clamped to `ttl / 4`.
     pub reap_interval: Option<Duration>,
-    /// Bearer token required on `POST /announce` and `POST /heartbeat`
-    /// (`MESH_TOKEN`). Default: none.
+    /// The deployment secret (`MESH_TOKEN`). When set, `POST /announce`
+    /// and `POST /heartbeat` need it or the peer's own token (which acts
+    /// for that peer only). Default: none.
     pub token: Option<String>,
+    /// Most segment ids in one announce or heartbeat inventory
+    /// (`TRACKER_MAX_SEGMENTS`); more is refused (413 naming `segments`).
+    /// It bounds the Redis script work of one call (a 1024-id inventory
+    /// written afresh takes ~10 ms of Redis time; 85,000 took 1 to 2.7 s).
+    /// A peer caches 64 segments by default (`CACHE_CAPACITY`). Default 1024.
+    pub max_segments: usize,
+    /// Most neighbors one peer may list (`TRACKER_MAX_NEIGHBORS`). Default
+    /// 32, as topology's `TOPOLOGY_MAX_NEIGHBORS` (the tracker forwards them).
+    pub max_neighbors: usize,
+    /// Largest `POST /announce` or `POST /heartbeat` body, bytes
+    /// (`TRACKER_MAX_BODY_BYTES`). Both carry the full inventory (the agent
+    /// heartbeats with it): 1024 content-addressed ids (~87 bytes each in
+    /// JSON) and 32 neighbors take ~96 KB. Default 128 KiB.
+    pub max_body: usize,
+    /// Time allowed to send a request body (`TRACKER_BODY_TIMEOUT_SECONDS`);
+    /// later gets 408 and the connection closed. Default 10 s.
+    pub body_timeout: Duration,
 }
 
 impl Default for Config {
@@ -61,6 +79,10 @@ impl Default for Config {
             ttl: Duration::from_secs(120),
             reap_interval: None,
             token: None,
+            max_segments: 1024,
+            max_neighbors: 32,
+            max_body: 128 << 10,
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -77,12 +99,13 @@ pub fn redis_url_from_addr(addr: &str) -> String {
 /// Default and largest `limit` of a segment lookup.
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 1000;
-/// The most neighbors one peer may list.
-pub const MAX_NEIGHBORS: usize = 1024;
 /// How long one Redis call may take before the endpoint answers 503.
 const REDIS_DEADLINE: Duration = Duration::from_secs(3);
-/// Peers reaped per script call, so one sweep never blocks Redis for long.
+/// Peers reaped per script call, and the most segment entries one reap
+/// call removes (it stops after the peer that crosses it), so one sweep
+/// never blocks Redis for long.
 const REAP_BATCH: usize = 256;
+const REAP_SEGMENTS: usize = 2048;
 
 #[derive(Clone)]
 struct AppState {
@@ -92,7 +115,8 @@ struct AppState {
 struct Inner {
     redis: ConnectionManager,
     ttl: Duration,
-    token: Option<String>,
+    max_segments: usize,
+    max_neighbors: usize,
     metrics: Metrics,
     topology: TopologySync,
     scripts: Scripts,
@@ -210,13 +234,14 @@ impl Inner {
         let mut all = Vec::new();
         loop {
             let mut inv = self.scripts.reap.prepare_invoke();
-            inv.arg(self.cutoff(now_ms())).arg(REAP_BATCH);
+            inv.arg(self.cutoff(now_ms()))
+                .arg(REAP_BATCH)
+                .arg(REAP_SEGMENTS);
             let gone: Vec<String> = self.invoke(&inv).await?;
-            let n = gone.len();
-            all.extend(gone);
-            if n < REAP_BATCH {
+            if gone.is_empty() {
                 return Ok(all);
             }
+            all.extend(gone);
         }
     }
 }
@@ -286,10 +311,12 @@ pub async fn run(
         .unwrap_or(ttl / 4)
         .min(ttl / 4)
         .max(Duration::from_millis(10));
+    let guard = http::Guard::new(token_cfg.as_deref(), config.max_body, config.body_timeout);
     let inner = Arc::new(Inner {
         redis,
         ttl,
-        token: token_cfg,
+        max_segments: config.max_segments,
+        max_neighbors: config.max_neighbors,
         metrics: metrics.clone(),
         topology: topology.clone(),
         scripts: Scripts {
@@ -306,7 +333,7 @@ pub async fn run(
     let watcher = http::cancel_on(shutdown, &stop);
     let sync_task = tokio::spawn(topology.clone().run(stop.clone()));
     let reaper = tokio::spawn(reaper(inner.clone(), reap_every, stop.clone()));
-    let router = router(AppState { inner }, metrics);
+    let router = router(AppState { inner }, metrics, guard);
     let result = tokio::select! {
         r = http::serve(listener, router, gate::Limits::service(), stop.clone()) => r,
         r = reaper_guard(reaper) => r,

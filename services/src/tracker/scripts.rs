@@ -159,12 +159,20 @@ end
 return out
 "#;
 
-/// ARGV: cutoff_ms, batch. Deletes up to `batch` expired peers and every key
-/// of theirs; returns their ids. Chosen inside the script, so a peer that
-/// heartbeats between the reaper's clock read and the delete survives.
+/// ARGV: cutoff_ms, batch, segment_budget. Deletes up to `batch` expired
+/// peers and every key of theirs, stopping after the peer whose segments
+/// take the count past `segment_budget`; returns their ids (empty: none
+/// left). Chosen inside the script, so a peer that heartbeats between the
+/// reaper's clock read and the delete survives.
 pub const REAP: &str = r#"
-local gone = redis.call('ZRANGEBYSCORE', 'mesh:seen', '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, p in ipairs(gone) do
+local expired = redis.call('ZRANGEBYSCORE', 'mesh:seen', '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local budget = tonumber(ARGV[3])
+local work = 0
+local gone = {}
+for _, p in ipairs(expired) do
+  if work >= budget then break end
+  gone[#gone + 1] = p
+  work = work + 1 + redis.call('SCARD', 'mesh:segs:' .. p)
   local sk = 'mesh:segs:' .. p
   for _, s in ipairs(redis.call('SMEMBERS', sk)) do
     redis.call('SREM', 'mesh:holders:' .. s, p)

@@ -46,6 +46,7 @@ pub fn tracker_config(
         ttl,
         reap_interval: None,
         token: None,
+        ..Default::default()
     }
 }
 
@@ -275,4 +276,180 @@ impl Ws {
         self.send(serde_json::json!({"type": "request_path", "target": target}))
             .await;
     }
+}
+
+/// Resident memory of process `pid` in KiB, from `/proc/<pid>/status`.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc status")
+}
+
+/// A service binary running as its own process on a loopback port; killed
+/// on drop.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Spawned {
+    /// Starts `bin` with `env` (plus `RUST_LOG=warn`), listening on a free
+    /// loopback port given in `addr_env`; waits until `/healthz` answers 200.
+    pub async fn start(bin: &str, addr_env: &str, env: &[(&str, &str)]) -> Spawned {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", testkit::free_port())
+            .parse()
+            .expect("addr");
+        let mut cmd = std::process::Command::new(bin);
+        cmd.env_clear()
+            .env("RUST_LOG", "warn")
+            .env(addr_env, addr.to_string())
+            .stdout(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn service binary");
+        let s = Spawned { child, addr };
+        let url = s.url("/healthz");
+        eventually("spawned service answers /healthz", || async {
+            matches!(client().get(&url).send().await, Ok(r) if r.status() == 200)
+        })
+        .await;
+        s
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.child.id())
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a raw HTTP/1.1 request head and `body` (then half-closes when
+/// `close_write`), reads the answer until the server closes or `wait`
+/// passes; returns what was read (empty on a reset before any byte).
+pub async fn raw_exchange(
+    addr: std::net::SocketAddr,
+    head: &str,
+    body: &[u8],
+    close_write: bool,
+    wait: Duration,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::time::timeout(READ, tokio::net::TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let _ = s.write_all(head.as_bytes()).await;
+    let _ = s.write_all(body).await;
+    if close_write {
+        let _ = s.shutdown().await;
+    }
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// The status code of a raw HTTP answer (0 when there is none).
+pub fn raw_status(answer: &str) -> u16 {
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The JSON body of a raw HTTP answer (Null when there is none).
+pub fn raw_json(answer: &str) -> serde_json::Value {
+    answer
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Opens `n` connections that each send a request head declaring
+/// `declared` body bytes and then `sent` bytes of it (in the background,
+/// ignoring write errors), without waiting between them; returns what each
+/// read within `wait` after its head went out, with the connections still
+/// held open by the returned guards until dropped.
+pub async fn partial_bodies(
+    addr: std::net::SocketAddr,
+    path: &str,
+    n: usize,
+    declared: usize,
+    sent: usize,
+    wait: Duration,
+) -> (Vec<String>, Vec<tokio::task::JoinHandle<()>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut readers = Vec::new();
+    let mut writers = Vec::new();
+    for _ in 0..n {
+        let s = tokio::time::timeout(READ, tokio::net::TcpStream::connect(addr))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        let (mut rd, mut wr) = s.into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n\r\n"
+        );
+        writers.push(tokio::spawn(async move {
+            if wr.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b' '; 16 << 10];
+            let mut left = sent;
+            while left > 0 {
+                let k = left.min(chunk.len());
+                let w = tokio::time::timeout(READ, wr.write_all(&chunk[..k])).await;
+                if !matches!(w, Ok(Ok(()))) {
+                    return;
+                }
+                left -= k;
+            }
+            // Hold the connection open (the rest of the body never comes).
+            std::future::pending::<()>().await;
+        }));
+        readers.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut buf = [0u8; 4096];
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                match tokio::time::timeout_at(deadline, rd.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                    Ok(Ok(n)) => {
+                        out.extend_from_slice(&buf[..n]);
+                        if out.windows(4).any(|w| w == b"\r\n\r\n")
+                            && String::from_utf8_lossy(&out).contains('}')
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            String::from_utf8_lossy(&out).to_string()
+        }));
+    }
+    let mut answers = Vec::new();
+    for r in readers {
+        answers.push(r.await.unwrap_or_default());
+    }
+    (answers, writers)
 }
