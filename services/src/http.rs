@@ -107,12 +107,6 @@ pub fn identify(headers: &HeaderMap, secret: Option<&str>) -> Result<Identity, A
         .map_err(|r| ApiError::new(StatusCode::UNAUTHORIZED, r.message()))
 }
 
-/// [`identify`] with the identity dropped; for callers not yet on
-/// [`identify`].
-pub fn check_token(headers: &HeaderMap, secret: Option<&str>) -> Result<(), ApiError> {
-    identify(headers, secret).map(|_| ())
-}
-
 /// What a write route checks before its handler runs: the token, from the
 /// headers, before a byte of the body is read; then the body, read whole
 /// within `body_timeout` and at most `max_body` bytes.

@@ -44,7 +44,7 @@ pub struct Config {
     /// `DELETE /peers/<id>`. Default: none, writes are open.
     pub token: Option<String>,
     /// Most peers held (`TOPOLOGY_MAX_PEERS`); an upsert of a new peer
-    /// beyond it gets 503 until some expire. Default 1024.
+    /// beyond it gets 503 until some expire. Default 2048 (issue-sized: a 1,000-peer mesh with room).
     pub max_peers: usize,
     /// Most neighbors one peer may list (`TOPOLOGY_MAX_NEIGHBORS`).
     /// Default 32.
@@ -68,20 +68,23 @@ pub struct Config {
     /// Time allowed to send a request body (`TOPOLOGY_BODY_TIMEOUT_SECONDS`);
     /// later gets 408 and the connection closed. Default 10 s.
     pub body_timeout: Duration,
+    /// Connection limits (`HTTP_*`, see the gate crate).
+    pub http: gate::Limits,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             token: None,
-            max_peers: 1024,
-            max_neighbors: 32,
+            max_peers: 2048,
+            max_neighbors: wire::contract::limits::MAX_NEIGHBORS,
             max_metadata: 8,
             max_metadata_key: 32,
             max_metadata_value: 256,
             peer_expiry: Duration::from_secs(600),
             max_body: 32 << 10,
             body_timeout: Duration::from_secs(10),
+            http: gate::Limits::service(),
         }
     }
 }
@@ -138,13 +141,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let token = CancellationToken::new();
     let watcher = http::cancel_on(shutdown, &token);
-    let result = http::serve(
-        listener,
-        router(config),
-        gate::Limits::service(),
-        token.clone(),
-    )
-    .await;
+    let limits = config.http.clone();
+    let result = http::serve(listener, router(config), limits, token.clone()).await;
     token.cancel();
     let _ = watcher.await;
     result

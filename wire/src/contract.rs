@@ -12,6 +12,14 @@
 //! ```
 
 /// Default ports.
+/// Defaults that several parts must agree on.
+pub mod limits {
+    /// Most neighbors one peer may have: the tracker's and topology's
+    /// default cap (`TRACKER_MAX_NEIGHBORS`, `TOPOLOGY_MAX_NEIGHBORS`), so
+    /// meshctl plans no peer with more.
+    pub const MAX_NEIGHBORS: usize = 32;
+}
+
 pub mod ports {
     /// Every peer agent (`PEER_ADDR`).
     pub const PEER: u16 = 8080;

@@ -198,6 +198,13 @@ pub fn plan(config: &Config) -> anyhow::Result<Plan> {
     let dep = &config.name;
     let names = config.peer_names();
     let neighbors = mesh(&names, config.degree, config.seed, &config.links)?;
+    let most = wire::contract::limits::MAX_NEIGHBORS;
+    if let Some((p, ns)) = neighbors.iter().find(|(_, ns)| ns.len() > most) {
+        anyhow::bail!(
+            "{p} would have {} neighbors; the tracker and topology accept at most {most} (lower degree or links)",
+            ns.len()
+        );
+    }
     let (mut edge_a, mut edge_b) = config.edge_sets();
     edge_a.sort_by_key(|s| natural_key(s));
     edge_b.sort_by_key(|s| natural_key(s));
@@ -267,6 +274,18 @@ mod tests {
             token: "tok".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn no_peer_is_planned_with_more_neighbors_than_the_control_plane_takes() {
+        let mut c = config(60);
+        c.degree = 40;
+        let err = plan(&c)
+            .expect_err("degree 40 is above the cap")
+            .to_string();
+        assert!(err.contains("at most 32"), "{err}");
+        c.degree = 32;
+        assert!(plan(&c).is_ok());
     }
 
     #[test]

@@ -15,10 +15,10 @@ struct Args {
     #[arg(long, env = env::MESH_TOKEN, hide_env_values = true)]
     token: Option<String>,
     /// Most peers held; a new peer beyond it is refused until some expire.
-    #[arg(long, env = "TOPOLOGY_MAX_PEERS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "TOPOLOGY_MAX_PEERS", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
     max_peers: u64,
     /// Most neighbors one peer may list.
-    #[arg(long, env = "TOPOLOGY_MAX_NEIGHBORS", default_value_t = 32)]
+    #[arg(long, env = "TOPOLOGY_MAX_NEIGHBORS", default_value_t = wire::contract::limits::MAX_NEIGHBORS)]
     max_neighbors: usize,
     /// Most metadata entries per peer.
     #[arg(long, env = "TOPOLOGY_MAX_METADATA", default_value_t = 8)]
@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         peer_expiry: Duration::from_secs(args.peer_expiry_seconds),
         max_body: args.max_body_bytes,
         body_timeout: Duration::from_secs(args.body_timeout_seconds),
+        http: cli::http_limits()?,
     };
     let listener = cli::bind(&args.addr).await?;
     topology::run(config, listener, cli::shutdown_signal()).await

@@ -27,7 +27,7 @@ struct Args {
     #[arg(long, env = "TRACKER_MAX_SEGMENTS", default_value_t = 1024)]
     max_segments: usize,
     /// Most neighbors one peer may list.
-    #[arg(long, env = "TRACKER_MAX_NEIGHBORS", default_value_t = 32)]
+    #[arg(long, env = "TRACKER_MAX_NEIGHBORS", default_value_t = wire::contract::limits::MAX_NEIGHBORS)]
     max_neighbors: usize,
     /// Largest announce or heartbeat body, bytes.
     #[arg(long, env = "TRACKER_MAX_BODY_BYTES", default_value_t = 128 << 10)]
@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         max_neighbors: args.max_neighbors,
         max_body: args.max_body_bytes,
         body_timeout: Duration::from_secs(args.body_timeout_seconds),
+        http: cli::http_limits()?,
     };
     let listener = cli::bind(&args.addr).await?;
     tracker::run(config, listener, cli::shutdown_signal()).await

@@ -61,7 +61,7 @@ use crate::http::{self, ApiError};
 use crate::metrics::Metrics;
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -279,7 +279,7 @@ async fn open(
     query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let identity = identify(headers, inner.config.token.as_deref())?;
+    let identity = http::identify(headers, inner.config.token.as_deref())?;
     let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let get = |k: &str| {
         q.get(k)
@@ -318,16 +318,6 @@ async fn open(
         .max_frame_size(c.max_message())
         .on_upgrade(move |socket| socket::run(slot, socket))
         .into_response())
-}
-
-/// Who sent the request, from its `Authorization` header: 401 without a
-/// good token. (A local twin of the check the other services share.)
-fn identify(headers: &HeaderMap, secret: Option<&str>) -> Result<wire::auth::Identity, ApiError> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    wire::auth::check(secret, header)
-        .map_err(|refused| ApiError::new(StatusCode::UNAUTHORIZED, refused.message()))
 }
 
 async fn rooms(State(s): State<AppState>) -> Json<RoomsResponse> {

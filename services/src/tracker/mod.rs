@@ -69,6 +69,8 @@ pub struct Config {
     /// Time allowed to send a request body (`TRACKER_BODY_TIMEOUT_SECONDS`);
     /// later gets 408 and the connection closed. Default 10 s.
     pub body_timeout: Duration,
+    /// Connection limits (`HTTP_*`, see the gate crate).
+    pub http: gate::Limits,
 }
 
 impl Default for Config {
@@ -80,9 +82,10 @@ impl Default for Config {
             reap_interval: None,
             token: None,
             max_segments: 1024,
-            max_neighbors: 32,
+            max_neighbors: wire::contract::limits::MAX_NEIGHBORS,
             max_body: 128 << 10,
             body_timeout: Duration::from_secs(10),
+            http: gate::Limits::service(),
         }
     }
 }
@@ -300,6 +303,7 @@ pub async fn run(
         metrics.inc(name, help, 0);
     }
     let token_cfg = config.token.filter(|t| !t.is_empty());
+    let limits = config.http.clone();
     let topology = TopologySync::new(
         config.topology_url.filter(|u| !u.is_empty()),
         token_cfg.clone(),
@@ -335,7 +339,7 @@ pub async fn run(
     let reaper = tokio::spawn(reaper(inner.clone(), reap_every, stop.clone()));
     let router = router(AppState { inner }, metrics, guard);
     let result = tokio::select! {
-        r = http::serve(listener, router, gate::Limits::service(), stop.clone()) => r,
+        r = http::serve(listener, router, limits, stop.clone()) => r,
         r = reaper_guard(reaper) => r,
     };
     stop.cancel();
