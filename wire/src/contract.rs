@@ -18,6 +18,10 @@ pub mod limits {
     /// default cap (`TRACKER_MAX_NEIGHBORS`, `TOPOLOGY_MAX_NEIGHBORS`), so
     /// meshctl plans no peer with more.
     pub const MAX_NEIGHBORS: usize = 32;
+    /// Most segment ids in one announce or heartbeat: the tracker's default
+    /// cap (`TRACKER_MAX_SEGMENTS`). A peer announces its whole cache, so
+    /// meshctl plans no `CACHE_CAPACITY` above it.
+    pub const MAX_SEGMENTS: usize = 1024;
 }
 
 pub mod ports {

@@ -27,7 +27,7 @@ pub struct PeerUpsert {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GraphNode {
     pub peer_id: String,
-    /// The neighbors this peer itself listed (edges need only one end to list).
+    /// The peers this one has an edge with: both ends listed each other.
     #[serde(default)]
     pub neighbors: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

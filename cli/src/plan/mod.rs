@@ -197,6 +197,13 @@ pub fn plan(config: &Config) -> anyhow::Result<Plan> {
     naming::check(config)?;
     let dep = &config.name;
     let names = config.peer_names();
+    let most_segments = wire::contract::limits::MAX_SEGMENTS;
+    if config.cache_capacity as usize > most_segments {
+        anyhow::bail!(
+            "cache_capacity {} is above {most_segments}: a peer announces its whole cache and the tracker takes at most {most_segments} ids",
+            config.cache_capacity
+        );
+    }
     let neighbors = mesh(&names, config.degree, config.seed, &config.links)?;
     let most = wire::contract::limits::MAX_NEIGHBORS;
     if let Some((p, ns)) = neighbors.iter().find(|(_, ns)| ns.len() > most) {
@@ -286,6 +293,9 @@ mod tests {
         assert!(err.contains("at most 32"), "{err}");
         c.degree = 32;
         assert!(plan(&c).is_ok());
+        c.cache_capacity = 2000;
+        let err = plan(&c).expect_err("above the tracker's cap").to_string();
+        assert!(err.contains("cache_capacity 2000"), "{err}");
     }
 
     #[test]

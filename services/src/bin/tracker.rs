@@ -24,7 +24,7 @@ struct Args {
     #[arg(long, env = env::MESH_TOKEN, hide_env_values = true)]
     token: Option<String>,
     /// Most segment ids in one announce or heartbeat inventory.
-    #[arg(long, env = "TRACKER_MAX_SEGMENTS", default_value_t = 1024)]
+    #[arg(long, env = "TRACKER_MAX_SEGMENTS", default_value_t = wire::contract::limits::MAX_SEGMENTS)]
     max_segments: usize,
     /// Most neighbors one peer may list.
     #[arg(long, env = "TRACKER_MAX_NEIGHBORS", default_value_t = wire::contract::limits::MAX_NEIGHBORS)]

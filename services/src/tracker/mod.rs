@@ -81,7 +81,7 @@ impl Default for Config {
             ttl: Duration::from_secs(120),
             reap_interval: None,
             token: None,
-            max_segments: 1024,
+            max_segments: wire::contract::limits::MAX_SEGMENTS,
             max_neighbors: wire::contract::limits::MAX_NEIGHBORS,
             max_body: 128 << 10,
             body_timeout: Duration::from_secs(10),
