@@ -6,6 +6,7 @@
 //!   liveness; candidate lookup by region and RTT (`:7070`); its Lua scripts
 //!   and the queue that keeps topology in step live in its submodules.
 //! - [`signalling`]: WebSocket rooms; BFS routes pushed to every peer on them (`:7080`).
+//! - [`events`]: the bounded ring of recent events behind each service's `GET /events`.
 //! - [`graph`]: the undirected graph both use: an edge needs both ends to list each other.
 //! - [`http`]: JSON errors, body parsing, tokens, health and serving, shared by all three.
 //! - [`metrics`]: Prometheus text counters.
@@ -16,6 +17,7 @@
 //! tests bind port 0 and start it in-process.
 
 pub mod cli;
+pub mod events;
 pub mod graph;
 pub mod http;
 pub mod metrics;

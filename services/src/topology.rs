@@ -5,6 +5,7 @@
 //! DELETE /peers/<id>   → 200 {"peer_id":"peer-1","removed":true}   (404 when unknown)
 //! GET    /graph        → GraphSnapshot
 //! GET    /path?from=A&to=B → PathResponse, or 404 naming the unknown end or "no path"
+//! GET    /events?after=<seq>&limit=<n> → EventsResponse (see crate::events)
 //! GET    /healthz, /metrics
 //! ```
 //!
@@ -20,6 +21,7 @@
 //! change and shared by every reader; its largest size follows from the
 //! caps ([`Config::graph_bound`]).
 
+use crate::events::EventLog;
 use crate::graph::{MeshGraph, PathError};
 use crate::http::{self, ApiError, JsonBody};
 use crate::metrics::Metrics;
@@ -35,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wire::auth::Identity;
+use wire::events::EventKind;
 use wire::topology::{GraphNode, GraphSnapshot, PathResponse, PeerUpsert, RemovedResponse};
 
 /// Topology manager settings.
@@ -70,6 +73,9 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Connection limits (`HTTP_*`, see the gate crate).
     pub http: gate::Limits,
+    /// Recent events kept for `GET /events` (`TOPOLOGY_EVENTS`): peers
+    /// added, removed, expired; edges added and removed. Default 4,096.
+    pub events: usize,
 }
 
 impl Default for Config {
@@ -85,6 +91,7 @@ impl Default for Config {
             max_body: 32 << 10,
             body_timeout: Duration::from_secs(10),
             http: gate::Limits::service(),
+            events: crate::events::DEFAULT_CAPACITY,
         }
     }
 }
@@ -126,6 +133,7 @@ struct Mesh {
     graph_json: Option<(u64, Bytes)>,
     nodes_json: Option<(u64, Bytes)>,
     last_sweep: Instant,
+    events: EventLog,
 }
 
 struct Entry {
@@ -163,6 +171,7 @@ pub fn router(mut config: Config) -> Router {
         config.max_body,
         config.body_timeout,
     );
+    let events = EventLog::new("topology", config.events);
     let state = AppState {
         inner: Arc::new(Inner {
             config,
@@ -174,6 +183,7 @@ pub fn router(mut config: Config) -> Router {
                 graph_json: None,
                 nodes_json: None,
                 last_sweep: Instant::now(),
+                events: events.clone(),
             }),
         }),
     };
@@ -185,6 +195,7 @@ pub fn router(mut config: Config) -> Router {
         .route("/peers/{id}", http::guarded(delete(delete_peer), guard))
         .route("/graph", get(graph))
         .route("/path", get(path))
+        .route("/events", events.route())
         .route("/healthz", get(|| async { http::health("topology") }))
         .route("/metrics", get(metrics_text))
         .with_state(state);
@@ -224,12 +235,18 @@ impl Mesh {
             .collect();
         for id in &old {
             tracing::info!(peer = %id, "peer not refreshed within the expiry; dropped");
-            self.remove(id);
+            self.remove(id, |peer| EventKind::PeerExpired { peer });
         }
         old.len()
     }
 
-    fn remove(&mut self, id: &str) -> bool {
+    /// Removes `id` and its edges; records the edges lost, then `why`.
+    fn remove(&mut self, id: &str, why: fn(String) -> EventKind) -> bool {
+        let mut lost: Vec<EventKind> = (self.graph.neighbors_of(id).into_iter())
+            .map(|n| EventKind::edge(false, id, n))
+            .collect();
+        lost.push(why(id.to_string()));
+        self.events.record_all(lost);
         self.info.remove(id);
         let was = self.graph.remove(id);
         self.version += 1;
@@ -371,8 +388,29 @@ async fn upsert_peer(
             ));
         }
     }
-    mesh.graph.upsert(&up.peer_id, &up.neighbors);
+    let before: Vec<String> = (mesh.graph.neighbors_of(&up.peer_id).into_iter())
+        .map(String::from)
+        .collect();
+    let new = mesh.graph.upsert(&up.peer_id, &up.neighbors);
     let id = up.peer_id.clone();
+    let after = mesh.graph.neighbors_of(&id);
+    let mut changes = Vec::new();
+    if new {
+        changes.push(EventKind::PeerAdded { peer: id.clone() });
+    }
+    changes.extend(
+        before
+            .iter()
+            .filter(|n| !after.contains(&n.as_str()))
+            .map(|n| EventKind::edge(false, &id, n)),
+    );
+    changes.extend(
+        after
+            .iter()
+            .filter(|n| !before.iter().any(|b| b == *n))
+            .map(|n| EventKind::edge(true, &id, n)),
+    );
+    mesh.events.record_all(changes);
     mesh.info.insert(
         id.clone(),
         Entry {
@@ -399,7 +437,7 @@ async fn delete_peer(
     if !mesh.info.contains_key(&id) {
         return Err(ApiError::not_found(format!("unknown peer {id:?}")));
     }
-    mesh.remove(&id);
+    mesh.remove(&id, |peer| EventKind::PeerRemoved { peer });
     Ok(Json(RemovedResponse {
         peer_id: id,
         removed: true,

@@ -5,6 +5,7 @@
 //! - [`topology`]: `POST /peers`, `DELETE /peers/<id>`, `GET /graph`, `GET /path`.
 //! - [`tracker`]: `POST /announce`, `POST /heartbeat`, `GET /segments/<id>`, `GET /peers`.
 //! - [`signalling`]: the `/ws` messages (`announce`, `request_path`, `path`, `error`), `GET /rooms`.
+//! - [`events`]: `GET /events` on each service: the ring of recent events and its kinds.
 //! - [`auth`]: the deployment secret and the per-peer tokens derived from it.
 //! - [`agent`]: the agent's ingest, inventory and stats bodies.
 //! - [`relay`]: the HTTP headers of the hop-by-hop relay contract.
@@ -16,6 +17,7 @@
 pub mod agent;
 pub mod auth;
 pub mod contract;
+pub mod events;
 pub mod ids;
 pub mod relay;
 pub mod signalling;

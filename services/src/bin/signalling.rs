@@ -41,6 +41,9 @@ struct Args {
     /// Milliseconds a socket holding a name has to answer a ping before a new socket under that name replaces it.
     #[arg(long, env = "SIGNAL_TAKEOVER_WAIT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     takeover_wait_ms: u64,
+    /// Recent events kept for GET /events (the oldest fall out).
+    #[arg(long, env = "SIGNAL_EVENTS", default_value_t = services::events::DEFAULT_CAPACITY as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    events: u32,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -59,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         flood_close: args.flood_close,
         takeover_wait: Duration::from_millis(args.takeover_wait_ms),
         http: cli::http_limits()?,
+        events: args.events as usize,
     };
     let listener = cli::bind(&args.addr).await?;
     signalling::run(config, listener, cli::shutdown_signal()).await

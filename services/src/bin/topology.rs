@@ -39,6 +39,9 @@ struct Args {
     /// Seconds allowed to send a request body.
     #[arg(long, env = "TOPOLOGY_BODY_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     body_timeout_seconds: u64,
+    /// Recent events kept for GET /events (the oldest fall out).
+    #[arg(long, env = "TOPOLOGY_EVENTS", default_value_t = services::events::DEFAULT_CAPACITY as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    events: u32,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -56,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         max_body: args.max_body_bytes,
         body_timeout: Duration::from_secs(args.body_timeout_seconds),
         http: cli::http_limits()?,
+        events: args.events as usize,
     };
     let listener = cli::bind(&args.addr).await?;
     topology::run(config, listener, cli::shutdown_signal()).await

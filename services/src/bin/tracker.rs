@@ -35,6 +35,9 @@ struct Args {
     /// Seconds allowed to send a request body.
     #[arg(long, env = "TRACKER_BODY_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     body_timeout_seconds: u64,
+    /// Recent events kept for GET /events (the oldest fall out).
+    #[arg(long, env = "TRACKER_EVENTS", default_value_t = services::events::DEFAULT_CAPACITY as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    events: u32,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -52,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         max_body: args.max_body_bytes,
         body_timeout: Duration::from_secs(args.body_timeout_seconds),
         http: cli::http_limits()?,
+        events: args.events as usize,
     };
     let listener = cli::bind(&args.addr).await?;
     tracker::run(config, listener, cli::shutdown_signal()).await

@@ -84,6 +84,9 @@ pub(super) fn handle(inner: &Inner, me: &str, room: &str, text: &str) -> Option<
             match r.graph.shortest_path(me, &target) {
                 Ok(path) => {
                     count(&inner.metrics, "paths_computed_total", 1);
+                    inner
+                        .events
+                        .record(wire::events::EventKind::path_pushed(room, &path));
                     let text = encode(&ServerMessage::Path { path: path.clone() })?;
                     for p in &path {
                         if let Some(m) = r.members.get(p) {

@@ -8,6 +8,7 @@
 //!   ← {"type":"path","path":["peer-1","peer-6","peer-18","peer-30"]}   to every peer on it
 //!   ← {"type":"error","error":"no path from \"peer-1\" to \"peer-30\" in room \"rock\"","target":"peer-30"}
 //! GET /rooms    {"rooms":{"rock":{"edges":[["peer-1","peer-2"]],"peers":["peer-1","peer-2"]}}}
+//! GET /events?after=<seq>&limit=<n>   paths pushed, sockets opened and closed (see crate::events)
 //! GET /healthz, /metrics
 //! ```
 //!
@@ -104,6 +105,9 @@ pub struct Config {
     pub takeover_wait: Duration,
     /// Connection limits (`HTTP_*`, see the gate crate).
     pub http: gate::Limits,
+    /// Recent events kept for `GET /events` (`SIGNAL_EVENTS`): paths
+    /// pushed, sockets opened and closed. Default 4,096.
+    pub events: usize,
 }
 
 impl Default for Config {
@@ -120,6 +124,7 @@ impl Default for Config {
             flood_close: 50,
             takeover_wait: Duration::from_secs(2),
             http: gate::Limits::service(),
+            events: crate::events::DEFAULT_CAPACITY,
         }
     }
 }
@@ -154,6 +159,7 @@ struct AppState {
 struct Inner {
     config: Config,
     metrics: Metrics,
+    events: crate::events::EventLog,
     // std Mutex: room updates and BFS are short and synchronous; sends go
     // through try_send, so nothing awaits while it is held.
     rooms: Mutex<members::Rooms>,
@@ -230,7 +236,9 @@ pub async fn run(
         flood_close: config.flood_close.max(1),
         ..config
     };
+    let events = crate::events::EventLog::new("signalling", config.events);
     let inner = Arc::new(Inner {
+        events: events.clone(),
         config,
         metrics: metrics.clone(),
         rooms: Mutex::new(members::Rooms::default()),
@@ -242,6 +250,7 @@ pub async fn run(
     let r = Router::new()
         .route("/ws", get(ws))
         .route("/rooms", get(rooms))
+        .route("/events", events.route())
         .route("/healthz", get(|| async { http::health("signalling") }))
         .route("/metrics", get(metrics_text))
         .with_state(AppState { inner });

@@ -6,6 +6,7 @@ use super::{count, messages};
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
 use std::time::{Duration, Instant};
+use wire::events::EventKind;
 use wire::signalling::ServerMessage;
 
 /// Runs the socket of `slot` until either side closes it; the slot (the
@@ -15,6 +16,10 @@ pub(super) async fn run(mut slot: Slot, socket: WebSocket) {
     let (peer, room) = (slot.peer.clone(), slot.room.clone());
     count(&inner.metrics, "connections_total", 1);
     tracing::debug!(peer, room, "connected");
+    let (p, r) = (peer.clone(), room.clone());
+    inner
+        .events
+        .record(EventKind::SocketOpened { peer: p, room: r });
 
     let (sink, mut stream) = socket.split();
     let Some(rx) = slot.rx.take() else {
@@ -115,6 +120,7 @@ pub(super) async fn run(mut slot: Slot, socket: WebSocket) {
         }
     }
     tracing::debug!(peer, room, "disconnected");
+    inner.events.record(EventKind::SocketClosed { peer, room });
     // Leave the room first, so nothing more is queued, then let the writer
     // flush a close frame (shutdown) or end with its channel.
     drop(slot);

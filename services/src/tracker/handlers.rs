@@ -27,6 +27,7 @@ pub(super) fn router(state: AppState, metrics: Metrics, guard: http::Guard) -> R
         .route("/heartbeat", http::guarded(post(heartbeat), guard))
         .route("/segments/{segment}", get(lookup))
         .route("/peers", get(peers))
+        .route("/events", state.inner.events.route())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .with_state(state);
@@ -137,6 +138,11 @@ async fn announce(
     inner
         .metrics
         .inc("announces_total", "Accepted announces.", 1);
+    inner.events.record(wire::events::EventKind::PeerAnnounced {
+        peer: a.peer_id.clone(),
+        region: a.region.clone(),
+        edge: a.edge.clone(),
+    });
     inner.topology.push(
         &a.peer_id,
         topology_upsert(

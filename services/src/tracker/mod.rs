@@ -6,6 +6,7 @@
 //! POST /heartbeat  Heartbeat → 200 Ack, or 404 "announce again" when unknown/expired
 //! GET  /segments/<segment>?region=<preferred>&limit=N → SegmentLookup
 //! GET  /peers      → PeersResponse (live peers, sorted by id)
+//! GET  /events?after=<seq>&limit=<n> → EventsResponse (announces, expiries; see crate::events)
 //! GET  /healthz, /metrics
 //! ```
 //!
@@ -30,6 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sync::{Change, TopologySync};
 use tokio_util::sync::CancellationToken;
 use wire::contract::urls;
+use wire::events::EventKind;
 use wire::tracker::PeerStatus;
 
 /// Tracker settings.
@@ -71,6 +73,9 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Connection limits (`HTTP_*`, see the gate crate).
     pub http: gate::Limits,
+    /// Recent events kept for `GET /events` (`TRACKER_EVENTS`): announces
+    /// and expiries. Default 4,096.
+    pub events: usize,
 }
 
 impl Default for Config {
@@ -86,6 +91,7 @@ impl Default for Config {
             max_body: 128 << 10,
             body_timeout: Duration::from_secs(10),
             http: gate::Limits::service(),
+            events: crate::events::DEFAULT_CAPACITY,
         }
     }
 }
@@ -121,6 +127,7 @@ struct Inner {
     max_segments: usize,
     max_neighbors: usize,
     metrics: Metrics,
+    events: crate::events::EventLog,
     topology: TopologySync,
     scripts: Scripts,
     // std Mutex: a map lookup or insert per call, never across an await.
@@ -322,6 +329,7 @@ pub async fn run(
         max_segments: config.max_segments,
         max_neighbors: config.max_neighbors,
         metrics: metrics.clone(),
+        events: crate::events::EventLog::new("tracker", config.events),
         topology: topology.clone(),
         scripts: Scripts {
             announce: redis::Script::new(&scripts::announce()),
@@ -380,6 +388,10 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
                     inner.forget_inventory(peer);
                     inner.topology.push(peer, Change::Delete);
                 }
+                inner.events.record_all(
+                    gone.iter()
+                        .map(|peer| EventKind::PeerExpired { peer: peer.clone() }),
+                );
                 inner.metrics.inc(
                     "reaped_peers_total",
                     "Peers removed after missing the TTL.",
