@@ -13,6 +13,7 @@
 //! - [`deploy`]: `up` — converge, rollback, readiness, secrets.
 //! - [`context`]: a deployment read back from the engine's labels and env.
 //! - [`status`], [`graph`], [`down`], [`legacy`]: the other deployment commands.
+//! - [`events`]: the Engine's events and the control plane's feeds as one ordered stream.
 //! - [`images`], [`offline`]: our `FROM scratch` images and the offline base images.
 //! - [`host`]: changes to the host itself (the kernel's neighbour table).
 //!
@@ -24,6 +25,7 @@ pub mod context;
 pub mod db;
 pub mod deploy;
 pub mod down;
+pub mod events;
 pub mod graph;
 pub mod host;
 pub mod images;

@@ -100,6 +100,7 @@ commands! {
     Graph => graph,
     Down => down,
     Logs => logs,
+    Events => events,
     Image => image,
     Legacy => legacy,
     Publish => publish,
