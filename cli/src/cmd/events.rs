@@ -5,8 +5,9 @@ use meshctl::events::{self, Options};
 
 use super::{Format, Global};
 
-/// Print what happened to the deployment, one line per event, in time
-/// order: its containers' lifecycle from the Engine (create, start, stop,
+/// Print what happened to the deployment, one line per event, in time order
+///
+/// Its containers' lifecycle from the Engine (create, start, stop,
 /// kill, die with exit code and OOM flag, pause, unpause, restart, destroy;
 /// fault helpers as `fault` with their description) and the control plane's
 /// view from each service's `/events` feed (tracker: peer_announced,
