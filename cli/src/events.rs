@@ -85,9 +85,12 @@ impl Line {
 
     /// The line for people: time, source, kind, target, `key=value`s.
     pub fn text(&self) -> String {
+        // What the target already says is left out for people (not in JSON).
+        let said = ["peer", "a", "b", "from", "to", "container"];
         let details: Vec<String> = self
             .details
             .iter()
+            .filter(|(k, _)| !said.contains(&k.as_str()))
             .map(|(k, v)| match v {
                 Value::String(s) if k == "description" => format!("{k}={s:?}"),
                 Value::String(s) => format!("{k}={s}"),
