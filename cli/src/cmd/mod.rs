@@ -107,7 +107,16 @@ commands! {
     Stats => stats,
     Bench => bench,
     Completions => completions,
+    Kill => kill,
+    Stop => stop,
+    Start => start,
+    Pause => pause,
+    Unpause => unpause,
+    Restart => restart,
+    Faults => faults,
 }
+
+pub mod node_fault;
 
 /// Output for people or for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
