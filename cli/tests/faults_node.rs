@@ -275,5 +275,40 @@ async fn node_faults_on_a_real_deployment() -> anyhow::Result<()> {
         assert!(cont.running(), "{} is {}", cont.name, cont.state);
     }
     assert_eq!(state(&d, &other).await?.0, ContainerState::Created);
+
+    // Churn: a peer paused each round and brought back; nothing left after.
+    let out = meshctl(
+        &[
+            "--name",
+            &name,
+            "churn",
+            "--rate",
+            "1",
+            "--interval",
+            "1s",
+            "--duration",
+            "2500ms",
+            "--seed",
+            "7",
+            "--restart-after",
+            "500ms",
+            "--mode",
+            "pause",
+            "--format",
+            "json",
+        ],
+        T,
+    )
+    .await?;
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .context("churn json lines")?;
+    let count = |a: &str| lines.iter().filter(|l| l["action"] == a).count();
+    assert!(count("pause") >= 2, "{out}");
+    assert_eq!(count("pause"), count("unpause"), "{out}");
+    assert!(lines.iter().all(|l| l["ok"] == true), "{out}");
+    assert!(faults(&name).await?.is_empty());
     Ok(())
 }

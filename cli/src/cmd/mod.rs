@@ -114,6 +114,7 @@ commands! {
     Unpause => unpause,
     Restart => restart,
     Faults => faults,
+    Churn => churn,
 }
 
 pub mod node_fault;

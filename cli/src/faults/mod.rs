@@ -5,10 +5,12 @@
 //!   is touched (pure).
 //! - [`node`]: kill, stop, start, pause, unpause, restart through the
 //!   runtime; [`node::restore`] undoes them.
+//! - [`churn`]: a random share of the live peers taken down each interval.
 //!
 //! Every fault lives in the Engine (a container's state), so [`list`] reads
 //! them back from there and works after the command that made them died.
 
+pub mod churn;
 pub mod node;
 pub mod select;
 

@@ -93,7 +93,8 @@ impl Except {
         }
     }
 
-    fn excludes(&self, c: &Container) -> bool {
+    /// Whether `c` is left out.
+    pub fn excludes(&self, c: &Container) -> bool {
         match self {
             Except::EdgePeers => {
                 c.label(LABEL_ROLE) == Some(Role::Peer.as_str()) && c.label(LABEL_EDGE).is_some()
@@ -310,4 +311,28 @@ impl SplitMix64 {
 /// A seed for when none was given: printed, so the pick can be repeated.
 pub fn fresh_seed() -> u64 {
     rand::random()
+}
+
+/// `500ms`, `5s`, `2m`, `1h` (a bare number is seconds); `flag` names the
+/// flag in errors.
+pub fn parse_duration(flag: &str, s: &str) -> anyhow::Result<std::time::Duration> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .with_context(|| format!("{flag} {s:?}: not a duration (use 500ms, 5s, 2m or 1h)"))?;
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        u => bail!("{flag} {s:?}: unknown unit {u:?} (use ms, s, m or h)"),
+    };
+    std::time::Duration::try_from_secs_f64(v * scale)
+        .with_context(|| format!("{flag} {s:?}: out of range"))
 }

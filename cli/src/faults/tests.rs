@@ -311,3 +311,72 @@ async fn apply_sorts_outcomes_and_the_list_needs_a_deployment() {
     assert_eq!(list(&rt, "f6").await.unwrap().len(), 4);
     assert!(list(&rt, "nope").await.is_err());
 }
+
+#[test]
+fn durations_parse_and_bad_ones_name_the_flag() {
+    let d = |s| select::parse_duration("--interval", s).unwrap();
+    assert_eq!(d("5s"), Duration::from_secs(5));
+    assert_eq!(d("500ms"), Duration::from_millis(500));
+    assert_eq!(d("2m"), Duration::from_secs(120));
+    assert_eq!(d("3"), Duration::from_secs(3));
+    for bad in ["", "-1s", "5x", "s", "1e400s"] {
+        let e = format!(
+            "{:#}",
+            select::parse_duration("--interval", bad).unwrap_err()
+        );
+        assert!(e.contains("--interval"), "{bad}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn churn_takes_peers_down_each_round_and_brings_them_back() {
+    use super::churn::{churn, ChurnOptions};
+    let rt = deployment("f7", 6).await;
+    let opts = ChurnOptions {
+        rate: Amount::Count(2),
+        interval: Duration::from_millis(100),
+        duration: Duration::from_millis(250),
+        seed: 7,
+        restart_after: Some(Duration::from_millis(50)),
+        mode: Action::Kill,
+        grace: Duration::from_secs(1),
+        except: vec![Except::EdgePeers],
+    };
+    let seen = std::sync::Mutex::new(0);
+    let events = churn(
+        &rt,
+        "f7",
+        &opts,
+        &|_| *seen.lock().unwrap() += 1,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), events.len());
+    let kills: Vec<&str> = events
+        .iter()
+        .filter(|e| e.action == Action::Kill)
+        .map(|e| e.target.as_str())
+        .collect();
+    let starts = events.iter().filter(|e| e.action == Action::Start).count();
+    // Rounds at 0, 100 and 200 ms; a loaded machine may miss the last.
+    assert!(
+        kills.len() >= 4 && kills.len().is_multiple_of(2),
+        "rounds of 2: {events:?}"
+    );
+    assert_eq!(starts, kills.len(), "each brought back: {events:?}");
+    assert!(!kills.contains(&"peer-1") && !kills.contains(&"peer-2"));
+    assert!(events.iter().all(|e| e.ok), "{events:?}");
+    assert!(list(&rt, "f7").await.unwrap().is_empty());
+
+    // Without --restart-after the victims stay down, unless stopped early.
+    let opts = ChurnOptions {
+        restart_after: None,
+        duration: Duration::from_secs(30),
+        ..opts
+    };
+    let stop = tokio::time::sleep(Duration::from_millis(150));
+    let events = churn(&rt, "f7", &opts, &|_| {}, stop).await.unwrap();
+    assert!(events.iter().any(|e| e.action == Action::Kill));
+    assert!(list(&rt, "f7").await.unwrap().is_empty(), "stop restores");
+}
