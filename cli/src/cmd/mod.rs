@@ -108,7 +108,17 @@ commands! {
     Stats => stats,
     Bench => bench,
     Completions => completions,
+    Kill => kill,
+    Stop => stop,
+    Start => start,
+    Pause => pause,
+    Unpause => unpause,
+    Restart => restart,
+    Faults => faults,
+    Churn => churn,
 }
+
+pub mod node_fault;
 
 /// Output for people or for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

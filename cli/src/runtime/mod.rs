@@ -166,6 +166,8 @@ pub struct ContainerDetails {
     pub env: BTreeMap<String, String>,
     pub oom_killed: bool,
     pub exit_code: Option<i64>,
+    /// When it last stopped (RFC 3339), if it ever did.
+    pub finished_at: Option<String>,
     pub restart_count: i64,
     /// The enforced memory limit, bytes.
     pub memory_limit: Option<i64>,

@@ -228,6 +228,10 @@ impl DockerRuntime {
             env,
             oom_killed: state.and_then(|s| s.oom_killed).unwrap_or(false),
             exit_code: state.and_then(|s| s.exit_code),
+            // The Engine answers the zero time for "never".
+            finished_at: state
+                .and_then(|s| s.finished_at.clone())
+                .filter(|t| !t.starts_with("0001-")),
             restart_count: c.restart_count.unwrap_or(0),
             memory_limit: c.host_config.as_ref().and_then(|h| h.memory),
             memory_swap_limit: c.host_config.as_ref().and_then(|h| h.memory_swap),

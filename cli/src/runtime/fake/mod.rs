@@ -37,6 +37,7 @@ struct FakeContainer {
     ports: Vec<PublishedPort>,
     oom_killed: bool,
     exit_code: Option<i64>,
+    finished_at: Option<String>,
     logs: String,
 }
 
@@ -269,6 +270,7 @@ impl Runtime for FakeRuntime {
             env: c.env.clone(),
             oom_killed: c.oom_killed,
             exit_code: c.exit_code,
+            finished_at: c.finished_at.clone(),
             restart_count: 0,
             memory_limit: c.memory,
             memory_swap_limit: c.memory,
@@ -325,6 +327,7 @@ impl Runtime for FakeRuntime {
                 ports: Vec::new(),
                 oom_killed: false,
                 exit_code: None,
+                finished_at: None,
                 logs: String::new(),
             },
         );
@@ -382,7 +385,8 @@ impl Runtime for FakeRuntime {
     async fn kill_container(&self, id: &str, signal: &str) -> Result<()> {
         let mut s = self.lock();
         let c = s.get_mut("kill container", id)?;
-        if c.state != ContainerState::Running {
+        // As Docker: a paused container is killed too (resumed to take it).
+        if c.state != ContainerState::Running && c.state != ContainerState::Paused {
             return Err(RuntimeError::Conflict {
                 what: format!("kill container {id}"),
                 message: format!("container {} is not running", c.name),
@@ -390,6 +394,7 @@ impl Runtime for FakeRuntime {
         }
         c.state = ContainerState::Exited;
         c.exit_code = Some(if signal == "SIGKILL" { 137 } else { 143 });
+        c.finished_at = Some("2000-01-01T00:00:00Z".into());
         c.ports.clear();
         let (cid, name, labels) = (c.id.clone(), c.name.clone(), c.labels.clone());
         s.calls.push(format!("kill {name} {signal}"));

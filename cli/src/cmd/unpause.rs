@@ -1,0 +1,15 @@
+use meshctl::faults::node::{Action, STOP_GRACE};
+
+use super::node_fault::NodeArgs;
+use super::Global;
+
+/// Thaw paused peers, control services or databases of the deployment.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub nodes: NodeArgs,
+}
+
+pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
+    super::node_fault::run(args.nodes, Action::Unpause, STOP_GRACE, global).await
+}
