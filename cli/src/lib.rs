@@ -15,6 +15,7 @@
 //! - [`status`], [`graph`], [`down`], [`legacy`]: the other deployment commands.
 //! - [`images`], [`offline`]: our `FROM scratch` images and the offline base images.
 //! - [`host`]: changes to the host itself (the kernel's neighbour table).
+//! - [`faults`]: breaking the mesh on purpose (network faults in the peers' kernels).
 //!
 //! Around them: [`db`] (replication), [`songs`] (publish, play, stats,
 //! bench), [`probe`] (service health), [`progress`] (bars or plain lines).
@@ -24,6 +25,7 @@ pub mod context;
 pub mod db;
 pub mod deploy;
 pub mod down;
+pub mod faults;
 pub mod graph;
 pub mod host;
 pub mod images;
