@@ -106,6 +106,10 @@ commands! {
     Play => play,
     Stats => stats,
     Bench => bench,
+    Netem => netem,
+    Partition => partition,
+    Isolate => isolate,
+    Heal => heal,
     Completions => completions,
 }
 

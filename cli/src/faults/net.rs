@@ -22,7 +22,7 @@
 //!            each class: htb rate (--rate, else 10gbit), and a netem child
 //!            for --delay/--jitter/--corrupt/--duplicate
 //! iptables:  OUTPUT -o <dev> [-d <ip>] -m statistic ... -j DROP
-//!                 comment meshctl-netem:<to>        --loss (to: peer or all)
+//!                 comment meshctl-netem-<to>        --loss (to: peer or all)
 //!            INPUT -s <ip> / OUTPUT -d <ip> -j DROP
 //!                 comment meshctl-partition         partition
 //!            INPUT -i <dev> / OUTPUT -o <dev> -j DROP
@@ -45,6 +45,11 @@ use futures::{StreamExt, TryStreamExt};
 pub use kernel::{KernelState, LinkRow};
 pub use units::{parse_duration, parse_percent, parse_rate, Shaping};
 
+/// How shaping values are printed (`200ms`, `1mbit`).
+pub mod units_fmt {
+    pub use super::units::{fmt_duration as duration, fmt_rate as rate};
+}
+
 use crate::context::list_containers;
 use crate::labels::{
     natural_key, Role, LABEL_COMPONENT, LABEL_EDGE, LABEL_FAULT, LABEL_ROLE, LABEL_TARGET,
@@ -59,7 +64,7 @@ pub const RULE_PREFIX: &str = "meshctl-";
 pub const RULE_PARTITION: &str = "meshctl-partition";
 /// Comment of isolation rules.
 pub const RULE_ISOLATE: &str = "meshctl-isolate";
-/// Comment prefix of loss rules: `meshctl-netem:<to>`.
+/// Comment prefix of loss rules: `meshctl-netem-<to>`.
 pub const RULE_NETEM: &str = "meshctl-netem";
 
 /// Helpers in flight at once.
@@ -193,10 +198,13 @@ fn prelude(ip: &str) -> String {
     )
 }
 
-/// Deletes every iptables rule whose comment starts with `comment`.
-fn delete_rules(comment: &str) -> String {
+/// Deletes every iptables rule whose comment is `comment` (or starts with
+/// it, with `prefix`). Comments are made of `[a-z0-9-]` so iptables prints
+/// them unquoted; quotes are dropped anyway.
+fn delete_rules(comment: &str, prefix: bool) -> String {
+    let end = if prefix { "" } else { "\"\\? " };
     format!(
-        "iptables -S | grep -e '--comment {comment}' | sed 's/^-A /-D /' | while read -r rule; do iptables $rule; done\n"
+        "iptables -S | grep -e '--comment \"\\?{comment}{end}' | sed 's/^-A /-D /; s/\"//g' | while read -r rule; do iptables $rule; done\n"
     )
 }
 
@@ -242,7 +250,7 @@ fn loss_rule(to: &str, dst: Option<&str>, loss: f64) -> String {
         )
     };
     format!(
-        "iptables -A OUTPUT -o $dev{dst}{statistic} -m comment --comment {RULE_NETEM}:{to} -j DROP\n"
+        "iptables -A OUTPUT -o $dev{dst}{statistic} -m comment --comment {RULE_NETEM}-{to} -j DROP\n"
     )
 }
 
@@ -254,7 +262,7 @@ pub fn set_script(peer: &NetPeer, to: &[&NetPeer], s: &Shaping) -> anyhow::Resul
     );
     if to.is_empty() {
         out.push_str("tc filter del dev $dev parent 1: prio 65535 2>/dev/null || true\n");
-        out.push_str(&delete_rules(&format!("{RULE_NETEM}:all ")));
+        out.push_str(&delete_rules(&format!("{RULE_NETEM}-all"), false));
         out.push_str(&class_script(1, s));
         out.push_str("tc filter add dev $dev parent 1: protocol ip prio 65535 u32 match u32 0 0 flowid 1:1\n");
         if let Some(loss) = s.loss.filter(|l| *l > 0.0) {
@@ -266,7 +274,7 @@ pub fn set_script(peer: &NetPeer, to: &[&NetPeer], s: &Shaping) -> anyhow::Resul
         out.push_str(&format!(
             "tc filter del dev $dev parent 1: prio {m} 2>/dev/null || true\n"
         ));
-        out.push_str(&delete_rules(&format!("{RULE_NETEM}:{} ", t.name)));
+        out.push_str(&delete_rules(&format!("{RULE_NETEM}-{}", t.name), false));
         out.push_str(&class_script(m, s));
         out.push_str(&format!(
             "tc filter add dev $dev parent 1: protocol ip prio {m} u32 match ip dst {}/32 flowid 1:{m:x}\n",
@@ -283,11 +291,10 @@ pub fn set_script(peer: &NetPeer, to: &[&NetPeer], s: &Shaping) -> anyhow::Resul
 fn reset_script(peer: &NetPeer, everything: bool) -> String {
     let mut out = prelude(&peer.ip);
     out.push_str("tc qdisc del dev $dev root 2>/dev/null || true\n");
-    out.push_str(&delete_rules(if everything {
-        RULE_PREFIX
-    } else {
-        RULE_NETEM
-    }));
+    out.push_str(&delete_rules(
+        if everything { RULE_PREFIX } else { RULE_NETEM },
+        true,
+    ));
     out
 }
 
@@ -622,7 +629,7 @@ pub async fn isolate<R: Runtime + Images>(
     let p = mesh.peer(peer)?;
     let image = tools_image(rt, progress).await?;
     let mut script = prelude(&p.ip);
-    script.push_str(&delete_rules(RULE_ISOLATE));
+    script.push_str(&delete_rules(RULE_ISOLATE, false));
     script.push_str(&format!(
         "iptables -A INPUT -i $dev -m comment --comment {RULE_ISOLATE} -j DROP\n\
          iptables -A OUTPUT -o $dev -m comment --comment {RULE_ISOLATE} -j DROP\n"

@@ -94,7 +94,7 @@ impl KernelState {
         };
         let comment = comment.trim_matches('"');
         let addr = |flag: &str| after(t, flag).map(|a| a.trim_end_matches("/32").to_string());
-        if let Some(to) = comment.strip_prefix(&format!("{RULE_NETEM}:")) {
+        if let Some(to) = comment.strip_prefix(&format!("{RULE_NETEM}-")) {
             let loss = after(t, "--probability")
                 .and_then(|p| p.parse::<f64>().ok())
                 .map_or(100.0, |p| (p * 100.0 * 1e6).round() / 1e6);

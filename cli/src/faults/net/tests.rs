@@ -85,7 +85,7 @@ fn scripts_shape_per_destination() {
         script.contains("prio 260 u32 match ip dst 172.18.1.4/32 flowid 1:104"),
         "{script}"
     );
-    assert!(script.contains("-d 172.18.1.4/32 -m statistic --mode random --probability 0.020000 -m comment --comment meshctl-netem:peer-2 -j DROP"), "{script}");
+    assert!(script.contains("-d 172.18.1.4/32 -m statistic --mode random --probability 0.020000 -m comment --comment meshctl-netem-peer-2 -j DROP"), "{script}");
     let all = set_script(&a, &[], &s).unwrap();
     assert!(all.contains("match u32 0 0 flowid 1:1"), "{all}");
     assert!(minor("172.18.0.1").is_err());
@@ -114,8 +114,8 @@ filter parent 1: protocol ip pref 65535 u32 chain 0 fh 801::800 order 2048 key h
 -P OUTPUT ACCEPT
 -A INPUT -s 172.18.0.9/32 -m comment --comment meshctl-partition -j DROP
 -A OUTPUT -d 172.18.0.9/32 -m comment --comment meshctl-partition -j DROP
--A OUTPUT -d 172.18.1.4/32 -o eth0 -m statistic --mode random --probability 0.02000000000 -m comment --comment meshctl-netem:peer-2 -j DROP
--A OUTPUT -o eth0 -m comment --comment meshctl-netem:all -j DROP
+-A OUTPUT -d 172.18.1.4/32 -o eth0 -m statistic --mode random --probability 0.02000000000 -m comment --comment meshctl-netem-peer-2 -j DROP
+-A OUTPUT -o eth0 -m comment --comment \"meshctl-netem-all\" -j DROP
 ";
 
 #[test]

@@ -77,9 +77,9 @@ impl Shaping {
 
 /// `200ms`, `1500us`, `2s`.
 pub fn fmt_duration(us: u64) -> String {
-    if us >= 1_000_000 && us % 1_000_000 == 0 {
+    if us >= 1_000_000 && us.is_multiple_of(1_000_000) {
         format!("{}s", us / 1_000_000)
-    } else if us % 1000 == 0 {
+    } else if us.is_multiple_of(1000) {
         format!("{}ms", us / 1000)
     } else {
         format!("{us}us")
@@ -89,7 +89,7 @@ pub fn fmt_duration(us: u64) -> String {
 /// `1mbit`, `500kbit`, `1234bit`.
 pub fn fmt_rate(bps: u64) -> String {
     for (unit, n) in [("gbit", 1_000_000_000), ("mbit", 1_000_000), ("kbit", 1000)] {
-        if bps >= n && bps % n == 0 {
+        if bps >= n && bps.is_multiple_of(n) {
             return format!("{}{unit}", bps / n);
         }
     }
