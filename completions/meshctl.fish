@@ -32,13 +32,26 @@ complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "status" -d 'Show th
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "graph" -d 'Write the live mesh from the topology service, with databases and edge attachments: `meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png`'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "down" -d 'Remove the deployment\'s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "logs" -d 'Print a container\'s logs: a peer (`peer-3`), a database (`origin-db`) or a control-plane service (`tracker`) of the deployment'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "events" -d 'Print what happened to the deployment, one line per event, in time order'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "image" -d 'Save images to a tar archive and load them elsewhere, without a registry (the Engine API\'s `docker save` / `docker load`)'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "legacy" -d 'The legacy launcher: capped BusyBox-only containers (no agent, no databases)'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "publish" -d 'Publish a song: cut audio (or an HLS folder) into content-addressed AAC/MPEG-TS segments, store them in origin-db in one transaction, and wait until both edge databases hold them'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "play" -d 'Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, and how long it took'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "stats" -d 'Show per song what the mesh carried: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "bench" -d 'Load the mesh: `bench swarm` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "netem" -d 'Shape links in the kernel: delay, jitter, loss, rate, corruption, duplication on a peer\'s mesh interface (Linux `tc` and `iptables`, applied by a one-shot helper container in the peer\'s network namespace)'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "partition" -d 'Cut every mesh link between groups of peers (iptables DROP in and out in each peer\'s namespace, comment `meshctl-partition`); `meshctl heal` removes it'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "isolate" -d 'Cut a peer off the mesh network without stopping it: all its traffic on the peer network is dropped, in and out (comment `meshctl-isolate`); `meshctl heal` removes it'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "heal" -d 'Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl) and any leftover helper container; with `--all`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "kill" -d 'Kill peers, control services or databases of the deployment at once (SIGKILL); `meshctl start` brings them back'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "stop" -d 'Stop peers, control services or databases of the deployment gracefully (SIGTERM, then SIGKILL after --timeout)'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "start" -d 'Start stopped or killed peers, control services or databases of the deployment'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "pause" -d 'Freeze peers, control services or databases of the deployment (their processes stop being scheduled; connections stay open)'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "unpause" -d 'Thaw paused peers, control services or databases of the deployment'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "restart" -d 'Restart peers, control services or databases of the deployment (stop, then start; a stopped one is started)'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "faults" -d 'List every active fault of the deployment, read back from the Engine and the peers\' kernels: paused containers; peers, control services or databases that are not running (how they ended, and when); shaped links, partitions and isolated peers'
+complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "churn" -d 'Take down a random share of the live peers at each interval (kill, stop or pause) and optionally bring each back after a while, printing every action as it happens. Ends after --duration; Ctrl-C ends it early and brings back what it took down'
 complete -c meshctl -n "__fish_meshctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -s f -l file -d 'Mesh file (YAML) with any of these settings, links and per-peer overrides; flags and env override it' -r -F
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -l count -d 'Number of peers [default: 160]' -r
@@ -105,6 +118,14 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand logs" -l name -d 'The de
 complete -c meshctl -n "__fish_meshctl_using_subcommand logs" -s f -l follow -d 'Keep printing new lines'
 complete -c meshctl -n "__fish_meshctl_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand logs" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand events" -l since -d 'How far back to start: 30s, 5m, 1h30m, 2d (a bare number is seconds)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand events" -l format -d '`table`: aligned lines for people; `json`: one object per line (JSON Lines) with at, at_ms, source, kind, target and the details' -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand events" -l poll-ms -d 'Milliseconds between polls of the services\' feeds while following' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand events" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand events" -s f -l follow -d 'Keep printing new events until Ctrl-C'
+complete -c meshctl -n "__fish_meshctl_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c meshctl -n "__fish_meshctl_using_subcommand events" -s V -l version -d 'Print version'
 complete -c meshctl -n "__fish_meshctl_using_subcommand image; and not __fish_seen_subcommand_from save load help" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand image; and not __fish_seen_subcommand_from save load help" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand image; and not __fish_seen_subcommand_from save load help" -s V -l version -d 'Print version'
@@ -182,24 +203,168 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_s
 complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from swarm" -s V -l version -d 'Print version'
 complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "swarm" -d 'N listeners play one song at once, each through its own peer'
 complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and not __fish_seen_subcommand_from set show reset help" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and not __fish_seen_subcommand_from set show reset help" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and not __fish_seen_subcommand_from set show reset help" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and not __fish_seen_subcommand_from set show reset help" -f -a "set" -d 'Shape a peer\'s egress: all of it, or only the links to `--to` peers (both directions of each link unless `--one-way`). Replaces what was set before for the same direction'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and not __fish_seen_subcommand_from set show reset help" -f -a "show" -d 'Read the shaping back from the kernel, one row per shaped direction'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and not __fish_seen_subcommand_from set show reset help" -f -a "reset" -d 'Remove the shaping of a peer (its egress), or of every peer'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and not __fish_seen_subcommand_from set show reset help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from set" -l to -d 'Only the links to these neighbours (repeat or comma-separate)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from set" -l delay -d 'Added delay (`80ms`, `1s`, `500us`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from set" -l jitter -d 'Delay variation (`10ms`); needs --delay' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from set" -l loss -d 'Packets dropped (`2%`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from set" -l rate -d 'Bandwidth (`1mbit`, `500kbit`, `100kbps` for bytes)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from set" -l corrupt -d 'Packets corrupted (`0.1%`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from set" -l duplicate -d 'Packets duplicated (`1%`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from set" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from set" -l one-way -d 'Shape only this peer\'s side of each --to link'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from show" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from show" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from reset" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from reset" -l all -d 'Every running peer of the deployment'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from reset" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from reset" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from help" -f -a "set" -d 'Shape a peer\'s egress: all of it, or only the links to `--to` peers (both directions of each link unless `--one-way`). Replaces what was set before for the same direction'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from help" -f -a "show" -d 'Read the shaping back from the kernel, one row per shaped direction'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Remove the shaping of a peer (its egress), or of every peer'
+complete -c meshctl -n "__fish_meshctl_using_subcommand netem; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand partition" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand partition" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand partition" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand isolate" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand isolate" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand isolate" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand heal" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand heal" -l all -d 'Also restart killed or stopped containers and unpause paused ones'
+complete -c meshctl -n "__fish_meshctl_using_subcommand heal" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand heal" -s V -l version -d 'Print version'
 complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c meshctl -n "__fish_meshctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "up" -d 'Build the images, create the networks, start the databases, the control plane and the peers with hard limits, and wait until every peer has announced and the mesh is connected. Running it again converges'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "status" -d 'Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "graph" -d 'Write the live mesh from the topology service, with databases and edge attachments: `meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png`'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "down" -d 'Remove the deployment\'s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "logs" -d 'Print a container\'s logs: a peer (`peer-3`), a database (`origin-db`) or a control-plane service (`tracker`) of the deployment'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "image" -d 'Save images to a tar archive and load them elsewhere, without a registry (the Engine API\'s `docker save` / `docker load`)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "legacy" -d 'The legacy launcher: capped BusyBox-only containers (no agent, no databases)'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "publish" -d 'Publish a song: cut audio (or an HLS folder) into content-addressed AAC/MPEG-TS segments, store them in origin-db in one transaction, and wait until both edge databases hold them'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "play" -d 'Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, and how long it took'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "stats" -d 'Show per song what the mesh carried: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "bench" -d 'Load the mesh: `bench swarm` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/'
-complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs image legacy publish play stats bench completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand kill" -l random -d 'Also pick this many at random: a count (`3`) or a share (`25%`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand kill" -l role -d 'What --random picks from' -r -f -a "peer\t''
+control\t''
+db\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand kill" -l seed -d 'Seed of --random: the same seed on the same deployment picks the same targets (printed when not given)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand kill" -l except -d 'Leave out of --random: `edge-peers` (peers reading an edge database) or a target; repeatable' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand kill" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand kill" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand kill" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand kill" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand stop" -l random -d 'Also pick this many at random: a count (`3`) or a share (`25%`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stop" -l role -d 'What --random picks from' -r -f -a "peer\t''
+control\t''
+db\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand stop" -l seed -d 'Seed of --random: the same seed on the same deployment picks the same targets (printed when not given)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stop" -l except -d 'Leave out of --random: `edge-peers` (peers reading an edge database) or a target; repeatable' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stop" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand stop" -l timeout -d 'Seconds to wait after SIGTERM before SIGKILL' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stop" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand stop" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand start" -l random -d 'Also pick this many at random: a count (`3`) or a share (`25%`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand start" -l role -d 'What --random picks from' -r -f -a "peer\t''
+control\t''
+db\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand start" -l seed -d 'Seed of --random: the same seed on the same deployment picks the same targets (printed when not given)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand start" -l except -d 'Leave out of --random: `edge-peers` (peers reading an edge database) or a target; repeatable' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand start" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand start" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand start" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand start" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand pause" -l random -d 'Also pick this many at random: a count (`3`) or a share (`25%`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand pause" -l role -d 'What --random picks from' -r -f -a "peer\t''
+control\t''
+db\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand pause" -l seed -d 'Seed of --random: the same seed on the same deployment picks the same targets (printed when not given)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand pause" -l except -d 'Leave out of --random: `edge-peers` (peers reading an edge database) or a target; repeatable' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand pause" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand pause" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand pause" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand pause" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand unpause" -l random -d 'Also pick this many at random: a count (`3`) or a share (`25%`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand unpause" -l role -d 'What --random picks from' -r -f -a "peer\t''
+control\t''
+db\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand unpause" -l seed -d 'Seed of --random: the same seed on the same deployment picks the same targets (printed when not given)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand unpause" -l except -d 'Leave out of --random: `edge-peers` (peers reading an edge database) or a target; repeatable' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand unpause" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand unpause" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand unpause" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand unpause" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand restart" -l random -d 'Also pick this many at random: a count (`3`) or a share (`25%`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand restart" -l role -d 'What --random picks from' -r -f -a "peer\t''
+control\t''
+db\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand restart" -l seed -d 'Seed of --random: the same seed on the same deployment picks the same targets (printed when not given)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand restart" -l except -d 'Leave out of --random: `edge-peers` (peers reading an edge database) or a target; repeatable' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand restart" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand restart" -l timeout -d 'Seconds to wait after SIGTERM before SIGKILL' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand restart" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand restart" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand restart" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand faults" -l format -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand faults" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand faults" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand faults" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand churn" -l rate -d 'Live peers taken down each round: a count (`2`) or a share (`10%`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand churn" -l interval -d 'Time between rounds (`5s`, `500ms`, `1m`)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand churn" -l duration -d 'How long the churn runs' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand churn" -l seed -d 'Seed of the picks: the same seed repeats the same choices on the same deployment state (printed when not given)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand churn" -l restart-after -d 'Bring each peer back this long after it went down (also every peer still down at the end)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand churn" -l mode -d 'What happens to a picked peer' -r -f -a "kill\t''
+stop\t''
+pause\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand churn" -l except -d 'Leave out: `edge-peers` or a peer; repeatable' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand churn" -l format -d 'One JSON object per action (JSON lines) instead of text' -r -f -a "table\t''
+json\t''"
+complete -c meshctl -n "__fish_meshctl_using_subcommand churn" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand churn" -s h -l help -d 'Print help'
+complete -c meshctl -n "__fish_meshctl_using_subcommand churn" -s V -l version -d 'Print version'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "up" -d 'Build the images, create the networks, start the databases, the control plane and the peers with hard limits, and wait until every peer has announced and the mesh is connected. Running it again converges'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "status" -d 'Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "graph" -d 'Write the live mesh from the topology service, with databases and edge attachments: `meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png`'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "down" -d 'Remove the deployment\'s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "logs" -d 'Print a container\'s logs: a peer (`peer-3`), a database (`origin-db`) or a control-plane service (`tracker`) of the deployment'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "events" -d 'Print what happened to the deployment, one line per event, in time order'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "image" -d 'Save images to a tar archive and load them elsewhere, without a registry (the Engine API\'s `docker save` / `docker load`)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "legacy" -d 'The legacy launcher: capped BusyBox-only containers (no agent, no databases)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "publish" -d 'Publish a song: cut audio (or an HLS folder) into content-addressed AAC/MPEG-TS segments, store them in origin-db in one transaction, and wait until both edge databases hold them'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "play" -d 'Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, and how long it took'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "stats" -d 'Show per song what the mesh carried: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "bench" -d 'Load the mesh: `bench swarm` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "netem" -d 'Shape links in the kernel: delay, jitter, loss, rate, corruption, duplication on a peer\'s mesh interface (Linux `tc` and `iptables`, applied by a one-shot helper container in the peer\'s network namespace)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "partition" -d 'Cut every mesh link between groups of peers (iptables DROP in and out in each peer\'s namespace, comment `meshctl-partition`); `meshctl heal` removes it'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "isolate" -d 'Cut a peer off the mesh network without stopping it: all its traffic on the peer network is dropped, in and out (comment `meshctl-isolate`); `meshctl heal` removes it'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "heal" -d 'Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl) and any leftover helper container; with `--all`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "kill" -d 'Kill peers, control services or databases of the deployment at once (SIGKILL); `meshctl start` brings them back'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "stop" -d 'Stop peers, control services or databases of the deployment gracefully (SIGTERM, then SIGKILL after --timeout)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "start" -d 'Start stopped or killed peers, control services or databases of the deployment'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "pause" -d 'Freeze peers, control services or databases of the deployment (their processes stop being scheduled; connections stay open)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "unpause" -d 'Thaw paused peers, control services or databases of the deployment'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "restart" -d 'Restart peers, control services or databases of the deployment (stop, then start; a stopped one is started)'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "faults" -d 'List every active fault of the deployment, read back from the Engine and the peers\' kernels: paused containers; peers, control services or databases that are not running (how they ended, and when); shaped links, partitions and isolated peers'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "churn" -d 'Take down a random share of the live peers at each interval (kill, stop or pause) and optionally bring each back after a while, printing every action as it happens. Ends after --duration; Ctrl-C ends it early and brings back what it took down'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and not __fish_seen_subcommand_from up status graph down logs events image legacy publish play stats bench netem partition isolate heal completions kill stop start pause unpause restart faults churn help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "save" -d 'Write images to an archive [default: the peer and control-plane images, plus the PostgreSQL, Redis and BusyBox images the daemon has]'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from image" -f -a "load" -d 'Load an archive made by `image save` (or `docker save`)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from legacy" -f -a "up" -d 'Start COUNT capped BusyBox containers'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from legacy" -f -a "down" -d 'Remove the legacy containers and their network'
 complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "swarm" -d 'N listeners play one song at once, each through its own peer'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from netem" -f -a "set" -d 'Shape a peer\'s egress: all of it, or only the links to `--to` peers (both directions of each link unless `--one-way`). Replaces what was set before for the same direction'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from netem" -f -a "show" -d 'Read the shaping back from the kernel, one row per shaped direction'
+complete -c meshctl -n "__fish_meshctl_using_subcommand help; and __fish_seen_subcommand_from netem" -f -a "reset" -d 'Remove the shaping of a peer (its egress), or of every peer'

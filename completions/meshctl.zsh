@@ -123,6 +123,20 @@ _arguments "${_arguments_options[@]}" : \
 ':target -- The component name (`peer-3`, `edge-db-a`, `tracker`) or container name:_default' \
 && ret=0
 ;;
+(events)
+_arguments "${_arguments_options[@]}" : \
+'--since=[How far back to start\: 30s, 5m, 1h30m, 2d (a bare number is seconds)]:SINCE:_default' \
+'--format=[\`table\`\: aligned lines for people; \`json\`\: one object per line (JSON Lines) with at, at_ms, source, kind, target and the details]:FORMAT:(table json)' \
+'--poll-ms=[Milliseconds between polls of the services'\'' feeds while following]:POLL_MS:_default' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-f[Keep printing new events until Ctrl-C]' \
+'--follow[Keep printing new events until Ctrl-C]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
 (image)
 _arguments "${_arguments_options[@]}" : \
 '--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
@@ -367,6 +381,129 @@ esac
     ;;
 esac
 ;;
+(netem)
+_arguments "${_arguments_options[@]}" : \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+":: :_meshctl__subcmd__netem_commands" \
+"*::: :->netem" \
+&& ret=0
+
+    case $state in
+    (netem)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-netem-command-$line[1]:"
+        case $line[1] in
+            (set)
+_arguments "${_arguments_options[@]}" : \
+'*--to=[Only the links to these neighbours (repeat or comma-separate)]:TO:_default' \
+'--delay=[Added delay (\`80ms\`, \`1s\`, \`500us\`)]:DELAY:_default' \
+'--jitter=[Delay variation (\`10ms\`); needs --delay]:JITTER:_default' \
+'--loss=[Packets dropped (\`2%\`)]:LOSS:_default' \
+'--rate=[Bandwidth (\`1mbit\`, \`500kbit\`, \`100kbps\` for bytes)]:RATE:_default' \
+'--corrupt=[Packets corrupted (\`0.1%\`)]:CORRUPT:_default' \
+'--duplicate=[Packets duplicated (\`1%\`)]:DUPLICATE:_default' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'--one-way[Shape only this peer'\''s side of each --to link]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':peer -- The peer (`peer-3`):_default' \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+'--format=[]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'::peer -- Only this peer (every running peer when absent):_default' \
+&& ret=0
+;;
+(reset)
+_arguments "${_arguments_options[@]}" : \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'--all[Every running peer of the deployment]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'::peer -- The peer:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_meshctl__subcmd__netem__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-netem-help-command-$line[1]:"
+        case $line[1] in
+            (set)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(reset)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(partition)
+_arguments "${_arguments_options[@]}" : \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::groups -- Two or more groups, each a comma-separated list of peers (`peer-1,peer-2 peer-3,peer-4`):_default' \
+&& ret=0
+;;
+(isolate)
+_arguments "${_arguments_options[@]}" : \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+':peer -- The peer (`peer-3`):_default' \
+&& ret=0
+;;
+(heal)
+_arguments "${_arguments_options[@]}" : \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'--all[Also restart killed or stopped containers and unpause paused ones]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 '--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
@@ -375,6 +512,125 @@ _arguments "${_arguments_options[@]}" : \
 '-V[Print version]' \
 '--version[Print version]' \
 ':shell:(bash elvish fish powershell zsh)' \
+&& ret=0
+;;
+(kill)
+_arguments "${_arguments_options[@]}" : \
+'--random=[Also pick this many at random\: a count (\`3\`) or a share (\`25%\`)]:N|P%:_default' \
+'--role=[What --random picks from]:ROLE:(peer control db)' \
+'--seed=[Seed of --random\: the same seed on the same deployment picks the same targets (printed when not given)]:SEED:_default' \
+'*--except=[Leave out of --random\: \`edge-peers\` (peers reading an edge database) or a target; repeatable]:edge-peers|TARGET:_default' \
+'--format=[]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::targets -- Peers (`peer-7`), control services (`redis`, `tracker`, `topology`, `signalling`) or databases (`origin-db`, `edge-db-a`, `edge-db-b`) of the deployment:_default' \
+&& ret=0
+;;
+(stop)
+_arguments "${_arguments_options[@]}" : \
+'--random=[Also pick this many at random\: a count (\`3\`) or a share (\`25%\`)]:N|P%:_default' \
+'--role=[What --random picks from]:ROLE:(peer control db)' \
+'--seed=[Seed of --random\: the same seed on the same deployment picks the same targets (printed when not given)]:SEED:_default' \
+'*--except=[Leave out of --random\: \`edge-peers\` (peers reading an edge database) or a target; repeatable]:edge-peers|TARGET:_default' \
+'--format=[]:FORMAT:(table json)' \
+'--timeout=[Seconds to wait after SIGTERM before SIGKILL]:SECONDS:_default' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::targets -- Peers (`peer-7`), control services (`redis`, `tracker`, `topology`, `signalling`) or databases (`origin-db`, `edge-db-a`, `edge-db-b`) of the deployment:_default' \
+&& ret=0
+;;
+(start)
+_arguments "${_arguments_options[@]}" : \
+'--random=[Also pick this many at random\: a count (\`3\`) or a share (\`25%\`)]:N|P%:_default' \
+'--role=[What --random picks from]:ROLE:(peer control db)' \
+'--seed=[Seed of --random\: the same seed on the same deployment picks the same targets (printed when not given)]:SEED:_default' \
+'*--except=[Leave out of --random\: \`edge-peers\` (peers reading an edge database) or a target; repeatable]:edge-peers|TARGET:_default' \
+'--format=[]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::targets -- Peers (`peer-7`), control services (`redis`, `tracker`, `topology`, `signalling`) or databases (`origin-db`, `edge-db-a`, `edge-db-b`) of the deployment:_default' \
+&& ret=0
+;;
+(pause)
+_arguments "${_arguments_options[@]}" : \
+'--random=[Also pick this many at random\: a count (\`3\`) or a share (\`25%\`)]:N|P%:_default' \
+'--role=[What --random picks from]:ROLE:(peer control db)' \
+'--seed=[Seed of --random\: the same seed on the same deployment picks the same targets (printed when not given)]:SEED:_default' \
+'*--except=[Leave out of --random\: \`edge-peers\` (peers reading an edge database) or a target; repeatable]:edge-peers|TARGET:_default' \
+'--format=[]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::targets -- Peers (`peer-7`), control services (`redis`, `tracker`, `topology`, `signalling`) or databases (`origin-db`, `edge-db-a`, `edge-db-b`) of the deployment:_default' \
+&& ret=0
+;;
+(unpause)
+_arguments "${_arguments_options[@]}" : \
+'--random=[Also pick this many at random\: a count (\`3\`) or a share (\`25%\`)]:N|P%:_default' \
+'--role=[What --random picks from]:ROLE:(peer control db)' \
+'--seed=[Seed of --random\: the same seed on the same deployment picks the same targets (printed when not given)]:SEED:_default' \
+'*--except=[Leave out of --random\: \`edge-peers\` (peers reading an edge database) or a target; repeatable]:edge-peers|TARGET:_default' \
+'--format=[]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::targets -- Peers (`peer-7`), control services (`redis`, `tracker`, `topology`, `signalling`) or databases (`origin-db`, `edge-db-a`, `edge-db-b`) of the deployment:_default' \
+&& ret=0
+;;
+(restart)
+_arguments "${_arguments_options[@]}" : \
+'--random=[Also pick this many at random\: a count (\`3\`) or a share (\`25%\`)]:N|P%:_default' \
+'--role=[What --random picks from]:ROLE:(peer control db)' \
+'--seed=[Seed of --random\: the same seed on the same deployment picks the same targets (printed when not given)]:SEED:_default' \
+'*--except=[Leave out of --random\: \`edge-peers\` (peers reading an edge database) or a target; repeatable]:edge-peers|TARGET:_default' \
+'--format=[]:FORMAT:(table json)' \
+'--timeout=[Seconds to wait after SIGTERM before SIGKILL]:SECONDS:_default' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::targets -- Peers (`peer-7`), control services (`redis`, `tracker`, `topology`, `signalling`) or databases (`origin-db`, `edge-db-a`, `edge-db-b`) of the deployment:_default' \
+&& ret=0
+;;
+(faults)
+_arguments "${_arguments_options[@]}" : \
+'--format=[]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(churn)
+_arguments "${_arguments_options[@]}" : \
+'--rate=[Live peers taken down each round\: a count (\`2\`) or a share (\`10%\`)]:N|P%:_default' \
+'--interval=[Time between rounds (\`5s\`, \`500ms\`, \`1m\`)]:INTERVAL:_default' \
+'--duration=[How long the churn runs]:DURATION:_default' \
+'--seed=[Seed of the picks\: the same seed repeats the same choices on the same deployment state (printed when not given)]:SEED:_default' \
+'--restart-after=[Bring each peer back this long after it went down (also every peer still down at the end)]:RESTART_AFTER:_default' \
+'--mode=[What happens to a picked peer]:MODE:(kill stop pause)' \
+'*--except=[Leave out\: \`edge-peers\` or a peer; repeatable]:edge-peers|PEER:_default' \
+'--format=[One JSON object per action (JSON lines) instead of text]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
 && ret=0
 ;;
 (help)
@@ -406,6 +662,10 @@ _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (logs)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(events)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -489,7 +749,79 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(netem)
+_arguments "${_arguments_options[@]}" : \
+":: :_meshctl__subcmd__help__subcmd__netem_commands" \
+"*::: :->netem" \
+&& ret=0
+
+    case $state in
+    (netem)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:meshctl-help-netem-command-$line[1]:"
+        case $line[1] in
+            (set)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(reset)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(partition)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(isolate)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(heal)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (completions)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(kill)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(stop)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(start)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(pause)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(unpause)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(restart)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(faults)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(churn)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -514,13 +846,26 @@ _meshctl_commands() {
 'graph:Write the live mesh from the topology service, with databases and edge attachments\: \`meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png\`' \
 'down:Remove the deployment'\''s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment' \
 'logs:Print a container'\''s logs\: a peer (\`peer-3\`), a database (\`origin-db\`) or a control-plane service (\`tracker\`) of the deployment' \
+'events:Print what happened to the deployment, one line per event, in time order' \
 'image:Save images to a tar archive and load them elsewhere, without a registry (the Engine API'\''s \`docker save\` / \`docker load\`)' \
 'legacy:The legacy launcher\: capped BusyBox-only containers (no agent, no databases)' \
 'publish:Publish a song\: cut audio (or an HLS folder) into content-addressed AAC/MPEG-TS segments, store them in origin-db in one transaction, and wait until both edge databases hold them' \
 'play:Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, and how long it took' \
 'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
 'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
+'netem:Shape links in the kernel\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace)' \
+'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it' \
+'isolate:Cut a peer off the mesh network without stopping it\: all its traffic on the peer network is dropped, in and out (comment \`meshctl-isolate\`); \`meshctl heal\` removes it' \
+'heal:Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl) and any leftover helper container; with \`--all\`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
+'kill:Kill peers, control services or databases of the deployment at once (SIGKILL); \`meshctl start\` brings them back' \
+'stop:Stop peers, control services or databases of the deployment gracefully (SIGTERM, then SIGKILL after --timeout)' \
+'start:Start stopped or killed peers, control services or databases of the deployment' \
+'pause:Freeze peers, control services or databases of the deployment (their processes stop being scheduled; connections stay open)' \
+'unpause:Thaw paused peers, control services or databases of the deployment' \
+'restart:Restart peers, control services or databases of the deployment (stop, then start; a stopped one is started)' \
+'faults:List every active fault of the deployment, read back from the Engine and the peers'\'' kernels\: paused containers; peers, control services or databases that are not running (how they ended, and when); shaped links, partitions and isolated peers' \
+'churn:Take down a random share of the live peers at each interval (kill, stop or pause) and optionally bring each back after a while, printing every action as it happens. Ends after --duration; Ctrl-C ends it early and brings back what it took down' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'meshctl commands' commands "$@"
@@ -556,6 +901,11 @@ _meshctl__subcmd__bench__subcmd__swarm_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl bench swarm commands' commands "$@"
 }
+(( $+functions[_meshctl__subcmd__churn_commands] )) ||
+_meshctl__subcmd__churn_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl churn commands' commands "$@"
+}
 (( $+functions[_meshctl__subcmd__completions_commands] )) ||
 _meshctl__subcmd__completions_commands() {
     local commands; commands=()
@@ -566,10 +916,25 @@ _meshctl__subcmd__down_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl down commands' commands "$@"
 }
+(( $+functions[_meshctl__subcmd__events_commands] )) ||
+_meshctl__subcmd__events_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl events commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__faults_commands] )) ||
+_meshctl__subcmd__faults_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl faults commands' commands "$@"
+}
 (( $+functions[_meshctl__subcmd__graph_commands] )) ||
 _meshctl__subcmd__graph_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl graph commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__heal_commands] )) ||
+_meshctl__subcmd__heal_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl heal commands' commands "$@"
 }
 (( $+functions[_meshctl__subcmd__help_commands] )) ||
 _meshctl__subcmd__help_commands() {
@@ -579,13 +944,26 @@ _meshctl__subcmd__help_commands() {
 'graph:Write the live mesh from the topology service, with databases and edge attachments\: \`meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png\`' \
 'down:Remove the deployment'\''s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment' \
 'logs:Print a container'\''s logs\: a peer (\`peer-3\`), a database (\`origin-db\`) or a control-plane service (\`tracker\`) of the deployment' \
+'events:Print what happened to the deployment, one line per event, in time order' \
 'image:Save images to a tar archive and load them elsewhere, without a registry (the Engine API'\''s \`docker save\` / \`docker load\`)' \
 'legacy:The legacy launcher\: capped BusyBox-only containers (no agent, no databases)' \
 'publish:Publish a song\: cut audio (or an HLS folder) into content-addressed AAC/MPEG-TS segments, store them in origin-db in one transaction, and wait until both edge databases hold them' \
 'play:Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, and how long it took' \
 'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
 'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
+'netem:Shape links in the kernel\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace)' \
+'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it' \
+'isolate:Cut a peer off the mesh network without stopping it\: all its traffic on the peer network is dropped, in and out (comment \`meshctl-isolate\`); \`meshctl heal\` removes it' \
+'heal:Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl) and any leftover helper container; with \`--all\`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
+'kill:Kill peers, control services or databases of the deployment at once (SIGKILL); \`meshctl start\` brings them back' \
+'stop:Stop peers, control services or databases of the deployment gracefully (SIGTERM, then SIGKILL after --timeout)' \
+'start:Start stopped or killed peers, control services or databases of the deployment' \
+'pause:Freeze peers, control services or databases of the deployment (their processes stop being scheduled; connections stay open)' \
+'unpause:Thaw paused peers, control services or databases of the deployment' \
+'restart:Restart peers, control services or databases of the deployment (stop, then start; a stopped one is started)' \
+'faults:List every active fault of the deployment, read back from the Engine and the peers'\'' kernels\: paused containers; peers, control services or databases that are not running (how they ended, and when); shaped links, partitions and isolated peers' \
+'churn:Take down a random share of the live peers at each interval (kill, stop or pause) and optionally bring each back after a while, printing every action as it happens. Ends after --duration; Ctrl-C ends it early and brings back what it took down' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'meshctl help commands' commands "$@"
@@ -602,6 +980,11 @@ _meshctl__subcmd__help__subcmd__bench__subcmd__swarm_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl help bench swarm commands' commands "$@"
 }
+(( $+functions[_meshctl__subcmd__help__subcmd__churn_commands] )) ||
+_meshctl__subcmd__help__subcmd__churn_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help churn commands' commands "$@"
+}
 (( $+functions[_meshctl__subcmd__help__subcmd__completions_commands] )) ||
 _meshctl__subcmd__help__subcmd__completions_commands() {
     local commands; commands=()
@@ -612,10 +995,25 @@ _meshctl__subcmd__help__subcmd__down_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl help down commands' commands "$@"
 }
+(( $+functions[_meshctl__subcmd__help__subcmd__events_commands] )) ||
+_meshctl__subcmd__help__subcmd__events_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help events commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__faults_commands] )) ||
+_meshctl__subcmd__help__subcmd__faults_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help faults commands' commands "$@"
+}
 (( $+functions[_meshctl__subcmd__help__subcmd__graph_commands] )) ||
 _meshctl__subcmd__help__subcmd__graph_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl help graph commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__heal_commands] )) ||
+_meshctl__subcmd__help__subcmd__heal_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help heal commands' commands "$@"
 }
 (( $+functions[_meshctl__subcmd__help__subcmd__help_commands] )) ||
 _meshctl__subcmd__help__subcmd__help_commands() {
@@ -640,6 +1038,16 @@ _meshctl__subcmd__help__subcmd__image__subcmd__save_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl help image save commands' commands "$@"
 }
+(( $+functions[_meshctl__subcmd__help__subcmd__isolate_commands] )) ||
+_meshctl__subcmd__help__subcmd__isolate_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help isolate commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__kill_commands] )) ||
+_meshctl__subcmd__help__subcmd__kill_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help kill commands' commands "$@"
+}
 (( $+functions[_meshctl__subcmd__help__subcmd__legacy_commands] )) ||
 _meshctl__subcmd__help__subcmd__legacy_commands() {
     local commands; commands=(
@@ -663,6 +1071,40 @@ _meshctl__subcmd__help__subcmd__logs_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl help logs commands' commands "$@"
 }
+(( $+functions[_meshctl__subcmd__help__subcmd__netem_commands] )) ||
+_meshctl__subcmd__help__subcmd__netem_commands() {
+    local commands; commands=(
+'set:Shape a peer'\''s egress\: all of it, or only the links to \`--to\` peers (both directions of each link unless \`--one-way\`). Replaces what was set before for the same direction' \
+'show:Read the shaping back from the kernel, one row per shaped direction' \
+'reset:Remove the shaping of a peer (its egress), or of every peer' \
+    )
+    _describe -t commands 'meshctl help netem commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__netem__subcmd__reset_commands] )) ||
+_meshctl__subcmd__help__subcmd__netem__subcmd__reset_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help netem reset commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__netem__subcmd__set_commands] )) ||
+_meshctl__subcmd__help__subcmd__netem__subcmd__set_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help netem set commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__netem__subcmd__show_commands] )) ||
+_meshctl__subcmd__help__subcmd__netem__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help netem show commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__partition_commands] )) ||
+_meshctl__subcmd__help__subcmd__partition_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help partition commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__pause_commands] )) ||
+_meshctl__subcmd__help__subcmd__pause_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help pause commands' commands "$@"
+}
 (( $+functions[_meshctl__subcmd__help__subcmd__play_commands] )) ||
 _meshctl__subcmd__help__subcmd__play_commands() {
     local commands; commands=()
@@ -673,6 +1115,16 @@ _meshctl__subcmd__help__subcmd__publish_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl help publish commands' commands "$@"
 }
+(( $+functions[_meshctl__subcmd__help__subcmd__restart_commands] )) ||
+_meshctl__subcmd__help__subcmd__restart_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help restart commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__start_commands] )) ||
+_meshctl__subcmd__help__subcmd__start_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help start commands' commands "$@"
+}
 (( $+functions[_meshctl__subcmd__help__subcmd__stats_commands] )) ||
 _meshctl__subcmd__help__subcmd__stats_commands() {
     local commands; commands=()
@@ -682,6 +1134,16 @@ _meshctl__subcmd__help__subcmd__stats_commands() {
 _meshctl__subcmd__help__subcmd__status_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl help status commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__stop_commands] )) ||
+_meshctl__subcmd__help__subcmd__stop_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help stop commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__unpause_commands] )) ||
+_meshctl__subcmd__help__subcmd__unpause_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help unpause commands' commands "$@"
 }
 (( $+functions[_meshctl__subcmd__help__subcmd__up_commands] )) ||
 _meshctl__subcmd__help__subcmd__up_commands() {
@@ -731,6 +1193,16 @@ _meshctl__subcmd__image__subcmd__save_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl image save commands' commands "$@"
 }
+(( $+functions[_meshctl__subcmd__isolate_commands] )) ||
+_meshctl__subcmd__isolate_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl isolate commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__kill_commands] )) ||
+_meshctl__subcmd__kill_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl kill commands' commands "$@"
+}
 (( $+functions[_meshctl__subcmd__legacy_commands] )) ||
 _meshctl__subcmd__legacy_commands() {
     local commands; commands=(
@@ -779,6 +1251,71 @@ _meshctl__subcmd__logs_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl logs commands' commands "$@"
 }
+(( $+functions[_meshctl__subcmd__netem_commands] )) ||
+_meshctl__subcmd__netem_commands() {
+    local commands; commands=(
+'set:Shape a peer'\''s egress\: all of it, or only the links to \`--to\` peers (both directions of each link unless \`--one-way\`). Replaces what was set before for the same direction' \
+'show:Read the shaping back from the kernel, one row per shaped direction' \
+'reset:Remove the shaping of a peer (its egress), or of every peer' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'meshctl netem commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__netem__subcmd__help_commands] )) ||
+_meshctl__subcmd__netem__subcmd__help_commands() {
+    local commands; commands=(
+'set:Shape a peer'\''s egress\: all of it, or only the links to \`--to\` peers (both directions of each link unless \`--one-way\`). Replaces what was set before for the same direction' \
+'show:Read the shaping back from the kernel, one row per shaped direction' \
+'reset:Remove the shaping of a peer (its egress), or of every peer' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'meshctl netem help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__netem__subcmd__help__subcmd__help_commands] )) ||
+_meshctl__subcmd__netem__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl netem help help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__netem__subcmd__help__subcmd__reset_commands] )) ||
+_meshctl__subcmd__netem__subcmd__help__subcmd__reset_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl netem help reset commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__netem__subcmd__help__subcmd__set_commands] )) ||
+_meshctl__subcmd__netem__subcmd__help__subcmd__set_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl netem help set commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__netem__subcmd__help__subcmd__show_commands] )) ||
+_meshctl__subcmd__netem__subcmd__help__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl netem help show commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__netem__subcmd__reset_commands] )) ||
+_meshctl__subcmd__netem__subcmd__reset_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl netem reset commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__netem__subcmd__set_commands] )) ||
+_meshctl__subcmd__netem__subcmd__set_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl netem set commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__netem__subcmd__show_commands] )) ||
+_meshctl__subcmd__netem__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl netem show commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__partition_commands] )) ||
+_meshctl__subcmd__partition_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl partition commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__pause_commands] )) ||
+_meshctl__subcmd__pause_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl pause commands' commands "$@"
+}
 (( $+functions[_meshctl__subcmd__play_commands] )) ||
 _meshctl__subcmd__play_commands() {
     local commands; commands=()
@@ -789,6 +1326,16 @@ _meshctl__subcmd__publish_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl publish commands' commands "$@"
 }
+(( $+functions[_meshctl__subcmd__restart_commands] )) ||
+_meshctl__subcmd__restart_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl restart commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__start_commands] )) ||
+_meshctl__subcmd__start_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl start commands' commands "$@"
+}
 (( $+functions[_meshctl__subcmd__stats_commands] )) ||
 _meshctl__subcmd__stats_commands() {
     local commands; commands=()
@@ -798,6 +1345,16 @@ _meshctl__subcmd__stats_commands() {
 _meshctl__subcmd__status_commands() {
     local commands; commands=()
     _describe -t commands 'meshctl status commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__stop_commands] )) ||
+_meshctl__subcmd__stop_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl stop commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__unpause_commands] )) ||
+_meshctl__subcmd__unpause_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl unpause commands' commands "$@"
 }
 (( $+functions[_meshctl__subcmd__up_commands] )) ||
 _meshctl__subcmd__up_commands() {

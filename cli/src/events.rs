@@ -29,12 +29,7 @@ use crate::context::{self, LABEL_COMPONENT, LABEL_ROLE};
 use crate::runtime::{EngineEvent, Filter, Runtime};
 use wire::events::{EventsResponse, MAX_LIMIT};
 
-/// Role of the helper containers that apply faults (netem, partitions).
-pub const ROLE_HELPER: &str = "helper";
-/// On a helper: a one-line description of the fault it applies.
-pub const LABEL_FAULT: &str = "meshctl.fault";
-/// On a helper: the node the fault is applied to, when it says.
-pub const LABEL_TARGET: &str = "meshctl.target";
+use crate::labels::{Role, LABEL_FAULT, LABEL_TARGET};
 /// How long a line waits before it is printed while following, so that the
 /// polled feeds (up to one poll period late) fall into place.
 pub const HOLD: Duration = Duration::from_millis(1500);
@@ -214,9 +209,12 @@ pub fn from_engine(e: &EngineEvent, oom: &mut HashSet<String>) -> Option<Line> {
     let at_ms = e.time_nanos / 1_000_000;
     let attr = |k: &str| e.attributes.get(k).map(String::as_str);
     let name = attr("name").unwrap_or("").to_string();
-    if attr(LABEL_ROLE) == Some(ROLE_HELPER) {
-        // A helper starting is a fault being applied; the rest of its life
-        // (it may exit once its rule is in the kernel) says nothing more.
+    if attr(LABEL_ROLE) == Some(Role::Helper.as_str()) {
+        // A helper starting with a fault label is a fault being applied (or
+        // removed); the rest of its life (it exits once its rule is in the
+        // kernel) says nothing more, and helpers that only read the kernel
+        // carry no fault label.
+        let description = attr(LABEL_FAULT)?;
         if e.action != "start" {
             return None;
         }
@@ -226,7 +224,7 @@ pub fn from_engine(e: &EngineEvent, oom: &mut HashSet<String>) -> Option<Line> {
             .to_string();
         return Some(
             Line::new(at_ms, "engine", "fault", target)
-                .with("description", attr(LABEL_FAULT).unwrap_or(""))
+                .with("description", description)
                 .with("container", name),
         );
     }

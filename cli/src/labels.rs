@@ -13,6 +13,12 @@ pub const LABEL_COMPONENT: &str = "meshctl.component";
 pub const LABEL_EDGE: &str = "meshctl.edge";
 /// On objects made by tests: the test run's id.
 pub const LABEL_TEST: &str = "meshctl.test";
+/// On helper containers that change something: one line saying what, e.g.
+/// `netem peer-3 delay=200ms to=peer-4`, `partition peer-1,peer-2 | peer-3`,
+/// `heal peer-3`. Their engine events (create, start) record the fault.
+pub const LABEL_FAULT: &str = "meshctl.fault";
+/// On helper containers: the component whose network namespace they join.
+pub const LABEL_TARGET: &str = "meshctl.target";
 
 /// Values of [`LABEL_ROLE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -24,6 +30,9 @@ pub enum Role {
     Network,
     Volume,
     Legacy,
+    /// A short-lived container that acts on another one (the network
+    /// faults' `tc` and `iptables`).
+    Helper,
 }
 
 impl Role {
@@ -35,6 +44,7 @@ impl Role {
             Role::Network => "network",
             Role::Volume => "volume",
             Role::Legacy => "legacy",
+            Role::Helper => "helper",
         }
     }
 
@@ -46,6 +56,7 @@ impl Role {
             "network" => Role::Network,
             "volume" => Role::Volume,
             "legacy" => Role::Legacy,
+            "helper" => Role::Helper,
             _ => return None,
         })
     }

@@ -16,8 +16,8 @@
 //! - [`events`]: the Engine's events and the control plane's feeds as one ordered stream.
 //! - [`images`], [`offline`]: our `FROM scratch` images and the offline base images.
 //! - [`host`]: changes to the host itself (the kernel's neighbour table).
-//! - [`faults`]: breaking a deployment on purpose (kill, pause, ...) and
-//!   reading back what is broken.
+//! - [`faults`]: breaking a deployment on purpose (kill, pause, link
+//!   shaping, partitions) and reading back what is broken.
 //!
 //! Around them: [`db`] (replication), [`songs`] (publish, play, stats,
 //! bench), [`probe`] (service health), [`progress`] (bars or plain lines).

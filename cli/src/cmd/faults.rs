@@ -2,9 +2,10 @@ use meshctl::faults;
 
 use super::{Format, Global};
 
-/// List every active fault of the deployment, read back from the Engine:
-/// paused containers, and peers, control services or databases that are
-/// not running (how they ended, and when).
+/// List every active fault of the deployment, read back from the Engine
+/// and the peers' kernels: paused containers; peers, control services or
+/// databases that are not running (how they ended, and when); shaped links,
+/// partitions and isolated peers.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -13,7 +14,7 @@ pub struct Args {
 
 pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     let rt = meshctl::runtime::connect().await?;
-    let list = faults::list(&rt, &global.deployment()).await?;
+    let list = faults::list_all(&rt, &global.deployment()).await?;
     match args.format {
         Format::Json => super::print_json(&list),
         Format::Table => {

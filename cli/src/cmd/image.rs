@@ -41,7 +41,12 @@ pub async fn run(args: Args, _global: &Global) -> anyhow::Result<()> {
             if images.is_empty() {
                 images = vec![DEFAULT_PEER_IMAGE.into(), DEFAULT_CONTROL_IMAGE.into()];
                 use meshctl::offline::BaseImage;
-                for b in [BaseImage::Postgres, BaseImage::Redis, BaseImage::Busybox] {
+                for b in [
+                    BaseImage::Postgres,
+                    BaseImage::Redis,
+                    BaseImage::Busybox,
+                    BaseImage::Tools,
+                ] {
                     for r in [b.official(), b.offline()] {
                         if docker.inspect_image(r).await?.is_some() {
                             images.push(r.to_string());

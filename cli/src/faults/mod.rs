@@ -6,11 +6,15 @@
 //! - [`node`]: kill, stop, start, pause, unpause, restart through the
 //!   runtime; [`node::restore`] undoes them.
 //! - [`churn`]: a random share of the live peers taken down each interval.
+//! - [`net`]: link shaping, partitions and isolation, made in the peers'
+//!   kernels by one-shot helper containers.
 //!
-//! Every fault lives in the Engine (a container's state), so [`list`] reads
-//! them back from there and works after the command that made them died.
+//! Every fault lives in the Engine (a container's state) or in a peer's
+//! kernel (qdiscs, rules), so [`list`] and [`list_all`] read them back from
+//! there and work after the command that made them died.
 
 pub mod churn;
+pub mod net;
 pub mod node;
 pub mod select;
 
@@ -32,6 +36,12 @@ pub enum FaultKind {
     OomKilled,
     /// Exited with another code: a crash.
     Exited,
+    /// Links shaped (rate, loss, delay) in the peer's kernel.
+    Shaped,
+    /// Links to other groups cut by a partition.
+    Partitioned,
+    /// All of the peer's mesh traffic dropped.
+    Isolated,
 }
 
 impl FaultKind {
@@ -42,6 +52,9 @@ impl FaultKind {
             FaultKind::Killed => "killed",
             FaultKind::OomKilled => "oom-killed",
             FaultKind::Exited => "exited",
+            FaultKind::Shaped => "shaped",
+            FaultKind::Partitioned => "partitioned",
+            FaultKind::Isolated => "isolated",
         }
     }
 }
@@ -76,6 +89,33 @@ pub async fn list(rt: &impl Runtime, deployment: &str) -> anyhow::Result<Vec<Fau
         anyhow::bail!("no deployment named {deployment:?} (see `meshctl status`)");
     }
     let mut faults = node::faults(rt, &containers).await?;
+    faults.sort_by_key(|f| (natural_key(&f.target), f.kind));
+    Ok(faults)
+}
+
+/// [`list`], and the network faults read from the running peers' kernels
+/// ([`net::active`]).
+pub async fn list_all<R: Runtime + crate::runtime::Images>(
+    rt: &R,
+    deployment: &str,
+) -> anyhow::Result<Vec<Fault>> {
+    let mut faults = list(rt, deployment).await?;
+    for a in net::active(rt, deployment).await? {
+        let kind = match a.kind.as_str() {
+            "partition" => FaultKind::Partitioned,
+            "isolate" => FaultKind::Isolated,
+            _ => FaultKind::Shaped,
+        };
+        faults.push(Fault {
+            kind,
+            target: a.target,
+            role: Some(Role::Peer),
+            detail: a.detail,
+            since: None,
+            exit_code: None,
+            oom_killed: false,
+        });
+    }
     faults.sort_by_key(|f| (natural_key(&f.target), f.kind));
     Ok(faults)
 }

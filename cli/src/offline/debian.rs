@@ -39,7 +39,7 @@ pub(super) struct DebianRecipe {
     /// Packages for `mmdebstrap --include`.
     include: &'static str,
     /// The entrypoint script, uploaded to /usr/local/bin/docker-entrypoint.sh.
-    entrypoint: &'static str,
+    entrypoint: Option<&'static str>,
     /// Shell commands run by mmdebstrap after installing; `$1` is the root.
     hooks: &'static [&'static str],
     /// Image config, as Dockerfile instructions (without the labels).
@@ -50,7 +50,7 @@ pub(super) struct DebianRecipe {
 pub(super) fn postgres() -> DebianRecipe {
     DebianRecipe {
         include: "postgresql",
-        entrypoint: POSTGRES_ENTRYPOINT,
+        entrypoint: Some(POSTGRES_ENTRYPOINT),
         hooks: &[
             // The package's postinst creates a "main" cluster; the
             // entrypoint makes its own in $PGDATA.
@@ -76,7 +76,7 @@ pub(super) fn postgres() -> DebianRecipe {
 pub(super) fn redis() -> DebianRecipe {
     DebianRecipe {
         include: "redis-server",
-        entrypoint: REDIS_ENTRYPOINT,
+        entrypoint: Some(REDIS_ENTRYPOINT),
         hooks: &[
             r#"mkdir -p "$1"/data && chroot "$1" chown redis:redis /data"#,
             r#"rm -rf "$1"/usr/share/i18n/locales "$1"/usr/share/i18n/charmaps"#,
@@ -91,12 +91,30 @@ pub(super) fn redis() -> DebianRecipe {
     }
 }
 
+/// `tc` and `iptables` for the network faults' helper containers, which
+/// run one `sh -c` script each in a peer's network namespace. Debian's
+/// `iptables` is the nf_tables variant; it works in a container with
+/// `NET_ADMIN` on this kind of host (tested in `tests/offline_images.rs`).
+pub(super) fn tools() -> DebianRecipe {
+    DebianRecipe {
+        include: "iproute2,iptables",
+        entrypoint: None,
+        hooks: &[r#"rm -rf "$1"/usr/share/i18n/locales "$1"/usr/share/i18n/charmaps"#],
+        changes: vec![
+            format!("ENV PATH={DEFAULT_PATH}"),
+            r#"CMD ["/bin/sh"]"#.into(),
+        ],
+    }
+}
+
 impl DebianRecipe {
     /// Feeds the recipe to the recipe hash. The order is part of the hash.
     pub(super) fn hash_into(&self, h: &mut Sha256) {
         h.update(SUITE);
         h.update(self.include);
-        h.update(self.entrypoint);
+        if let Some(e) = self.entrypoint {
+            h.update(e);
+        }
         for s in self.hooks.iter().chain(DPKG_EXCLUDES) {
             h.update(s);
         }
@@ -120,10 +138,6 @@ pub(super) async fn build(
         .prefix("meshctl-offline-")
         .tempdir()
         .context("create a temporary directory")?;
-    let entrypoint = work.path().join("docker-entrypoint.sh");
-    tokio::fs::write(&entrypoint, recipe.entrypoint)
-        .await
-        .context("write the entrypoint")?;
     let rootfs = work.path().join("rootfs.tar");
 
     let mut cmd = tokio::process::Command::new(&mmdebstrap);
@@ -135,18 +149,24 @@ pub(super) async fn build(
     for hook in recipe.hooks {
         cmd.arg(format!("--customize-hook={hook}"));
     }
-    cmd.arg(format!(
-        "--customize-hook=upload {} /usr/local/bin/docker-entrypoint.sh",
-        entrypoint.display()
-    ))
-    .arg(r#"--customize-hook=chmod 755 "$1"/usr/local/bin/docker-entrypoint.sh"#)
-    .arg(SUITE)
-    .arg(&rootfs)
-    .args(&sources)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .kill_on_drop(true);
+    if let Some(script) = recipe.entrypoint {
+        let entrypoint = work.path().join("docker-entrypoint.sh");
+        tokio::fs::write(&entrypoint, script)
+            .await
+            .context("write the entrypoint")?;
+        cmd.arg(format!(
+            "--customize-hook=upload {} /usr/local/bin/docker-entrypoint.sh",
+            entrypoint.display()
+        ))
+        .arg(r#"--customize-hook=chmod 755 "$1"/usr/local/bin/docker-entrypoint.sh"#);
+    }
+    cmd.arg(SUITE)
+        .arg(&rootfs)
+        .args(&sources)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     tracing::info!("running {cmd:?}");
 
     let mut child = cmd

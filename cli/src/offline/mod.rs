@@ -1,4 +1,4 @@
-//! Base images (PostgreSQL, Redis, BusyBox): local, pulled, or built offline from Debian packages.
+//! Base images (PostgreSQL, Redis, BusyBox, tools): local, pulled, or built offline from Debian packages.
 //!
 //! [`ensure`] answers which image reference to run for a [`BaseImage`], in this
 //! order:
@@ -22,6 +22,10 @@
 //! BusyBox one is a tar assembled here from the host's static `/bin/busybox`
 //! and imported the same way (`busybox.rs`). Every offline image carries
 //! `meshctl.image=<kind>`.
+//!
+//! The tools image (`meshctl/tools:1`: Debian's iproute2 and iptables, for
+//! the network faults' helper containers) has no official counterpart: only
+//! steps 1 and 4 apply to it.
 //!
 //! This module holds the policy; the Engine is reached only through
 //! [`crate::runtime::Images`].
@@ -58,6 +62,8 @@ pub enum BaseImage {
     Postgres,
     Redis,
     Busybox,
+    /// `tc` and `iptables` for helper containers (no official image).
+    Tools,
 }
 
 impl BaseImage {
@@ -67,6 +73,7 @@ impl BaseImage {
             BaseImage::Postgres => "postgres",
             BaseImage::Redis => "redis",
             BaseImage::Busybox => "busybox",
+            BaseImage::Tools => "tools",
         }
     }
 
@@ -76,16 +83,24 @@ impl BaseImage {
             BaseImage::Postgres => "POSTGRES_IMAGE",
             BaseImage::Redis => "REDIS_IMAGE",
             BaseImage::Busybox => "BUSYBOX_IMAGE",
+            BaseImage::Tools => "TOOLS_IMAGE",
         }
     }
 
-    /// The official image whose contract the offline one follows.
+    /// The official image whose contract the offline one follows (the
+    /// tools image has none: its own name).
     pub fn official(self) -> &'static str {
         match self {
             BaseImage::Postgres => "postgres:15",
             BaseImage::Redis => "redis:7",
             BaseImage::Busybox => "busybox:stable-musl",
+            BaseImage::Tools => "meshctl/tools:1",
         }
+    }
+
+    /// An official image exists, to use or pull before building our own.
+    fn has_official(self) -> bool {
+        self != BaseImage::Tools
     }
 
     /// The image meshctl builds when the official one is absent and cannot be pulled.
@@ -94,6 +109,7 @@ impl BaseImage {
             BaseImage::Postgres => "meshctl/postgres:15",
             BaseImage::Redis => "meshctl/redis:7",
             BaseImage::Busybox => "meshctl/busybox:stable-musl",
+            BaseImage::Tools => "meshctl/tools:1",
         }
     }
 
@@ -103,6 +119,7 @@ impl BaseImage {
             BaseImage::Postgres => Recipe::Debian(debian::postgres()),
             BaseImage::Redis => Recipe::Debian(debian::redis()),
             BaseImage::Busybox => Recipe::Busybox,
+            BaseImage::Tools => Recipe::Debian(debian::tools()),
         }
     }
 }
@@ -139,20 +156,22 @@ pub async fn ensure(rt: &impl Images, which: BaseImage, progress: &Step) -> anyh
         }
     }
 
-    let official = which.official();
-    if image_labels(rt, official).await?.is_some() {
-        progress.set_message(format!("{kind}: {official} (local)"));
-        return Ok(official.to_string());
-    }
-
-    progress.set_message(format!("{kind}: pulling {official}"));
-    match pull(rt, official, progress).await {
-        Ok(()) if image_labels(rt, official).await?.is_some() => {
-            progress.set_message(format!("{kind}: {official} (pulled)"));
+    if which.has_official() {
+        let official = which.official();
+        if image_labels(rt, official).await?.is_some() {
+            progress.set_message(format!("{kind}: {official} (local)"));
             return Ok(official.to_string());
         }
-        Ok(()) => tracing::info!("pull of {official} ended without the image"),
-        Err(e) => tracing::info!("pull of {official} failed, building offline: {e:#}"),
+
+        progress.set_message(format!("{kind}: pulling {official}"));
+        match pull(rt, official, progress).await {
+            Ok(()) if image_labels(rt, official).await?.is_some() => {
+                progress.set_message(format!("{kind}: {official} (pulled)"));
+                return Ok(official.to_string());
+            }
+            Ok(()) => tracing::info!("pull of {official} ended without the image"),
+            Err(e) => tracing::info!("pull of {official} failed, building offline: {e:#}"),
+        }
     }
 
     let offline = which.offline();

@@ -178,6 +178,9 @@ pub struct ContainerDetails {
     /// The image reference it was created from.
     pub image: String,
     pub ports: Vec<PublishedPort>,
+    /// `network name → IPv4 address` of each network it is attached to
+    /// (empty when it does not run).
+    pub addresses: BTreeMap<String, String>,
 }
 
 impl ContainerDetails {
@@ -244,6 +247,20 @@ pub struct ExecOutput {
     pub exit_code: i64,
     /// stdout and stderr, interleaved as they came.
     pub output: String,
+}
+
+/// A one-shot container that joins another container's network namespace
+/// with the `NET_ADMIN` capability (not privileged), runs `cmd` and is
+/// removed: [`Runtime::run_helper`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelperSpec {
+    /// The Docker name (unique: the call fails on a conflict).
+    pub name: String,
+    pub image: String,
+    /// The running container (id or name) whose network namespace it joins.
+    pub target: String,
+    pub cmd: Vec<String>,
+    pub labels: Labels,
 }
 
 /// One thing that happened to an object, from the engine's event stream.
@@ -339,6 +356,9 @@ pub trait Runtime: Send + Sync {
     fn remove_container(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Runs `cmd` in the running container and waits for it.
     fn exec(&self, id: &str, cmd: &[String]) -> impl Future<Output = Result<ExecOutput>> + Send;
+    /// Creates, starts and waits for the one-shot container `spec`, returns
+    /// its exit code and output, and removes it, also when a step fails.
+    fn run_helper(&self, spec: &HelperSpec) -> impl Future<Output = Result<ExecOutput>> + Send;
     /// One resource sample (`docker stats --no-stream`).
     fn usage(&self, id: &str) -> impl Future<Output = Result<Usage>> + Send;
     /// stdout and stderr, to the end, or on and on with `follow`.

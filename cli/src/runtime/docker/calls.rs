@@ -220,6 +220,14 @@ impl DockerRuntime {
             }
         }
         ports.sort_by_key(|p| (p.private, p.public));
+        let addresses = c
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(net, e)| Some((net, e.ip_address.filter(|ip| !ip.is_empty())?)))
+            .collect();
         ContainerDetails {
             id: c.id.clone().unwrap_or_default(),
             name: c.name.as_deref().map(trim_name).unwrap_or_default(),
@@ -238,6 +246,7 @@ impl DockerRuntime {
             nano_cpus: c.host_config.as_ref().and_then(|h| h.nano_cpus),
             image: config.and_then(|c| c.image.clone()).unwrap_or_default(),
             ports,
+            addresses,
         }
     }
 }

@@ -22,7 +22,7 @@ use bollard::query_parameters::{
     InspectNetworkOptions, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
     ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, RemoveVolumeOptions, StartContainerOptions, StatsOptionsBuilder,
-    StopContainerOptionsBuilder,
+    StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures::stream::BoxStream;
@@ -30,7 +30,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{
     ByteStream, Container, ContainerDetails, ContainerSpec, EngineEvent, EngineInfo, ExecOutput,
-    Filter, Labels, NetworkInfo, Result, Runtime, RuntimeError, Usage, VolumeInfo,
+    Filter, HelperSpec, Labels, NetworkInfo, Result, Runtime, RuntimeError, Usage, VolumeInfo,
 };
 
 /// Time for a quick call (inspect, list, create, connect, remove).
@@ -65,6 +65,55 @@ pub async fn connect() -> anyhow::Result<DockerRuntime> {
     )
     .await?;
     Ok(DockerRuntime { docker })
+}
+
+impl DockerRuntime {
+    /// Starts container `id`, waits for it to exit and reads its output.
+    async fn start_wait_collect(&self, what: &str, id: &str) -> Result<ExecOutput> {
+        call(
+            what,
+            START_TIMEOUT,
+            self.docker
+                .start_container(id, None::<StartContainerOptions>),
+        )
+        .await?;
+        let opts = WaitContainerOptionsBuilder::default()
+            .condition("not-running")
+            .build();
+        let waited = async {
+            let stream = self.docker.wait_container(id, Some(opts));
+            futures::pin_mut!(stream);
+            let mut code = None;
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(r) => code = Some(r.status_code),
+                    Err(bollard::errors::Error::DockerContainerWaitError { code: c, .. }) => {
+                        code = Some(c)
+                    }
+                    Err(e) => return Err(classify(what.to_string(), e)),
+                }
+            }
+            Ok(code)
+        };
+        let code = match tokio::time::timeout(EXEC_TIMEOUT, waited).await {
+            Err(_) => {
+                return Err(RuntimeError::Timeout {
+                    what: what.to_string(),
+                    limit: EXEC_TIMEOUT,
+                })
+            }
+            Ok(r) => r?,
+        };
+        let mut output = Vec::new();
+        let mut logs = self.logs(id, false, None);
+        while let Some(chunk) = logs.next().await {
+            output.extend_from_slice(&chunk?);
+        }
+        Ok(ExecOutput {
+            exit_code: code.unwrap_or(-1),
+            output: String::from_utf8_lossy(&output).into_owned(),
+        })
+    }
 }
 
 impl Runtime for DockerRuntime {
@@ -298,6 +347,40 @@ impl Runtime for DockerRuntime {
             exit_code: inspected.exit_code.unwrap_or(-1),
             output: String::from_utf8_lossy(&output).into_owned(),
         })
+    }
+
+    async fn run_helper(&self, spec: &HelperSpec) -> Result<ExecOutput> {
+        let what = format!("run helper {} in the network of {}", spec.name, spec.target);
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.cmd.clone()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            host_config: Some(HostConfig {
+                network_mode: Some(format!("container:{}", spec.target)),
+                cap_add: Some(vec!["NET_ADMIN".into()]),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::NO),
+                    maximum_retry_count: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        let created = call(
+            &what,
+            CALL_TIMEOUT,
+            self.docker.create_container(Some(opts), body),
+        )
+        .await?;
+        let ran = self.start_wait_collect(&what, &created.id).await;
+        // Removed whatever happened: nothing of a helper outlives its call.
+        let removed = self.remove_container(&created.id).await;
+        let out = ran?;
+        removed?;
+        Ok(out)
     }
 
     async fn usage(&self, id: &str) -> Result<Usage> {

@@ -17,8 +17,8 @@ use futures::StreamExt;
 
 use crate::runtime::{
     ByteStream, Container, ContainerDetails, ContainerSpec, ContainerState, EngineEvent,
-    EngineInfo, ExecOutput, Filter, ImageInfo, Labels, NetworkInfo, PublishedPort, Result, Runtime,
-    RuntimeError, Usage, VolumeInfo,
+    EngineInfo, ExecOutput, Filter, HelperSpec, ImageInfo, Labels, NetworkInfo, PublishedPort,
+    Result, Runtime, RuntimeError, Usage, VolumeInfo,
 };
 
 #[derive(Debug, Clone)]
@@ -277,6 +277,19 @@ impl Runtime for FakeRuntime {
             nano_cpus: c.nano_cpus,
             image: c.image.clone(),
             ports: c.ports.clone(),
+            // 10.<network's index>.<id / 256>.<id % 256> while running.
+            addresses: if c.state == ContainerState::Running {
+                let n = u64::from_str_radix(&c.id, 16).unwrap_or(0);
+                c.networks
+                    .iter()
+                    .map(|net| {
+                        let i = s.networks.keys().position(|k| k == net).unwrap_or(0);
+                        (net.clone(), format!("10.{i}.{}.{}", n / 256, n % 256))
+                    })
+                    .collect()
+            } else {
+                BTreeMap::new()
+            },
         }))
     }
 
@@ -457,6 +470,34 @@ impl Runtime for FakeRuntime {
         }
         let name = c.name.clone();
         s.calls.push(format!("exec {name} {}", cmd.join(" ")));
+        Ok(ExecOutput::default())
+    }
+
+    /// Records `helper <target> <cmd>` and the helper's create, start, die
+    /// and destroy events; answers exit code 0 and no output.
+    async fn run_helper(&self, spec: &HelperSpec) -> Result<ExecOutput> {
+        let mut s = self.lock();
+        let what = format!("run helper {}", spec.name);
+        if !s.images.contains_key(&spec.image) {
+            return Err(RuntimeError::NotFound {
+                what: format!("{what}: image {}", spec.image),
+            });
+        }
+        let target = s.get_mut(&what, &spec.target)?;
+        if target.state != ContainerState::Running {
+            return Err(RuntimeError::Conflict {
+                what,
+                message: format!("container {} is not running", target.name),
+            });
+        }
+        let target = target.name.clone();
+        s.calls
+            .push(format!("helper {target} {}", spec.cmd.join(" ")));
+        s.next_id += 1;
+        let id = format!("{:064x}", s.next_id);
+        for action in ["create", "start", "die", "destroy"] {
+            s.event("container", action, &id, &spec.labels, &spec.name);
+        }
         Ok(ExecOutput::default())
     }
 

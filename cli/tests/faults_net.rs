@@ -1,0 +1,338 @@
+//! Network faults against the real Docker daemon: shaping, loss, partition,
+//! isolation and heal on a small deployment, each checked by fetching
+//! segments through the mesh. Needs the release binaries (`cargo build
+//! --release --workspace --bins`).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use meshctl::context::{Deployment, LABEL_ROLE, LABEL_TEST};
+use meshctl::offline::{ensure, BaseImage};
+use meshctl::progress::Step;
+use meshctl::runtime::{Filter, Runtime};
+use support::{meshctl, meshctl_fails, meshctl_output, poll, run_id, Guard, DOCKER_LOCK};
+
+const T: Duration = Duration::from_secs(300);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_image_is_built_offline() -> anyhow::Result<()> {
+    let rt = meshctl::runtime::connect().await?;
+    let image = ensure(&rt, BaseImage::Tools, &Step::hidden()).await?;
+    assert_eq!(image, "meshctl/tools:1");
+    Ok(())
+}
+
+/// Bad values and unknown peers fail with the flag or the name, before
+/// any engine call (no deployment by that name exists).
+#[tokio::test]
+async fn bad_input_names_the_flag() -> anyhow::Result<()> {
+    let t = Duration::from_secs(30);
+    for (args, says) in [
+        (vec!["netem", "set", "peer-1", "--delay", "-5ms"], "--delay"),
+        (
+            vec!["netem", "set", "peer-1", "--delay", "80"],
+            "give a unit",
+        ),
+        (
+            vec!["netem", "set", "peer-1", "--loss", "120%"],
+            "over 100%",
+        ),
+        (
+            vec!["netem", "set", "peer-1", "--rate", "3furlongs"],
+            "unknown unit",
+        ),
+        (
+            vec!["netem", "set", "peer-1", "--jitter", "5ms"],
+            "--jitter: needs --delay",
+        ),
+        (vec!["netem", "set", "peer-1"], "give at least one"),
+    ] {
+        let err = meshctl_fails(&args, t).await?;
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let name = run_id("nx");
+    let err = meshctl_fails(
+        &["--name", &name, "netem", "set", "peer-1", "--loss", "5%"],
+        t,
+    )
+    .await?;
+    assert!(
+        err.contains(&format!("no deployment named {name:?}")),
+        "{err}"
+    );
+    Ok(())
+}
+
+struct Mesh {
+    dep: Deployment,
+    http: reqwest::Client,
+    run: String,
+    n: std::sync::atomic::AtomicUsize,
+}
+
+impl Mesh {
+    fn url(&self, peer: &str) -> anyhow::Result<&str> {
+        let p = self
+            .dep
+            .peers
+            .iter()
+            .find(|p| p.name == peer)
+            .context(peer.to_string())?;
+        Ok(&p.url)
+    }
+
+    /// Ingests a new 100 kB segment on `holder` and waits for the tracker
+    /// to list it.
+    async fn ingest(&self, holder: &str) -> anyhow::Result<String> {
+        let k = self.n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        bytes[..8].copy_from_slice(&(k as u64).to_be_bytes());
+        let sha = meshctl::songs::sha256_hex(&bytes);
+        let id = format!("{}-{k:05}-{sha}.ts", self.run);
+        let r = self
+            .http
+            .post(format!(
+                "{}/segments?id={id}&sha256={sha}",
+                self.url(holder)?
+            ))
+            .bearer_auth(self.dep.peer_token(holder).unwrap_or_default())
+            .body(bytes)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("ingest on {holder}: {}", r.status());
+        }
+        let tracker = self.dep.tracker_url.clone().context("tracker url")?;
+        poll(
+            "tracker lists the holder",
+            Duration::from_secs(30),
+            async || {
+                let l: wire::tracker::SegmentLookup = self
+                    .http
+                    .get(format!("{tracker}/segments/{id}"))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                Ok((!l.holders.is_empty()).then_some(()))
+            },
+        )
+        .await?;
+        Ok(id)
+    }
+
+    /// Fetches `id` through `via`: how long it took, or the failure.
+    async fn fetch(&self, via: &str, id: &str) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let r = self
+            .http
+            .get(format!("{}/segments/{id}", self.url(via)?))
+            .send()
+            .await?;
+        let status = r.status();
+        let body = r.bytes().await?;
+        if !status.is_success() || body.len() != 100_000 {
+            bail!("GET {id} via {via}: {status}, {} bytes", body.len());
+        }
+        Ok(started.elapsed())
+    }
+}
+
+/// What is left of meshctl's changes: helper containers and rule rows.
+async fn leftovers(
+    rt: &meshctl::runtime::DockerRuntime,
+    name: &str,
+) -> anyhow::Result<(usize, usize)> {
+    let helpers = rt
+        .list_containers(&Filter::deployment(name).and(LABEL_ROLE, "helper"))
+        .await?
+        .len();
+    let active: Vec<meshctl::faults::net::ActiveFault> =
+        meshctl::faults::net::active(rt, name).await?;
+    if !active.is_empty() {
+        eprintln!("left: {active:?}");
+    }
+    Ok((helpers, active.len()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shaping_partition_isolate_and_heal() -> anyhow::Result<()> {
+    let _lock = DOCKER_LOCK.lock().await;
+    let name = run_id("nf");
+    let _guard = Guard { name: name.clone() };
+    let label = format!("{LABEL_TEST}={name}");
+    meshctl(
+        &[
+            "--name", &name, "up", "--count", "3", "--degree", "2", "--label", &label, "--format",
+            "json",
+        ],
+        Duration::from_secs(900),
+    )
+    .await?;
+    let rt = meshctl::runtime::connect().await?;
+    let dep = meshctl::context::discover(&rt, &name).await?;
+    let m = Mesh {
+        dep,
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(20))
+            .build()?,
+        run: name.clone(),
+        n: Default::default(),
+    };
+    let cmd = |rest: &[&'static str]| -> Vec<&str> {
+        let mut v = vec!["--name", name.as_str()];
+        v.extend_from_slice(rest);
+        v
+    };
+
+    // Unknown peers are named; nothing changes.
+    let err = meshctl_fails(&cmd(&["netem", "set", "peer-9", "--loss", "5%"]), T).await?;
+    assert!(err.contains("no peer \"peer-9\""), "{err}");
+    let err = meshctl_fails(
+        &cmd(&["netem", "set", "peer-1", "--to", "peer-7", "--loss", "5%"]),
+        T,
+    )
+    .await?;
+    assert!(err.contains("--to peer-7"), "{err}");
+
+    // Baseline: peer-1 fetches from its neighbour peer-2.
+    let mut base = Duration::MAX;
+    for _ in 0..2 {
+        let id = m.ingest("peer-2").await?;
+        base = base.min(m.fetch("peer-1", &id).await?);
+    }
+    eprintln!("baseline fetch over peer-1 - peer-2: {base:?}");
+
+    // A rate of 400 kbit on the link (both directions): 100 kB take about
+    // 2 s to cross it (at least 1 s, whatever the bursts).
+    meshctl(
+        &cmd(&[
+            "netem", "set", "peer-1", "--to", "peer-2", "--rate", "400kbit",
+        ]),
+        T,
+    )
+    .await?;
+    let id = m.ingest("peer-2").await?;
+    let shaped = m.fetch("peer-1", &id).await?;
+    eprintln!("fetch over the 400 kbit link: {shaped:?}");
+    assert!(
+        shaped >= base + Duration::from_millis(1000),
+        "{shaped:?} vs {base:?}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&meshctl(&cmd(&["netem", "show", "--format", "json"]), T).await?)?;
+    let rows = shown.as_array().context("rows")?;
+    assert_eq!(rows.len(), 2, "both ends: {shown}");
+    assert!(
+        rows.iter()
+            .any(|r| r["peer"] == "peer-1" && r["to"] == "peer-2" && r["rate_bps"] == 400_000),
+        "{shown}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["peer"] == "peer-2" && r["to"] == "peer-1"),
+        "{shown}"
+    );
+
+    // A delay of 200 ms: needs netem in the kernel; where it is missing
+    // the error says so and the rest is checked without it.
+    let (ok, _, err) = meshctl_output(
+        &cmd(&[
+            "netem", "set", "peer-1", "--to", "peer-2", "--delay", "200ms",
+        ]),
+        T,
+    )
+    .await?;
+    if ok {
+        let id = m.ingest("peer-2").await?;
+        let delayed = m.fetch("peer-1", &id).await?;
+        assert!(
+            delayed >= base + Duration::from_millis(200),
+            "{delayed:?} vs {base:?}"
+        );
+        let table = meshctl(&cmd(&["netem", "show", "peer-1"]), T).await?;
+        assert!(table.contains("200ms"), "{table}");
+    } else {
+        assert!(err.contains("sch_netem"), "{err}");
+        eprintln!("this kernel has no netem: the delay check is skipped");
+    }
+
+    // reset restores.
+    meshctl(&cmd(&["netem", "reset", "--all"]), T).await?;
+    let id = m.ingest("peer-2").await?;
+    let after = m.fetch("peer-1", &id).await?;
+    assert!(
+        after < base + Duration::from_millis(1000),
+        "{after:?} vs {base:?}"
+    );
+    let shown = meshctl(&cmd(&["netem", "show", "--format", "json"]), T).await?;
+    assert_eq!(shown.trim(), "[]");
+
+    // Loss of 100 % on all of peer-1's egress: its fetches fail, others work.
+    meshctl(&cmd(&["netem", "set", "peer-1", "--loss", "100%"]), T).await?;
+    let id = m.ingest("peer-2").await?;
+    assert!(
+        m.fetch("peer-1", &id).await.is_err(),
+        "peer-1 cannot reach anyone"
+    );
+    m.fetch("peer-3", &id)
+        .await
+        .context("peer-3 - peer-2 still works")?;
+    meshctl(&cmd(&["netem", "reset", "peer-1"]), T).await?;
+
+    // Partition {peer-1} | {peer-2, peer-3}: nothing crosses the cut.
+    meshctl(&cmd(&["partition", "peer-1", "peer-2,peer-3"]), T).await?;
+    let faults = meshctl::faults::net::active(&rt, &name).await?;
+    assert_eq!(
+        faults.iter().filter(|f| f.kind == "partition").count(),
+        3,
+        "{faults:?}"
+    );
+    let id = m.ingest("peer-2").await?;
+    m.fetch("peer-3", &id).await.context("inside a group")?;
+    let id = m.ingest("peer-2").await?;
+    assert!(m.fetch("peer-1", &id).await.is_err(), "across the cut");
+    meshctl(&cmd(&["heal"]), T).await?;
+    // heal leaves no rule and no helper, and paths cross again.
+    assert_eq!(leftovers(&rt, &name).await?, (0, 0));
+    poll(
+        "a fetch across after heal",
+        Duration::from_secs(60),
+        async || {
+            let id = m.ingest("peer-2").await?;
+            Ok(m.fetch("peer-1", &id).await.ok())
+        },
+    )
+    .await?;
+
+    // isolate: peer-2's segment is out of reach for everyone.
+    let id = m.ingest("peer-2").await?;
+    meshctl(&cmd(&["isolate", "peer-2"]), T).await?;
+    let faults = meshctl::faults::net::active(&rt, &name).await?;
+    assert!(
+        faults
+            .iter()
+            .any(|f| f.kind == "isolate" && f.target == "peer-2"),
+        "{faults:?}"
+    );
+    assert!(m.fetch("peer-3", &id).await.is_err(), "peer-2 is isolated");
+
+    // A shaping left in place, then heal: nothing of meshctl remains.
+    meshctl(
+        &cmd(&[
+            "netem", "set", "peer-3", "--to", "peer-1", "--rate", "1mbit", "--loss", "5%",
+        ]),
+        T,
+    )
+    .await?;
+    meshctl(&cmd(&["heal"]), T).await?;
+    assert_eq!(leftovers(&rt, &name).await?, (0, 0));
+    poll("peer-2 serves again", Duration::from_secs(30), async || {
+        Ok(m.fetch("peer-3", &id).await.ok())
+    })
+    .await?;
+    Ok(())
+}
