@@ -226,6 +226,22 @@ async fn shaping_partition_isolate_and_heal() -> anyhow::Result<()> {
         serde_json::from_str(&meshctl(&cmd(&["netem", "show", "--format", "json"]), T).await?)?;
     let rows = shown.as_array().context("rows")?;
     assert_eq!(rows.len(), 2, "both ends: {shown}");
+    // The change is in the deployment's events, once per end, with its target.
+    let events = meshctl(&cmd(&["events", "--since", "10m", "--format", "json"]), T).await?;
+    let applied: Vec<serde_json::Value> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["kind"] == "fault")
+        .collect();
+    for (peer, other) in [("peer-1", "peer-2"), ("peer-2", "peer-1")] {
+        let want = format!("netem {peer} rate=400kbit to={other}");
+        assert!(
+            applied
+                .iter()
+                .any(|e| e["target"] == peer && e["description"] == want.as_str()),
+            "no fault event {want:?} for {peer}: {events}"
+        );
+    }
     assert!(
         rows.iter()
             .any(|r| r["peer"] == "peer-1" && r["to"] == "peer-2" && r["rate_bps"] == 400_000),
