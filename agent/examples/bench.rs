@@ -84,12 +84,7 @@ fn free_port(ip: &str) -> u16 {
 }
 
 fn status_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    testkit::status_kib(pid, key).unwrap_or(0)
 }
 
 fn seg(song: &str, seq: u32, n: usize) -> (String, Vec<u8>) {

@@ -246,7 +246,7 @@ pub async fn tracker_loop(inner: Arc<Inner>, cancel: CancellationToken) {
             neighbors: Some(neighbors.clone()),
         };
         let sent = post(&inner, "/heartbeat", &body).await;
-        crate::state::release_free_memory();
+        gate::trim();
         match sent {
             Sent::Ok => backoff = Duration::from_millis(100),
             Sent::Unknown => {

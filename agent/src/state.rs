@@ -205,8 +205,10 @@ impl Drop for Reservation<'_> {
 
 /// One upstream fetch or relayed response stream in flight, counted in
 /// [`Inner::busy`] while it lives. When the last one ends, freed buffers go
-/// back to the kernel at once ([`release_free_memory`]) instead of at the
-/// next heartbeat: one atomic add and subtract per miss, a trim per burst.
+/// back to the kernel at once ([`gate::trim`]: connection buffers are freed
+/// in the middle of the heap, where glibc's trim threshold does not reach)
+/// instead of at the next heartbeat: one atomic add and subtract per miss,
+/// a trim per burst.
 pub struct Busy(Arc<Inner>);
 
 impl Busy {
@@ -219,18 +221,9 @@ impl Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         if self.0.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
-            release_free_memory();
+            gate::trim();
         }
     }
-}
-
-/// Hands freed heap pages back to the kernel. After a burst of relays the
-/// connections' buffers are freed in the middle of the heap, where glibc's
-/// trim threshold does not reach; this is called when the last fetch or
-/// relay in flight ends ([`Busy`]) and after each heartbeat, so also every
-/// interval anyway.
-pub fn release_free_memory() {
-    gate::trim();
 }
 
 /// Drops expired copies (playlists) when they expire, so the tracker hears

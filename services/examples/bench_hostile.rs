@@ -49,14 +49,7 @@ impl Proc {
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        testkit::status_kib(self.child.id(), "VmRSS:").unwrap_or(0)
     }
 
     async fn healthy(&self, http: &reqwest::Client, within: Duration) -> Option<Duration> {

@@ -16,8 +16,12 @@
 //! testkit knows no service: it does not depend on `services` (which
 //! dev-depends on it), the callers pass `run` with its config.
 
+pub mod process;
 pub mod service;
 
+pub use process::{
+    answers_beside_idle_connections, rss_kib, spawn_with_descriptors, status_kib, KillOnDrop,
+};
 pub use service::{serve_on_own_thread, Service, Shutdown};
 
 use std::future::Future;

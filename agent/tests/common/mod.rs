@@ -486,14 +486,7 @@ impl Spawned {
 
     /// Resident memory from `/proc/<pid>/status` (`VmRSS`), in bytes.
     pub fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc/<pid>/status");
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .expect("VmRSS line");
-        kib * 1024
+        testkit::rss_kib(self.child.id()) * 1024
     }
 
     /// Open descriptors, from `/proc/<pid>/fd`.

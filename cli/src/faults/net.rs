@@ -459,6 +459,17 @@ pub async fn netem_set<R: Runtime + Images>(
     Ok(())
 }
 
+impl Mesh {
+    /// `peers` by name, or every running peer when empty; an unknown name
+    /// is an error naming it.
+    fn chosen(&self, peers: &[String]) -> anyhow::Result<Vec<&NetPeer>> {
+        if peers.is_empty() {
+            return Ok(self.sorted());
+        }
+        peers.iter().map(|p| self.peer(p)).collect()
+    }
+}
+
 /// Reads the kernel state of `peers` (every running peer when empty).
 async fn read<R: Runtime + Images>(
     rt: &R,
@@ -466,14 +477,7 @@ async fn read<R: Runtime + Images>(
     peers: &[String],
     progress: &Step,
 ) -> anyhow::Result<Vec<(String, KernelState)>> {
-    let targets: Vec<&NetPeer> = if peers.is_empty() {
-        mesh.sorted()
-    } else {
-        peers
-            .iter()
-            .map(|p| mesh.peer(p))
-            .collect::<anyhow::Result<_>>()?
-    };
+    let targets = mesh.chosen(peers)?;
     if targets.is_empty() {
         return Ok(Vec::new());
     }
@@ -521,14 +525,7 @@ async fn reset<R: Runtime + Images>(
     everything: bool,
     progress: &Step,
 ) -> anyhow::Result<Vec<String>> {
-    let targets: Vec<&NetPeer> = if peers.is_empty() {
-        mesh.sorted()
-    } else {
-        peers
-            .iter()
-            .map(|p| mesh.peer(p))
-            .collect::<anyhow::Result<_>>()?
-    };
+    let targets = mesh.chosen(peers)?;
     if targets.is_empty() {
         return Ok(Vec::new());
     }

@@ -307,20 +307,13 @@ fn trim_soon(inner: &Arc<Inner>) {
     }
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         inner.trim_pending.store(false, Ordering::Release);
-        return release_free_memory();
+        return gate::trim();
     };
     let inner = inner.clone();
     rt.spawn(async move {
         tokio::time::sleep(TRIM_DELAY).await;
         inner.trim_pending.store(false, Ordering::Release);
         // Off the sockets' thread: a trim of a large heap takes milliseconds.
-        let _ = tokio::task::spawn_blocking(release_free_memory).await;
+        let _ = tokio::task::spawn_blocking(gate::trim).await;
     });
-}
-
-/// Hands freed heap pages back to the kernel: the buffers of closed sockets
-/// are freed in the middle of the heap, where glibc's own trim does not
-/// reach.
-fn release_free_memory() {
-    gate::trim();
 }

@@ -278,15 +278,7 @@ impl Ws {
     }
 }
 
-/// Resident memory of process `pid` in KiB, from `/proc/<pid>/status`.
-pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc status")
-}
+pub use testkit::rss_kib;
 
 /// A service binary running as its own process on a loopback port; killed
 /// on drop.
