@@ -476,12 +476,16 @@ esac
 ;;
 (partition)
 _arguments "${_arguments_options[@]}" : \
+'--random=[One more group of this many random peers\: a count (\`8\`) or a share (\`25%\`)]:N|P%:_default' \
+'*--around=[One more group\: the peers nearest this edge database by mesh hops (\`edge-db-a\`); repeatable. \`--around edge-db-a\` on a deployment with two edges cuts the mesh into halves that each keep an edge]:EDGE-DB:_default' \
+'--seed=[Seed of --random (printed when not given)]:SEED:_default' \
+'--format=[]:FORMAT:(table json)' \
 '--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
 '-h[Print help]' \
 '--help[Print help]' \
 '-V[Print version]' \
 '--version[Print version]' \
-'*::groups -- Two or more groups, each a comma-separated list of peers (`peer-1,peer-2 peer-3,peer-4`):_default' \
+'*::groups -- Groups, each a comma-separated list of peers (`peer-1,peer-2 peer-3,peer-4`):_default' \
 && ret=0
 ;;
 (isolate)
@@ -854,7 +858,7 @@ _meshctl_commands() {
 'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
 'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
 'netem:Shape links in the kernel\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace)' \
-'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it' \
+'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it. The running peers in no group form one more group, so \`partition peer-1,peer-2\` cuts those two off from the rest' \
 'isolate:Cut a peer off the mesh network without stopping it\: all its traffic on the peer network is dropped, in and out (comment \`meshctl-isolate\`); \`meshctl heal\` removes it' \
 'heal:Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl) and any leftover helper container; with \`--all\`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
@@ -952,7 +956,7 @@ _meshctl__subcmd__help_commands() {
 'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
 'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
 'netem:Shape links in the kernel\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace)' \
-'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it' \
+'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it. The running peers in no group form one more group, so \`partition peer-1,peer-2\` cuts those two off from the rest' \
 'isolate:Cut a peer off the mesh network without stopping it\: all its traffic on the peer network is dropped, in and out (comment \`meshctl-isolate\`); \`meshctl heal\` removes it' \
 'heal:Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl) and any leftover helper container; with \`--all\`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \

@@ -6,6 +6,8 @@
 //! - [`node`]: kill, stop, start, pause, unpause, restart through the
 //!   runtime; [`node::restore`] undoes them.
 //! - [`churn`]: a random share of the live peers taken down each interval.
+//! - [`split`]: the groups of a partition (named, random, nearest an
+//!   edge), resolved before anything is touched (pure).
 //! - [`net`]: link shaping, partitions and isolation, made in the peers'
 //!   kernels by one-shot helper containers.
 //!
@@ -17,6 +19,7 @@ pub mod churn;
 pub mod net;
 pub mod node;
 pub mod select;
+pub mod split;
 
 use crate::context;
 use crate::labels::{natural_key, Role};

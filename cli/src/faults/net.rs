@@ -199,12 +199,24 @@ fn prelude(ip: &str) -> String {
 }
 
 /// Deletes every iptables rule whose comment is `comment` (or starts with
-/// it, with `prefix`). Comments are made of `[a-z0-9-]` so iptables prints
-/// them unquoted; quotes are dropped anyway.
+/// it, with `prefix`): the filter table is saved, filtered and restored in
+/// one call, however many rules there are. Comments are made of `[a-z0-9-]`
+/// so iptables prints them unquoted; quotes are allowed for anyway.
 fn delete_rules(comment: &str, prefix: bool) -> String {
     let end = if prefix { "" } else { "\"\\? " };
     format!(
-        "iptables -S | grep -e '--comment \"\\?{comment}{end}' | sed 's/^-A /-D /; s/\"//g' | while read -r rule; do iptables $rule; done\n"
+        "iptables-save -t filter | grep -v -e '--comment \"\\?{comment}{end}' | iptables-restore -T filter\n"
+    )
+}
+
+/// Appends `rules` (`-A CHAIN ...` lines) to the filter table in one call.
+fn append_rules(rules: &[String]) -> String {
+    if rules.is_empty() {
+        return String::new();
+    }
+    format!(
+        "iptables-restore --noflush <<'RULES'\n*filter\n{}\nCOMMIT\nRULES\n",
+        rules.join("\n")
     )
 }
 
@@ -597,15 +609,20 @@ pub async fn partition<R: Runtime + Images>(
             .flat_map(|(_, o)| o.iter().copied())
             .collect();
         for p in g {
-            let mut script = prelude(&p.ip);
+            let mut lines = Vec::new();
             for o in &others {
-                script.push_str(&format!(
-                    "iptables -A INPUT -s {ip}/32 -m comment --comment {RULE_PARTITION} -j DROP\n\
-                     iptables -A OUTPUT -d {ip}/32 -m comment --comment {RULE_PARTITION} -j DROP\n",
-                    ip = o.ip
+                lines.push(format!(
+                    "-A INPUT -s {}/32 -m comment --comment {RULE_PARTITION} -j DROP",
+                    o.ip
                 ));
-                rules += 2;
+                lines.push(format!(
+                    "-A OUTPUT -d {}/32 -m comment --comment {RULE_PARTITION} -j DROP",
+                    o.ip
+                ));
             }
+            rules += lines.len();
+            let mut script = prelude(&p.ip);
+            script.push_str(&append_rules(&lines));
             jobs.push((*p, Some(desc.clone()), script));
         }
     }

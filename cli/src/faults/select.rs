@@ -282,8 +282,19 @@ fn hint(ours: &[Target]) -> String {
 
 /// `n` of `pool`, chosen by `seed`: sorted first, so the pick depends on
 /// the deployment's names and the seed only.
-pub fn pick(mut pool: Vec<Target>, n: usize, seed: u64) -> Vec<Target> {
-    pool.sort_by_key(|t| natural_key(&t.component));
+pub fn pick(pool: Vec<Target>, n: usize, seed: u64) -> Vec<Target> {
+    pick_by(pool, n, seed, |t| natural_key(&t.component))
+}
+
+/// `n` of `pool` after sorting it by `key`, chosen by `seed`: every
+/// `--random` of meshctl picks this way.
+pub fn pick_by<T, K: Ord>(
+    mut pool: Vec<T>,
+    n: usize,
+    seed: u64,
+    key: impl FnMut(&T) -> K,
+) -> Vec<T> {
+    pool.sort_by_key(key);
     let mut rng = SplitMix64(seed);
     // A partial Fisher-Yates shuffle: the first n are the pick.
     let len = pool.len();
