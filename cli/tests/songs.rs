@@ -439,6 +439,8 @@ async fn songs_through_the_mesh() -> anyhow::Result<()> {
             spread: Duration::from_secs(2),
             request_timeout: Duration::from_secs(30),
             retries: 2,
+            fallbacks: Default::default(),
+            speed: None,
         },
         &meshctl::songs::http_client()?,
     )
@@ -531,6 +533,8 @@ async fn songs_through_the_mesh() -> anyhow::Result<()> {
             spread: Duration::from_secs(1),
             request_timeout: Duration::from_secs(30),
             retries: 3,
+            fallbacks: Default::default(),
+            speed: None,
         },
         &meshctl::songs::http_client()?,
     )

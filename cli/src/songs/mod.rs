@@ -11,9 +11,11 @@
 //!   recording proxy that notes each segment's source, hops and latency.
 //! - [`stats`]: every peer's `GET /stats` added up per song.
 //! - [`swarm`]: many listeners play one song at once through their peers.
+//! - [`churn`]: the swarm while faults run on a schedule, by phase.
 //! - [`figures`]: percentiles and ratios (pure).
 //! - [`tables`]: the tables the commands print for people.
 
+pub mod churn;
 pub mod figures;
 pub mod hls;
 pub mod play;

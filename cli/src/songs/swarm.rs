@@ -8,6 +8,13 @@
 //! arrived whole with the wrong bytes, which the mesh must never let
 //! through. Agent counters are read before and after, so the report also
 //! carries what the peers counted, and the database reads of the run.
+//!
+//! With `fallbacks` (a peer's mesh neighbours), a listener whose request
+//! failed (refused, cut, 5xx, timed out) asks the next peer of its list for
+//! the next attempt, as a player with backup streams does: a listener whose
+//! peer dies goes on through a neighbour. Each such move is a failover.
+
+use std::collections::BTreeMap;
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +30,7 @@ use super::stats::{collect, delta_all, summarize, SongStats};
 use super::PeerRef;
 
 /// Options of [`swarm`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SwarmOptions {
     pub song: String,
     /// Listeners; `None` is one per peer. Listener i plays through peer
@@ -35,7 +42,18 @@ pub struct SwarmOptions {
     pub request_timeout: Duration,
     /// Further attempts at a failed or corrupt segment.
     pub retries: u32,
+    /// Peer name → the peers its listeners move to after a failed request,
+    /// in order (its neighbours). Empty: a listener stays on its peer.
+    pub fallbacks: BTreeMap<String, Vec<String>>,
+    /// Play at this many times real time, as a player does: the first
+    /// [`BUFFER_SEGMENTS`] segments at once, then each when the one
+    /// [`BUFFER_SEGMENTS`] before it has played. `None`: every segment as
+    /// fast as the mesh answers.
+    pub speed: Option<f64>,
 }
+
+/// Segments a paced listener fetches ahead of the playhead.
+pub const BUFFER_SEGMENTS: usize = 3;
 
 /// One listener's count of what it received.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -48,7 +66,25 @@ pub struct ListenerReport {
     pub failed_segments: usize,
     pub corrupt_responses: usize,
     pub retries: usize,
+    /// Attempts made at another peer than the one before, after a failure.
+    pub failovers: usize,
     pub error: Option<String>,
+}
+
+/// One playlist or segment as a listener finally got it (or not).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SegmentRecord {
+    pub listener: usize,
+    /// When the first attempt started, milliseconds from the swarm's start.
+    pub at_ms: f64,
+    pub playlist: bool,
+    pub ok: bool,
+    /// Of the good attempt.
+    pub latency_ms: Option<f64>,
+    pub source: Option<Source>,
+    pub bytes: u64,
+    /// The peer that answered the good attempt (or the last one asked).
+    pub peer: String,
 }
 
 /// What [`swarm`] measured.
@@ -79,12 +115,17 @@ pub struct SwarmReport {
     pub failed_segments: usize,
     pub corrupt_responses: usize,
     pub retries: usize,
+    pub failovers: usize,
     pub wall_secs: f64,
     /// The song's counters over the run, as the peers counted them.
     pub agents: Option<SongStats>,
     /// Peers whose `/stats` did not answer before or after.
     pub stats_unreachable: Vec<String>,
     pub per_listener: Vec<ListenerReport>,
+    /// Every playlist and segment of every listener, in time order (for
+    /// phase figures; not in the swarm's JSON).
+    #[serde(skip)]
+    pub timeline: Vec<SegmentRecord>,
 }
 
 /// One response as a listener saw it.
@@ -161,49 +202,81 @@ struct Run {
     sources: Vec<(Option<Source>, u64)>,
     latencies: Vec<f64>,
     segments_in_playlist: usize,
+    timeline: Vec<SegmentRecord>,
 }
 
 async fn listen(
     listener: usize,
-    peer: PeerRef,
+    chain: Vec<PeerRef>,
     song: String,
     opts: SwarmOptions,
     delay: Duration,
+    started: Instant,
     http: reqwest::Client,
 ) -> Run {
     tokio::time::sleep(delay).await;
     let mut run = Run {
         report: ListenerReport {
             listener,
-            peer: peer.name.clone(),
+            peer: chain.first().map(|p| p.name.clone()).unwrap_or_default(),
             ..Default::default()
         },
         ..Default::default()
     };
-    let base = format!("{}/songs/{song}", peer.url.trim_end_matches('/'));
-    // The playlist, with the same retries as a segment.
-    let mut playlist = None;
-    for attempt in 0..=opts.retries {
-        run.report.retries += usize::from(attempt > 0);
-        let g = get(
-            &http,
-            &format!("{base}/playlist.m3u8"),
-            opts.request_timeout,
-            None,
-        )
-        .await;
-        if g.ok {
-            run.report.bytes += g.bytes;
-            run.sources.push((g.source, g.bytes));
-            playlist = Some(g.body);
-            break;
+    let base = |p: &PeerRef| format!("{}/songs/{song}", p.url.trim_end_matches('/'));
+    let mut cur = 0usize;
+    // One item (the playlist, then each segment) with retries, moving along
+    // the chain after a failure.
+    let mut fetch = async |run: &mut Run, path: &str, want: Option<&str>, playlist: bool| {
+        let at_ms = started.elapsed().as_secs_f64() * 1000.0;
+        for attempt in 0..=opts.retries {
+            run.report.retries += usize::from(attempt > 0);
+            let peer = &chain[cur % chain.len()];
+            let g = get(
+                &http,
+                &format!("{}/{path}", base(peer)),
+                opts.request_timeout,
+                want,
+            )
+            .await;
+            run.report.corrupt_responses += usize::from(g.corrupt);
+            if g.ok {
+                run.report.bytes += g.bytes;
+                run.sources.push((g.source, g.bytes));
+                run.timeline.push(SegmentRecord {
+                    listener,
+                    at_ms,
+                    playlist,
+                    ok: true,
+                    latency_ms: Some(g.latency_ms),
+                    source: g.source,
+                    bytes: g.bytes,
+                    peer: peer.name.clone(),
+                });
+                return Some(g);
+            }
+            run.report.error = g.error;
+            if chain.len() > 1 && attempt < opts.retries {
+                cur += 1;
+                run.report.failovers += 1;
+            }
         }
-        run.report.error = g.error;
-    }
-    let Some(playlist) = playlist else {
+        run.timeline.push(SegmentRecord {
+            listener,
+            at_ms,
+            playlist,
+            ok: false,
+            latency_ms: None,
+            source: None,
+            bytes: 0,
+            peer: chain[cur % chain.len()].name.clone(),
+        });
+        None
+    };
+    let Some(playlist) = fetch(&mut run, "playlist.m3u8", None, true).await else {
         return run;
     };
-    let entries = match parse_playlist(&String::from_utf8_lossy(&playlist)) {
+    let entries = match parse_playlist(&String::from_utf8_lossy(&playlist.body)) {
         Ok(e) => e,
         Err(e) => {
             run.report.error = Some(format!("playlist: {e}"));
@@ -212,30 +285,31 @@ async fn listen(
     };
     run.report.error = None;
     run.segments_in_playlist = entries.len();
-    for e in entries {
-        let want = wire::ids::sha256_of_id(&e.uri).map(str::to_string);
-        let mut done = false;
-        for attempt in 0..=opts.retries {
-            run.report.retries += usize::from(attempt > 0);
-            let g = get(
-                &http,
-                &format!("{base}/{}", e.uri),
-                opts.request_timeout,
-                want.as_deref(),
-            )
-            .await;
-            run.report.corrupt_responses += usize::from(g.corrupt);
-            if g.ok {
-                run.report.bytes += g.bytes;
-                run.report.segments += 1;
-                run.sources.push((g.source, g.bytes));
-                run.latencies.push(g.latency_ms);
-                done = true;
-                break;
-            }
-            run.report.error = g.error;
+    // When each segment is due under pacing: its playback start, less the
+    // buffer ahead, from the moment the playlist arrived.
+    let t0 = Instant::now();
+    let mut starts = Vec::with_capacity(entries.len());
+    let mut at = 0.0f64;
+    for e in &entries {
+        starts.push(at);
+        at += e.duration.max(0.0);
+    }
+    for (i, e) in entries.into_iter().enumerate() {
+        if let Some(speed) = opts.speed.filter(|s| s.is_finite() && *s > 0.0) {
+            let due = i
+                .checked_sub(BUFFER_SEGMENTS)
+                .map_or(0.0, |j| starts.get(j + 1).copied().unwrap_or(0.0));
+            let due = t0 + Duration::from_secs_f64(due / speed);
+            tokio::time::sleep_until(due.into()).await;
         }
-        run.report.failed_segments += usize::from(!done);
+        let want = wire::ids::sha256_of_id(&e.uri).map(str::to_string);
+        match fetch(&mut run, &e.uri, want.as_deref(), false).await {
+            Some(g) => {
+                run.report.segments += 1;
+                run.latencies.push(g.latency_ms);
+            }
+            None => run.report.failed_segments += 1,
+        }
     }
     run
 }
@@ -245,6 +319,16 @@ pub async fn swarm(
     peers: &[PeerRef],
     opts: &SwarmOptions,
     http: &reqwest::Client,
+) -> anyhow::Result<SwarmReport> {
+    swarm_from(peers, opts, http, Instant::now()).await
+}
+
+/// [`swarm`], with the timeline's times counted from `started`.
+pub async fn swarm_from(
+    peers: &[PeerRef],
+    opts: &SwarmOptions,
+    http: &reqwest::Client,
+    started: Instant,
 ) -> anyhow::Result<SwarmReport> {
     wire::ids::validate_song(&opts.song)?;
     if peers.is_empty() {
@@ -256,7 +340,7 @@ pub async fn swarm(
     }
     let stats_timeout = Duration::from_secs(10);
     let before = collect(peers, http, stats_timeout).await;
-    let started = Instant::now();
+    let began = Instant::now();
     let mut set = JoinSet::new();
     let spread_ms = opts.spread.as_millis() as u64;
     let mut rng = rand::rng();
@@ -266,12 +350,20 @@ pub async fn swarm(
         } else {
             Duration::from_millis(rng.random_range(0..spread_ms))
         };
+        let own = &peers[i % peers.len()];
+        let mut chain = vec![own.clone()];
+        for f in opts.fallbacks.get(&own.name).into_iter().flatten() {
+            if let Some(p) = peers.iter().find(|p| p.name == *f && p.name != own.name) {
+                chain.push(p.clone());
+            }
+        }
         set.spawn(listen(
             i,
-            peers[i % peers.len()].clone(),
+            chain,
             opts.song.clone(),
             opts.clone(),
             delay,
+            started,
             http.clone(),
         ));
     }
@@ -279,7 +371,7 @@ pub async fn swarm(
     while let Some(r) = set.join_next().await {
         runs.push(r.context("a listener task failed")?);
     }
-    let wall_secs = started.elapsed().as_secs_f64();
+    let wall_secs = began.elapsed().as_secs_f64();
     let after = collect(peers, http, stats_timeout).await;
     runs.sort_by_key(|r| r.report.listener);
 
@@ -318,6 +410,7 @@ pub async fn swarm(
         };
         report.corrupt_responses += r.report.corrupt_responses;
         report.retries += r.report.retries;
+        report.failovers += r.report.failovers;
     }
     report.p2p_ratio = p2p_ratio(report.cache_bytes, report.peer_bytes, report.edge_bytes);
     report.latency_p50_ms = percentile(&latencies, 50.0);
@@ -350,6 +443,15 @@ pub async fn swarm(
         report.agents = Some(song);
     }
     report.db_reads_per_segment = per(report.db_reads, report.segments_per_listener as u64 + 1);
-    report.per_listener = runs.into_iter().map(|r| r.report).collect();
+    let mut timeline: Vec<SegmentRecord> = Vec::new();
+    report.per_listener = runs
+        .into_iter()
+        .map(|mut r| {
+            timeline.append(&mut r.timeline);
+            r.report
+        })
+        .collect();
+    timeline.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+    report.timeline = timeline;
     Ok(report)
 }

@@ -3,6 +3,7 @@
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
 
+use super::churn::ChurnBenchReport;
 use super::figures::{human_bytes, pct};
 use super::play::PlayReport;
 use super::stats::StatsReport;
@@ -188,6 +189,69 @@ pub fn swarm(r: &SwarmReport) -> String {
             "stats unreachable on: {}\n",
             r.stats_unreachable.join(", ")
         ));
+    }
+    out
+}
+
+/// `meshctl bench churn`: the phases, the live/dead split, then each fault.
+pub fn churn(r: &ChurnBenchReport) -> String {
+    let mut t = table(&[
+        "phase",
+        "from",
+        "to",
+        "segments",
+        "failed",
+        "p2p ratio",
+        "p50",
+        "p99",
+    ]);
+    for p in &r.phases {
+        t.add_row(vec![
+            p.phase.clone(),
+            format!("{:.1} s", p.from_ms / 1000.0),
+            format!("{:.1} s", p.to_ms / 1000.0),
+            p.segments.to_string(),
+            p.failed_segments.to_string(),
+            pct(p.p2p_ratio),
+            ms(p.latency_p50_ms),
+            ms(p.latency_p99_ms),
+        ]);
+    }
+    right(&mut t, 1);
+    let mut out = format!("{t}\n");
+    out.push_str(&format!(
+        "failed segments: {} for {} listeners whose peer stayed up, {} for {} listeners whose peer was taken down; {} failovers, {} retries, {} corrupt; seed {}\n",
+        r.failed_segments_live,
+        r.listeners_live,
+        r.failed_segments_dead,
+        r.listeners_dead,
+        r.failovers,
+        r.swarm.retries,
+        r.swarm.corrupt_responses,
+        r.seed
+    ));
+    if !r.faults.is_empty() {
+        let mut f = table(&[
+            "at",
+            "action",
+            "target",
+            "result",
+            "tracker drop",
+            "topology drop",
+            "listeners resumed",
+        ]);
+        for x in &r.faults {
+            f.add_row(vec![
+                format!("{:.1} s", x.at_ms / 1000.0),
+                x.action.clone(),
+                x.target.clone(),
+                x.result.clone(),
+                ms(x.tracker_dropped_ms),
+                ms(x.topology_dropped_ms),
+                ms(x.listeners_resumed_ms),
+            ]);
+        }
+        out.push_str(&format!("{f}\n"));
     }
     out
 }
