@@ -387,8 +387,15 @@ async fn shaping_partition_isolate_and_heal() -> anyhow::Result<()> {
         let id = m.ingest("peer-3").await?;
         m.fetch_verified("peer-2", &id).await?;
     }
-    let shown = meshctl(&cmd(&["netem", "show", "peer-2", "--format", "json"]), T).await?;
-    assert!(shown.contains("\"duplicate\":50.0"), "{shown}");
+    let shown: serde_json::Value = serde_json::from_str(
+        &meshctl(&cmd(&["netem", "show", "peer-2", "--format", "json"]), T).await?,
+    )?;
+    assert!(
+        shown.as_array().is_some_and(|rows| rows
+            .iter()
+            .any(|r| r["to"] == "peer-3" && r["duplicate"] == 50.0 && r["via"] == via.as_str())),
+        "{shown}"
+    );
 
     // reset restores.
     meshctl(&cmd(&["netem", "reset", "--all"]), T).await?;
