@@ -476,16 +476,12 @@ esac
 ;;
 (partition)
 _arguments "${_arguments_options[@]}" : \
-'--random=[One more group of this many random peers\: a count (\`8\`) or a share (\`25%\`)]:N|P%:_default' \
-'*--around=[One more group\: the peers nearest this edge database by mesh hops (\`edge-db-a\`); repeatable. \`--around edge-db-a\` on a deployment with two edges cuts the mesh into halves that each keep an edge]:EDGE-DB:_default' \
-'--seed=[Seed of --random (printed when not given)]:SEED:_default' \
-'--format=[]:FORMAT:(table json)' \
 '--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
 '-h[Print help]' \
 '--help[Print help]' \
 '-V[Print version]' \
 '--version[Print version]' \
-'*::groups -- Groups, each a comma-separated list of peers (`peer-1,peer-2 peer-3,peer-4`):_default' \
+'*::groups -- Two or more groups, each a comma-separated list of peers (`peer-1,peer-2 peer-3,peer-4`):_default' \
 && ret=0
 ;;
 (isolate)
@@ -857,10 +853,10 @@ _meshctl_commands() {
 'play:Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, and how long it took' \
 'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
 'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
-'netem:Shape links in the kernel\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace)' \
-'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it. The running peers in no group form one more group, so \`partition peer-1,peer-2\` cuts those two off from the rest' \
+'netem:Shape links\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace). Where the kernel has no sch_netem, delay, jitter, corruption and duplication are applied by a \`mesh-shaper\` container per shaped direction (NFQUEUE)' \
+'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it' \
 'isolate:Cut a peer off the mesh network without stopping it\: all its traffic on the peer network is dropped, in and out (comment \`meshctl-isolate\`); \`meshctl heal\` removes it' \
-'heal:Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl) and any leftover helper container; with \`--all\`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state' \
+'heal:Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl), the shaper containers and any leftover helper container; with \`--all\`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
 'kill:Kill peers, control services or databases of the deployment at once (SIGKILL); \`meshctl start\` brings them back' \
 'stop:Stop peers, control services or databases of the deployment gracefully (SIGTERM, then SIGKILL after --timeout)' \
@@ -955,10 +951,10 @@ _meshctl__subcmd__help_commands() {
 'play:Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, and how long it took' \
 'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
 'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
-'netem:Shape links in the kernel\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace)' \
-'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it. The running peers in no group form one more group, so \`partition peer-1,peer-2\` cuts those two off from the rest' \
+'netem:Shape links\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace). Where the kernel has no sch_netem, delay, jitter, corruption and duplication are applied by a \`mesh-shaper\` container per shaped direction (NFQUEUE)' \
+'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it' \
 'isolate:Cut a peer off the mesh network without stopping it\: all its traffic on the peer network is dropped, in and out (comment \`meshctl-isolate\`); \`meshctl heal\` removes it' \
-'heal:Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl) and any leftover helper container; with \`--all\`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state' \
+'heal:Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl), the shaper containers and any leftover helper container; with \`--all\`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
 'kill:Kill peers, control services or databases of the deployment at once (SIGKILL); \`meshctl start\` brings them back' \
 'stop:Stop peers, control services or databases of the deployment gracefully (SIGTERM, then SIGKILL after --timeout)' \
@@ -1079,7 +1075,7 @@ _meshctl__subcmd__help__subcmd__logs_commands() {
 _meshctl__subcmd__help__subcmd__netem_commands() {
     local commands; commands=(
 'set:Shape a peer'\''s egress\: all of it, or only the links to \`--to\` peers (both directions of each link unless \`--one-way\`). Replaces what was set before for the same direction' \
-'show:Read the shaping back from the kernel, one row per shaped direction' \
+'show:Read the shaping back from the kernel, one row per shaped direction; VIA says whether netem (kernel) or a shaper container applies it' \
 'reset:Remove the shaping of a peer (its egress), or of every peer' \
     )
     _describe -t commands 'meshctl help netem commands' commands "$@"
@@ -1259,7 +1255,7 @@ _meshctl__subcmd__logs_commands() {
 _meshctl__subcmd__netem_commands() {
     local commands; commands=(
 'set:Shape a peer'\''s egress\: all of it, or only the links to \`--to\` peers (both directions of each link unless \`--one-way\`). Replaces what was set before for the same direction' \
-'show:Read the shaping back from the kernel, one row per shaped direction' \
+'show:Read the shaping back from the kernel, one row per shaped direction; VIA says whether netem (kernel) or a shaper container applies it' \
 'reset:Remove the shaping of a peer (its egress), or of every peer' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -1269,7 +1265,7 @@ _meshctl__subcmd__netem_commands() {
 _meshctl__subcmd__netem__subcmd__help_commands() {
     local commands; commands=(
 'set:Shape a peer'\''s egress\: all of it, or only the links to \`--to\` peers (both directions of each link unless \`--one-way\`). Replaces what was set before for the same direction' \
-'show:Read the shaping back from the kernel, one row per shaped direction' \
+'show:Read the shaping back from the kernel, one row per shaped direction; VIA says whether netem (kernel) or a shaper container applies it' \
 'reset:Remove the shaping of a peer (its egress), or of every peer' \
 'help:Print this message or the help of the given subcommand(s)' \
     )

@@ -29,7 +29,7 @@ use crate::context::{self, LABEL_COMPONENT, LABEL_ROLE};
 use crate::runtime::{EngineEvent, Filter, Runtime};
 use wire::events::{EventsResponse, MAX_LIMIT};
 
-use crate::labels::{Role, LABEL_FAULT, LABEL_TARGET};
+use crate::labels::{Role, LABEL_FAULT, LABEL_SHAPER, LABEL_TARGET};
 /// How long a line waits before it is printed while following, so that the
 /// polled feeds (up to one poll period late) fall into place.
 pub const HOLD: Duration = Duration::from_millis(1500);
@@ -214,19 +214,28 @@ pub fn from_engine(e: &EngineEvent, oom: &mut HashSet<String>) -> Option<Line> {
         // removed); the rest of its life (it exits once its rule is in the
         // kernel) says nothing more, and helpers that only read the kernel
         // carry no fault label.
+        //
+        // A shaper (`meshctl.shaper`) lives as long as its fault: its `die`
+        // is the fault removed (by `netem reset`, `heal`, a new `netem set`
+        // or a crash, which its exit code tells apart: 0 after SIGTERM).
         let description = attr(LABEL_FAULT)?;
-        if e.action != "start" {
-            return None;
-        }
+        let kind = match e.action.as_str() {
+            "start" => "fault",
+            "die" if attr(LABEL_SHAPER).is_some() => "fault_removed",
+            _ => return None,
+        };
         let target = attr(LABEL_TARGET)
             .or(attr(LABEL_COMPONENT))
             .unwrap_or(&name)
             .to_string();
-        return Some(
-            Line::new(at_ms, "engine", "fault", target)
-                .with("description", description)
-                .with("container", name),
-        );
+        let mut line = Line::new(at_ms, "engine", kind, target)
+            .with("description", description)
+            .with("container", name);
+        if kind == "fault_removed" {
+            let code = attr("exitCode").and_then(|c| c.parse::<i64>().ok());
+            line = line.with("exit_code", code.map_or(Value::Null, Value::from));
+        }
+        return Some(line);
     }
     let target = attr(LABEL_COMPONENT).unwrap_or(&name).to_string();
     let mut line = Line::new(at_ms, "engine", &e.action, target).with("container", name);
@@ -552,6 +561,32 @@ mod tests {
         assert_eq!(f.target, "netem-peer-2");
         assert_eq!(f.details["description"], "netem peer-2: delay 80ms loss 2%");
         assert!(from_engine(&engine("die", "h1", &attrs), &mut oom).is_none());
+    }
+
+    #[test]
+    fn a_shaper_dying_is_its_fault_removed() {
+        let mut oom = HashSet::new();
+        let attrs = [
+            ("meshctl.role", "helper"),
+            ("meshctl.target", "peer-2"),
+            ("meshctl.shaper", "peer-3"),
+            ("meshctl.fault", "shaper peer-2 delay=200ms to=peer-3"),
+            ("name", "m-shaper-peer-2-1"),
+            ("exitCode", "0"),
+        ];
+        let start = from_engine(&engine("start", "s1", &attrs), &mut oom).unwrap();
+        assert_eq!(
+            (start.kind.as_str(), start.target.as_str()),
+            ("fault", "peer-2")
+        );
+        let die = from_engine(&engine("die", "s1", &attrs), &mut oom).unwrap();
+        assert_eq!(die.kind, "fault_removed");
+        assert_eq!(
+            die.details["description"],
+            "shaper peer-2 delay=200ms to=peer-3"
+        );
+        assert_eq!(die.details["exit_code"], 0);
+        assert!(from_engine(&engine("destroy", "s1", &attrs), &mut oom).is_none());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The images of our own binaries, built `FROM scratch` with nothing pulled:
-//! the peer image (`mesh-agent`) and the control-plane image (`topology`,
-//! `tracker`, `signalling`).
+//! the peer image (`mesh-agent`), the control-plane image (`topology`,
+//! `tracker`, `signalling`) and the shaper image (`mesh-shaper`, built on
+//! the first `netem set` that needs it).
 //!
-//! The Dockerfiles are `templates/docker/Dockerfile.{peer,control}`, shared
-//! with `docker-compose.control.yml`. meshctl sends them with an in-memory
+//! The Dockerfiles are `templates/docker/Dockerfile.{peer,control,shaper}`;
+//! the first two are shared with `docker-compose.control.yml`. meshctl sends them with an in-memory
 //! tar context holding only the binaries they copy, at the same paths as in
 //! the workspace. An image whose `meshctl.binaries` label matches the hash
 //! of its Dockerfile and binaries is reused, not rebuilt.
@@ -24,15 +25,19 @@ pub const LABEL_BINARIES: &str = "meshctl.binaries";
 
 pub const DEFAULT_PEER_IMAGE: &str = "peer-node:latest";
 pub const DEFAULT_CONTROL_IMAGE: &str = "meshctl-control:latest";
+pub const DEFAULT_SHAPER_IMAGE: &str = "meshctl-shaper:latest";
 
 const PEER_DOCKERFILE: &str = include_str!("../../templates/docker/Dockerfile.peer");
 const CONTROL_DOCKERFILE: &str = include_str!("../../templates/docker/Dockerfile.control");
+const SHAPER_DOCKERFILE: &str = include_str!("../../templates/docker/Dockerfile.shaper");
 
 /// One of our images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnImage {
     Peer,
     Control,
+    /// The userspace link shaper of kernels without `sch_netem`.
+    Shaper,
 }
 
 impl OwnImage {
@@ -40,6 +45,7 @@ impl OwnImage {
         match self {
             OwnImage::Peer => &["mesh-agent"],
             OwnImage::Control => &["topology", "tracker", "signalling"],
+            OwnImage::Shaper => &["mesh-shaper"],
         }
     }
 
@@ -47,6 +53,7 @@ impl OwnImage {
         match self {
             OwnImage::Peer => PEER_DOCKERFILE,
             OwnImage::Control => CONTROL_DOCKERFILE,
+            OwnImage::Shaper => SHAPER_DOCKERFILE,
         }
     }
 
@@ -54,6 +61,7 @@ impl OwnImage {
         match self {
             OwnImage::Peer => "peer",
             OwnImage::Control => "control",
+            OwnImage::Shaper => "shaper",
         }
     }
 }

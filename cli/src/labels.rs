@@ -19,6 +19,9 @@ pub const LABEL_TEST: &str = "meshctl.test";
 pub const LABEL_FAULT: &str = "meshctl.fault";
 /// On helper containers: the component whose network namespace they join.
 pub const LABEL_TARGET: &str = "meshctl.target";
+/// On shaper containers (long-lived helpers running `mesh-shaper`): the
+/// direction they shape, a peer name or `all`.
+pub const LABEL_SHAPER: &str = "meshctl.shaper";
 
 /// Values of [`LABEL_ROLE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

@@ -12,7 +12,7 @@ use meshctl::context::{Deployment, LABEL_ROLE, LABEL_TEST};
 use meshctl::offline::{ensure, BaseImage};
 use meshctl::progress::Step;
 use meshctl::runtime::{Filter, Runtime};
-use support::{meshctl, meshctl_fails, meshctl_output, poll, run_id, Guard, DOCKER_LOCK};
+use support::{meshctl, meshctl_fails, poll, run_id, Guard, DOCKER_LOCK};
 
 const T: Duration = Duration::from_secs(300);
 
@@ -140,6 +140,32 @@ impl Mesh {
     }
 }
 
+impl Mesh {
+    /// Fetches `id` through `via` and checks the bytes against the SHA-256
+    /// in its name.
+    async fn fetch_verified(&self, via: &str, id: &str) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .get(format!("{}/segments/{id}", self.url(via)?))
+            .send()
+            .await?;
+        let status = r.status();
+        let body = r.bytes().await?;
+        let want = id
+            .trim_end_matches(".ts")
+            .rsplit('-')
+            .next()
+            .unwrap_or_default();
+        if !status.is_success() || meshctl::songs::sha256_hex(&body) != want {
+            bail!(
+                "GET {id} via {via}: {status}, {} bytes, not the bytes ingested",
+                body.len()
+            );
+        }
+        Ok(())
+    }
+}
+
 /// What is left of meshctl's changes: helper containers and rule rows.
 async fn leftovers(
     rt: &meshctl::runtime::DockerRuntime,
@@ -253,39 +279,136 @@ async fn shaping_partition_isolate_and_heal() -> anyhow::Result<()> {
         "{shown}"
     );
 
-    // A delay of 200 ms: needs netem in the kernel; where it is missing
-    // the error says so and the rest is checked without it.
-    let (ok, _, err) = meshctl_output(
+    // A delay of 200 ms on the link, both ways: netem where the kernel has
+    // it, else a shaper container per direction (NFQUEUE). A relay over the
+    // link is at least 200 ms slower (one round trip is 400 ms).
+    meshctl(
         &cmd(&[
             "netem", "set", "peer-1", "--to", "peer-2", "--delay", "200ms",
         ]),
         T,
     )
     .await?;
-    if ok {
-        let id = m.ingest("peer-2").await?;
-        let delayed = m.fetch("peer-1", &id).await?;
-        assert!(
-            delayed >= base + Duration::from_millis(200),
-            "{delayed:?} vs {base:?}"
-        );
-        let table = meshctl(&cmd(&["netem", "show", "peer-1"]), T).await?;
-        assert!(table.contains("200ms"), "{table}");
-    } else {
-        assert!(err.contains("sch_netem"), "{err}");
-        eprintln!("this kernel has no netem: the delay check is skipped");
+    let id = m.ingest("peer-2").await?;
+    let delayed = m.fetch("peer-1", &id).await?;
+    eprintln!("fetch over the 200 ms link: {delayed:?} (baseline {base:?})");
+    assert!(
+        delayed >= base + Duration::from_millis(200),
+        "{delayed:?} vs {base:?}"
+    );
+    let table = meshctl(&cmd(&["netem", "show", "peer-1"]), T).await?;
+    assert!(table.contains("200ms") && table.contains("VIA"), "{table}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&meshctl(&cmd(&["netem", "show", "--format", "json"]), T).await?)?;
+    let row = |peer: &str, to: &str| {
+        shown
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["peer"] == peer && r["to"] == to))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let via = row("peer-1", "peer-2")["via"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    eprintln!("delay applied via {via}");
+    for (a, b) in [("peer-1", "peer-2"), ("peer-2", "peer-1")] {
+        let r = row(a, b);
+        assert_eq!(r["delay_us"], 200_000, "{shown}");
+        assert_eq!(r["via"], via.as_str(), "{shown}");
+        if via == "shaper" {
+            assert_eq!(r["shaper"], "running", "{shown}");
+        } else {
+            assert_eq!(via, "kernel", "{shown}");
+        }
     }
+    let shaper_count = || async {
+        Ok::<_, anyhow::Error>(
+            rt.list_containers(&Filter::deployment(&name).and(LABEL_ROLE, "helper"))
+                .await?
+                .iter()
+                .filter(|c| c.labels.contains_key("meshctl.shaper"))
+                .count(),
+        )
+    };
+    if via == "shaper" {
+        assert_eq!(shaper_count().await?, 2, "one shaper per direction");
+        // Its start is a fault in the events.
+        let events = meshctl(&cmd(&["events", "--since", "10m", "--format", "json"]), T).await?;
+        assert!(
+            events.contains("shaper peer-1 delay=200ms to=peer-2"),
+            "{events}"
+        );
+    }
+
+    // Every packet corrupted on peer-1 - peer-3: relays over it fail (the
+    // receiver's checksum drops them), within a bounded wait; the other
+    // links still carry them.
+    meshctl(
+        &cmd(&[
+            "netem",
+            "set",
+            "peer-1",
+            "--to",
+            "peer-3",
+            "--corrupt",
+            "100%",
+        ]),
+        T,
+    )
+    .await?;
+    let id = m.ingest("peer-3").await?;
+    let broken = tokio::time::timeout(Duration::from_secs(25), m.fetch("peer-1", &id)).await;
+    assert!(
+        !matches!(broken, Ok(Ok(_))),
+        "a relay over the corrupted link succeeded"
+    );
+    m.fetch("peer-2", &id)
+        .await
+        .context("peer-2 - peer-3 is not corrupted")?;
+
+    // Duplicates: half the packets of peer-2 - peer-3 sent twice; relays
+    // still deliver the exact bytes (the SHA-256 in the id is checked at
+    // every hop and here).
+    meshctl(
+        &cmd(&[
+            "netem",
+            "set",
+            "peer-2",
+            "--to",
+            "peer-3",
+            "--duplicate",
+            "50%",
+        ]),
+        T,
+    )
+    .await?;
+    for _ in 0..3 {
+        let id = m.ingest("peer-3").await?;
+        m.fetch_verified("peer-2", &id).await?;
+    }
+    let shown: serde_json::Value = serde_json::from_str(
+        &meshctl(&cmd(&["netem", "show", "peer-2", "--format", "json"]), T).await?,
+    )?;
+    assert!(
+        shown.as_array().is_some_and(|rows| rows
+            .iter()
+            .any(|r| r["to"] == "peer-3" && r["duplicate"] == 50.0 && r["via"] == via.as_str())),
+        "{shown}"
+    );
 
     // reset restores.
     meshctl(&cmd(&["netem", "reset", "--all"]), T).await?;
     let id = m.ingest("peer-2").await?;
     let after = m.fetch("peer-1", &id).await?;
+    eprintln!("fetch after reset: {after:?} (baseline {base:?})");
     assert!(
         after < base + Duration::from_millis(1000),
         "{after:?} vs {base:?}"
     );
     let shown = meshctl(&cmd(&["netem", "show", "--format", "json"]), T).await?;
     assert_eq!(shown.trim(), "[]");
+    assert_eq!(shaper_count().await?, 0, "reset stops the shapers");
 
     // Loss of 100 % on all of peer-1's egress: its fetches fail, others work.
     meshctl(&cmd(&["netem", "set", "peer-1", "--loss", "100%"]), T).await?;
@@ -344,8 +467,16 @@ async fn shaping_partition_isolate_and_heal() -> anyhow::Result<()> {
         T,
     )
     .await?;
-    meshctl(&cmd(&["heal"]), T).await?;
+    meshctl(
+        &cmd(&[
+            "netem", "set", "peer-3", "--delay", "20ms", "--jitter", "5ms",
+        ]),
+        T,
+    )
+    .await?;
+    meshctl(&cmd(&["heal", "--all"]), T).await?;
     assert_eq!(leftovers(&rt, &name).await?, (0, 0));
+    assert_eq!(shaper_count().await?, 0, "heal --all leaves no shaper");
     poll("peer-2 serves again", Duration::from_secs(30), async || {
         Ok(m.fetch("peer-3", &id).await.ok())
     })

@@ -9,7 +9,8 @@ use super::{Format, Global};
 ///
 /// Its containers' lifecycle from the Engine (create, start, stop,
 /// kill, die with exit code and OOM flag, pause, unpause, restart, destroy;
-/// fault helpers as `fault` with their description) and the control plane's
+/// fault helpers as `fault` with their description, a shaper's exit as
+/// `fault_removed`) and the control plane's
 /// view from each service's `/events` feed (tracker: peer_announced,
 /// peer_expired; topology: peer_added, edge_added, edge_removed,
 /// peer_removed, peer_expired; signalling: path_pushed with its hops,

@@ -4,7 +4,8 @@ use super::Global;
 
 /// Remove every shaping and partition rule from every running peer of the
 /// deployment (read from the kernels, so it also cleans up after an
-/// interrupted meshctl) and any leftover helper container; with `--all`,
+/// interrupted meshctl), the shaper containers and any leftover helper
+/// container; with `--all`,
 /// first start what was killed or stopped and unpause what was paused, so
 /// the deployment is back to its planned state.
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         "healed {} peer(s){}",
         healed.peers.len(),
         if healed.helpers_removed > 0 {
-            format!(", removed {} leftover helper(s)", healed.helpers_removed)
+            format!(", removed {} helper container(s)", healed.helpers_removed)
         } else {
             String::new()
         }

@@ -3,9 +3,11 @@ use meshctl::progress::Progress;
 
 use super::{print_json, table, Format, Global};
 
-/// Shape links in the kernel: delay, jitter, loss, rate, corruption,
-/// duplication on a peer's mesh interface (Linux `tc` and `iptables`, applied
-/// by a one-shot helper container in the peer's network namespace).
+/// Shape links: delay, jitter, loss, rate, corruption, duplication on a
+/// peer's mesh interface (Linux `tc` and `iptables`, applied by a one-shot
+/// helper container in the peer's network namespace). Where the kernel has
+/// no sch_netem, delay, jitter, corruption and duplication are applied by a
+/// `mesh-shaper` container per shaped direction (NFQUEUE).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -18,7 +20,8 @@ pub enum Action {
     /// (both directions of each link unless `--one-way`). Replaces what was
     /// set before for the same direction.
     Set(SetArgs),
-    /// Read the shaping back from the kernel, one row per shaped direction.
+    /// Read the shaping back from the kernel, one row per shaped direction;
+    /// VIA says whether netem (kernel) or a shaper container applies it.
     Show(ShowArgs),
     /// Remove the shaping of a peer (its egress), or of every peer.
     Reset(ResetArgs),
@@ -131,7 +134,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             if a.format == Format::Json {
                 return print_json(&rows);
             }
-            let mut t = table(&["PEER", "TO", "DELAY", "JITTER", "LOSS", "RATE", "CORRUPT", "DUPLICATE"]);
+            let mut t = table(&["PEER", "TO", "DELAY", "JITTER", "LOSS", "RATE", "CORRUPT", "DUPLICATE", "VIA"]);
             let dur = |v: Option<u64>| v.map_or("-".into(), net::units_fmt::duration);
             let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v}%"));
             for r in &rows {
@@ -145,6 +148,10 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
                     s.rate_bps.map_or("-".into(), net::units_fmt::rate),
                     pct(s.corrupt),
                     pct(s.duplicate),
+                    match &r.shaper {
+                        Some(state) => format!("{} ({state})", r.via.as_str()),
+                        None => r.via.as_str().to_string(),
+                    },
                 ]);
             }
             println!("{t}");

@@ -20,7 +20,12 @@
 //!            class 1:<m>    + filter pref <m> (u32 ip dst <ip>)  per --to peer,
 //!                                 m = the low 16 bits of its address
 //!            each class: htb rate (--rate, else 10gbit), and a netem child
-//!            for --delay/--jitter/--corrupt/--duplicate
+//!            for --delay/--jitter/--corrupt/--duplicate where the kernel
+//!            has sch_netem
+//! mangle:    OUTPUT -o <dev> [-d <ip>] -m mark ! --mark 0x6d657368
+//!                 -j NFQUEUE --queue-num <m or 1> --queue-bypass
+//!                 comment meshctl-shaper-<to>_<tag>  where it has not:
+//!                 the userspace shaper (tag: d<us>_j<us>_c<%>_u<%>)
 //! iptables:  OUTPUT -o <dev> [-d <ip>] -m statistic ... -j DROP
 //!                 comment meshctl-netem-<to>        --loss (to: peer or all)
 //!            INPUT -s <ip> / OUTPUT -d <ip> -j DROP
@@ -30,8 +35,16 @@
 //! ```
 //!
 //! Loss is an iptables rule rather than netem's so that it also works on
-//! kernels without `sch_netem`; delay, jitter, corruption and duplication
-//! need netem, and a kernel without it gets a clear error.
+//! kernels without `sch_netem`. Delay, jitter, corruption and duplication
+//! use netem where the kernel has it (the script tries it per class);
+//! elsewhere the script queues the direction's packets to NFQUEUE in the
+//! mangle table (before the filter table's loss rules, after which htb's
+//! rate applies) and meshctl starts one `mesh-shaper` container per shaped
+//! direction ([`SHAPER_QUEUE`] explains the queue numbers), labeled
+//! `meshctl.shaper=<to>`. The rule's `--queue-bypass` lets traffic pass
+//! unshaped whenever its shaper is gone; the shaper's duplicates carry mark
+//! [`SHAPER_MARK`], which the rule skips. The settings are in the rule's
+//! comment, so `netem show` reads them from the kernel.
 
 mod kernel;
 mod units;
@@ -42,7 +55,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{bail, Context};
 use futures::{StreamExt, TryStreamExt};
 
-pub use kernel::{KernelState, LinkRow};
+pub use kernel::{KernelState, LinkRow, Via};
 pub use units::{parse_duration, parse_percent, parse_rate, Shaping};
 
 /// How shaping values are printed (`200ms`, `1mbit`).
@@ -51,8 +64,10 @@ pub mod units_fmt {
 }
 
 use crate::context::list_containers;
+use crate::images::{ensure_own_image, OwnImage, DEFAULT_SHAPER_IMAGE};
 use crate::labels::{
-    natural_key, Role, LABEL_COMPONENT, LABEL_EDGE, LABEL_FAULT, LABEL_ROLE, LABEL_TARGET,
+    natural_key, Role, LABEL_COMPONENT, LABEL_EDGE, LABEL_FAULT, LABEL_ROLE, LABEL_SHAPER,
+    LABEL_TARGET,
 };
 use crate::offline::{ensure, BaseImage};
 use crate::progress::Step;
@@ -66,6 +81,22 @@ pub const RULE_PARTITION: &str = "meshctl-partition";
 pub const RULE_ISOLATE: &str = "meshctl-isolate";
 /// Comment prefix of loss rules: `meshctl-netem-<to>`.
 pub const RULE_NETEM: &str = "meshctl-netem";
+/// Comment prefix of the shaper's queueing rules:
+/// `meshctl-shaper-<to>_<tag>` (see [`Shaping::shaper_tag`]).
+pub const RULE_SHAPER: &str = "meshctl-shaper";
+/// `MESHCTL_SHAPER=always`: use the userspace shaper even where the
+/// kernel has sch_netem (to compare the two, or test the shaper there).
+pub const ENV_SHAPER: &str = "MESHCTL_SHAPER";
+/// The firewall mark of the shaper's duplicates: the queueing rule lets
+/// them pass, so a copy is not queued again.
+pub const SHAPER_MARK: u32 = 0x6d65_7368;
+/// The queue of a peer's whole egress; a link's queue is its class minor
+/// (the low 16 bits of the other end's address), so each shaped direction
+/// of a namespace has its own queue and shaper.
+pub const SHAPER_QUEUE: u16 = 1;
+/// The memory limit of a shaper container: it holds at most
+/// `mesh_shaper::DEFAULT_LIMIT` packets (1000, about 1.5 MB at MTU 1500).
+pub const SHAPER_MEMORY: i64 = 32 << 20;
 
 /// Helpers in flight at once.
 const FAN_OUT: usize = 8;
@@ -199,13 +230,18 @@ fn prelude(ip: &str) -> String {
 }
 
 /// Deletes every iptables rule whose comment is `comment` (or starts with
-/// it, with `prefix`): the filter table is saved, filtered and restored in
-/// one call, however many rules there are. Comments are made of `[a-z0-9-]`
+/// it, with `prefix`): the table is saved, filtered and restored in one
+/// call, however many rules there are. Comments are made of `[a-z0-9-]`
 /// so iptables prints them unquoted; quotes are allowed for anyway.
 fn delete_rules(comment: &str, prefix: bool) -> String {
+    delete_rules_in("filter", comment, prefix)
+}
+
+/// [`delete_rules`] in table `table`.
+fn delete_rules_in(table: &str, comment: &str, prefix: bool) -> String {
     let end = if prefix { "" } else { "\"\\? " };
     format!(
-        "iptables-save -t filter | grep -v -e '--comment \"\\?{comment}{end}' | iptables-restore -T filter\n"
+        "iptables-save -t {table} | grep -v -e '--comment \"\\?{comment}{end}' | iptables-restore -T {table}\n"
     )
 }
 
@@ -235,7 +271,10 @@ fn minor(ip: &str) -> anyhow::Result<u16> {
 /// Unshaped rate of a class that only carries a netem child.
 const UNLIMITED: &str = "10gbit";
 
-fn class_script(m: u16, s: &Shaping) -> String {
+/// The class of minor `m` (toward `to`, at `dst`, or all of the egress):
+/// its rate, and netem where the kernel has it, else a queueing rule for a
+/// shaper, which the script announces with a line `shaper <to>`.
+fn class_script(m: u16, to: &str, dst: Option<&str>, s: &Shaping) -> String {
     let rate = s
         .rate_bps
         .map_or_else(|| UNLIMITED.to_string(), |r| format!("{r}bit"));
@@ -243,9 +282,25 @@ fn class_script(m: u16, s: &Shaping) -> String {
         "tc qdisc del dev $dev parent 1:{m:x} 2>/dev/null || true\n\
          tc class replace dev $dev parent 1: classid 1:{m:x} htb rate {rate} ceil {rate}\n"
     );
-    if let Some(netem) = s.netem_args() {
+    out.push_str(&delete_rules_in(
+        "mangle",
+        &format!("{RULE_SHAPER}-{to}_"),
+        true,
+    ));
+    if let (Some(netem), Some(shaper)) = (s.netem_args(), s.shaper_part()) {
+        // Links go first: a packet is queued by the first rule it matches.
+        let (at, queue) = match dst {
+            Some(_) => ("-I OUTPUT 1", m),
+            None => ("-A OUTPUT", SHAPER_QUEUE),
+        };
+        let dst = dst.map(|ip| format!(" -d {ip}/32")).unwrap_or_default();
         out.push_str(&format!(
-            "tc qdisc replace dev $dev parent 1:{m:x} netem {netem} || {{ echo 'netem: this kernel has no sch_netem (CONFIG_NET_SCH_NETEM): --delay, --jitter, --corrupt and --duplicate cannot be applied'; exit 4; }}\n"
+            "if [ \"$netem\" != no ] && tc qdisc replace dev $dev parent 1:{m:x} netem {netem} 2>/dev/null; then :; else\n\
+             netem=no\n\
+             iptables -t mangle {at} -o $dev{dst} -m mark ! --mark {SHAPER_MARK:#x} -m comment --comment {RULE_SHAPER}-{to}_{tag} -j NFQUEUE --queue-num {queue} --queue-bypass\n\
+             echo 'shaper {to}'\n\
+             fi\n",
+            tag = shaper.shaper_tag()
         ));
     }
     out
@@ -269,13 +324,16 @@ fn loss_rule(to: &str, dst: Option<&str>, loss: f64) -> String {
 /// The script that shapes `peer`'s egress toward `to` (all of it when empty).
 pub fn set_script(peer: &NetPeer, to: &[&NetPeer], s: &Shaping) -> anyhow::Result<String> {
     let mut out = prelude(&peer.ip);
+    if std::env::var(ENV_SHAPER).is_ok_and(|v| v == "always") {
+        out.push_str("netem=no\n");
+    }
     out.push_str(
         "tc qdisc show dev $dev | grep -q '^qdisc htb 1: root' || tc qdisc replace dev $dev root handle 1: htb\n",
     );
     if to.is_empty() {
         out.push_str("tc filter del dev $dev parent 1: prio 65535 2>/dev/null || true\n");
         out.push_str(&delete_rules(&format!("{RULE_NETEM}-all"), false));
-        out.push_str(&class_script(1, s));
+        out.push_str(&class_script(1, "all", None, s));
         out.push_str("tc filter add dev $dev parent 1: protocol ip prio 65535 u32 match u32 0 0 flowid 1:1\n");
         if let Some(loss) = s.loss.filter(|l| *l > 0.0) {
             out.push_str(&loss_rule("all", None, loss));
@@ -287,7 +345,7 @@ pub fn set_script(peer: &NetPeer, to: &[&NetPeer], s: &Shaping) -> anyhow::Resul
             "tc filter del dev $dev parent 1: prio {m} 2>/dev/null || true\n"
         ));
         out.push_str(&delete_rules(&format!("{RULE_NETEM}-{}", t.name), false));
-        out.push_str(&class_script(m, s));
+        out.push_str(&class_script(m, &t.name, Some(&t.ip), s));
         out.push_str(&format!(
             "tc filter add dev $dev parent 1: protocol ip prio {m} u32 match ip dst {}/32 flowid 1:{m:x}\n",
             t.ip
@@ -307,6 +365,11 @@ fn reset_script(peer: &NetPeer, everything: bool) -> String {
         if everything { RULE_PREFIX } else { RULE_NETEM },
         true,
     ));
+    out.push_str(&delete_rules_in(
+        "mangle",
+        if everything { RULE_PREFIX } else { RULE_SHAPER },
+        true,
+    ));
     out
 }
 
@@ -318,7 +381,8 @@ fn read_script(peer: &NetPeer) -> String {
          echo '## qdisc'; tc qdisc show dev $dev\n\
          echo '## class'; tc class show dev $dev\n\
          echo '## filter'; tc filter show dev $dev\n\
-         echo '## iptables'; iptables -S\n",
+         echo '## iptables'; iptables -S\n\
+         echo '## mangle'; iptables -t mangle -S\n",
     );
     out
 }
@@ -327,16 +391,14 @@ fn read_script(peer: &NetPeer) -> String {
 
 static HELPERS: AtomicU64 = AtomicU64::new(0);
 
-/// Runs `script` in `peer`'s network namespace; `fault` labels a helper that
-/// changes something. Fails with the script's output when it fails.
-async fn run_in(
+/// The labels of a helper acting on `peer`: the deployment's (from the
+/// peer's own), `meshctl.role=helper`, `meshctl.target` and, when it
+/// changes something, `meshctl.fault`.
+async fn helper_labels(
     rt: &impl Runtime,
-    image: &str,
-    mesh: &Mesh,
     peer: &NetPeer,
     fault: Option<&str>,
-    script: String,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<crate::runtime::Labels> {
     let target = rt
         .inspect_container(&peer.container)
         .await?
@@ -348,22 +410,42 @@ async fn run_in(
     if let Some(f) = fault {
         labels.insert(LABEL_FAULT.into(), f.to_string());
     }
+    Ok(labels)
+}
+
+/// A helper's name, unique to the process and the moment.
+fn helper_name(mesh: &Mesh, peer: &NetPeer, kind: &str) -> String {
     let n = HELPERS.fetch_add(1, Ordering::Relaxed);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros())
         .unwrap_or(0);
+    format!(
+        "{}-{kind}-{}-{}-{stamp:x}{n}",
+        mesh.deployment,
+        peer.name,
+        std::process::id()
+    )
+}
+
+/// Runs `script` in `peer`'s network namespace; `fault` labels a helper that
+/// changes something. Fails with the script's output when it fails.
+async fn run_in(
+    rt: &impl Runtime,
+    image: &str,
+    mesh: &Mesh,
+    peer: &NetPeer,
+    fault: Option<&str>,
+    script: String,
+) -> anyhow::Result<String> {
+    let labels = helper_labels(rt, peer, fault).await?;
     let spec = HelperSpec {
-        name: format!(
-            "{}-helper-{}-{}-{stamp:x}{n}",
-            mesh.deployment,
-            peer.name,
-            std::process::id()
-        ),
+        name: helper_name(mesh, peer, "helper"),
         image: image.to_string(),
         target: peer.container.clone(),
         cmd: vec!["sh".into(), "-c".into(), script],
         labels,
+        ..Default::default()
     };
     let out = rt.run_helper(&spec).await?;
     if out.exit_code != 0 {
@@ -466,9 +548,125 @@ pub async fn netem_set<R: Runtime + Images>(
             ));
         }
     }
+    // Each direction set now replaces its shaper, if it had one.
+    let directions: Vec<(&NetPeer, String)> = jobs
+        .iter()
+        .flat_map(|(p, _, _)| {
+            let tos: Vec<String> = if p.name == peer.name {
+                if to.is_empty() {
+                    vec!["all".to_string()]
+                } else {
+                    to.iter().map(|t| t.name.clone()).collect()
+                }
+            } else {
+                vec![peer.name.clone()]
+            };
+            tos.into_iter().map(move |t| (*p, t))
+        })
+        .collect();
+    stop_shapers(rt, &mesh, &directions).await?;
     progress.set_message(format!("shaping {} helper(s)", jobs.len()));
-    run_each(rt, &image, &mesh, jobs).await?;
+    let outs = run_each(rt, &image, &mesh, jobs).await?;
+    let wanted: Vec<(&NetPeer, String)> = outs
+        .iter()
+        .flat_map(|(name, out)| {
+            out.lines()
+                .filter_map(|l| l.strip_prefix("shaper "))
+                .map(move |to| (name.clone(), to.trim().to_string()))
+        })
+        .filter_map(|(name, to)| Some((mesh.peers.get(&name)?, to)))
+        .collect();
+    if let (false, Some(shaper)) = (wanted.is_empty(), set.shaping.shaper_part()) {
+        progress.set_message("no sch_netem in the kernel: starting shapers");
+        let image = ensure_own_image(rt, OwnImage::Shaper, DEFAULT_SHAPER_IMAGE, progress)
+            .await
+            .context("make the shaper image")?;
+        for (p, to) in wanted {
+            start_shaper(rt, &image, &mesh, p, &to, &shaper).await?;
+        }
+    }
     Ok(())
+}
+
+/// Starts the shaper of direction `peer` → `to` (a peer or `all`).
+async fn start_shaper(
+    rt: &impl Runtime,
+    image: &str,
+    mesh: &Mesh,
+    peer: &NetPeer,
+    to: &str,
+    shaper: &Shaping,
+) -> anyhow::Result<()> {
+    let queue = match to {
+        "all" => SHAPER_QUEUE,
+        t => minor(&mesh.peer(t)?.ip)?,
+    };
+    let fault = format!("shaper {} {} to={to}", peer.name, shaper.describe());
+    let mut labels = helper_labels(rt, peer, Some(&fault)).await?;
+    labels.insert(LABEL_SHAPER.into(), to.to_string());
+    let spec = HelperSpec {
+        name: helper_name(mesh, peer, "shaper"),
+        image: image.to_string(),
+        target: peer.container.clone(),
+        cmd: shaper.shaper_args(queue),
+        labels,
+        extra_caps: vec!["NET_RAW".into()],
+        memory_limit: Some(SHAPER_MEMORY),
+    };
+    rt.start_helper(&spec)
+        .await
+        .with_context(|| format!("start the shaper of {} to {to}", peer.name))?;
+    Ok(())
+}
+
+/// The shaper containers of the deployment (running or not), with the
+/// direction they shape: (target peer, to).
+async fn shapers(
+    rt: &impl Runtime,
+    deployment: &str,
+) -> anyhow::Result<Vec<(crate::runtime::Container, String, String)>> {
+    Ok(rt
+        .list_containers(&Filter::deployment(deployment).and(LABEL_ROLE, Role::Helper.as_str()))
+        .await?
+        .into_iter()
+        .filter_map(|c| {
+            let to = c.label(LABEL_SHAPER)?.to_string();
+            let target = c.label(LABEL_TARGET)?.to_string();
+            Some((c, target, to))
+        })
+        .collect())
+}
+
+/// How long a shaper has to pass the packets it holds when stopped.
+const SHAPER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Stops and removes the shapers of `directions` ((peer, to) pairs; `to`
+/// `*` for all of a peer's).
+async fn stop_shapers(
+    rt: &impl Runtime,
+    mesh: &Mesh,
+    directions: &[(&NetPeer, String)],
+) -> anyhow::Result<usize> {
+    let doomed: Vec<String> = shapers(rt, &mesh.deployment)
+        .await?
+        .into_iter()
+        .filter(|(_, target, to)| {
+            directions
+                .iter()
+                .any(|(p, t)| p.name == *target && (t == "*" || t == to))
+        })
+        .map(|(c, _, _)| c.id)
+        .collect();
+    futures::stream::iter(&doomed)
+        .map(|id| async move {
+            // SIGTERM first: the shaper passes what it holds, then exits.
+            rt.stop_container(id, SHAPER_GRACE).await?;
+            rt.remove_container(id).await
+        })
+        .buffer_unordered(FAN_OUT)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(doomed.len())
 }
 
 impl Mesh {
@@ -515,6 +713,17 @@ pub async fn netem_show<R: Runtime + Images>(
     for (name, state) in read(rt, &mesh, peers, progress).await? {
         rows.extend(state.links(&name, &|ip| mesh.name_of(ip)));
     }
+    if rows.iter().any(|r| r.via == Via::Shaper) {
+        let running = shapers(rt, deployment).await?;
+        for r in rows.iter_mut().filter(|r| r.via == Via::Shaper) {
+            let state = running
+                .iter()
+                .filter(|(_, target, to)| *target == r.peer && *to == r.to)
+                .map(|(c, _, _)| c.state)
+                .max_by_key(|s| *s == crate::runtime::ContainerState::Running);
+            r.shaper = Some(state.map_or_else(|| "missing".to_string(), |s| s.to_string()));
+        }
+    }
     Ok(rows)
 }
 
@@ -542,6 +751,8 @@ async fn reset<R: Runtime + Images>(
         return Ok(Vec::new());
     }
     let image = tools_image(rt, progress).await?;
+    let all: Vec<(&NetPeer, String)> = targets.iter().map(|p| (*p, "*".to_string())).collect();
+    stop_shapers(rt, mesh, &all).await?;
     let what = if everything { "heal" } else { "netem reset" };
     let jobs = targets
         .iter()
@@ -660,7 +871,8 @@ pub async fn isolate<R: Runtime + Images>(
 pub struct Healed {
     /// Running peers whose qdiscs and meshctl rules were removed.
     pub peers: Vec<String>,
-    /// Helper containers left behind by an interrupted meshctl, removed.
+    /// Helper containers removed: shapers, and one-shot helpers left
+    /// behind by an interrupted meshctl.
     pub helpers_removed: usize,
 }
 
@@ -672,6 +884,10 @@ pub async fn heal<R: Runtime + Images>(rt: &R, deployment: &str) -> anyhow::Resu
         .list_containers(&Filter::deployment(deployment).and(LABEL_ROLE, Role::Helper.as_str()))
         .await?;
     for c in &leftovers {
+        if c.label(LABEL_SHAPER).is_some() && c.running() {
+            // A shaper passes what it holds before it goes.
+            rt.stop_container(&c.id, SHAPER_GRACE).await?;
+        }
         rt.remove_container(&c.id).await?;
     }
     let mesh = mesh(rt, deployment).await?;

@@ -249,10 +249,11 @@ pub struct ExecOutput {
     pub output: String,
 }
 
-/// A one-shot container that joins another container's network namespace
-/// with the `NET_ADMIN` capability (not privileged), runs `cmd` and is
-/// removed: [`Runtime::run_helper`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A container that joins another container's network namespace with the
+/// `NET_ADMIN` capability (not privileged): a one-shot that runs `cmd` and is
+/// removed ([`Runtime::run_helper`]), or a long-lived one that runs until
+/// removed ([`Runtime::start_helper`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HelperSpec {
     /// The Docker name (unique: the call fails on a conflict).
     pub name: String,
@@ -261,6 +262,11 @@ pub struct HelperSpec {
     pub target: String,
     pub cmd: Vec<String>,
     pub labels: Labels,
+    /// Capabilities beyond `NET_ADMIN` (`NET_RAW`). A helper with any gets
+    /// only `NET_ADMIN` and these: the engine's default set is dropped.
+    pub extra_caps: Vec<String>,
+    /// Memory limit (and memory+swap: no swap), bytes.
+    pub memory_limit: Option<i64>,
 }
 
 /// One thing that happened to an object, from the engine's event stream.
@@ -359,6 +365,9 @@ pub trait Runtime: Send + Sync {
     /// Creates, starts and waits for the one-shot container `spec`, returns
     /// its exit code and output, and removes it, also when a step fails.
     fn run_helper(&self, spec: &HelperSpec) -> impl Future<Output = Result<ExecOutput>> + Send;
+    /// Creates and starts the long-lived helper `spec` (restart policy
+    /// none) and returns its id; it runs until it exits or is removed.
+    fn start_helper(&self, spec: &HelperSpec) -> impl Future<Output = Result<String>> + Send;
     /// One resource sample (`docker stats --no-stream`).
     fn usage(&self, id: &str) -> impl Future<Output = Result<Usage>> + Send;
     /// stdout and stderr, to the end, or on and on with `follow`.

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::units::Shaping;
-use super::{RULE_ISOLATE, RULE_NETEM, RULE_PARTITION};
+use super::{RULE_ISOLATE, RULE_NETEM, RULE_PARTITION, RULE_SHAPER};
 
 /// One shaped direction, as `netem show` prints it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -14,6 +14,31 @@ pub struct LinkRow {
     pub to: String,
     #[serde(flatten)]
     pub shaping: Shaping,
+    /// Where delay, jitter, corruption and duplication are applied:
+    /// `kernel` (netem; rate and loss are always the kernel's) or `shaper`.
+    pub via: Via,
+    /// With `via` shaper: its container's state (`running`, `exited`, ...)
+    /// or `missing` (then the packets pass unshaped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shaper: Option<String>,
+}
+
+/// See [`LinkRow::via`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    #[default]
+    Kernel,
+    Shaper,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Kernel => "kernel",
+            Via::Shaper => "shaper",
+        }
+    }
 }
 
 /// The meshctl-made state of one peer's namespace.
@@ -25,6 +50,8 @@ pub struct KernelState {
     filters: BTreeMap<u16, Option<String>>,
     /// `to` (peer name or `all`) → loss percent.
     losses: BTreeMap<String, f64>,
+    /// `to` (peer name or `all`) → what its shaper applies.
+    shapers: BTreeMap<String, Shaping>,
     /// Addresses cut off by partition rules.
     pub partitioned_from: BTreeSet<String>,
     pub isolated: bool,
@@ -47,6 +74,7 @@ impl KernelState {
                     Some("class") => "class",
                     Some("filter") => "filter",
                     Some("iptables") => "iptables",
+                    Some("mangle") => "mangle",
                     _ => "",
                 };
                 continue;
@@ -82,10 +110,28 @@ impl KernelState {
                     }
                 }
                 "iptables" => s.rule(&t),
+                "mangle" => s.shaper_rule(&t),
                 _ => {}
             }
         }
         s
+    }
+
+    /// A queueing rule: `--comment meshctl-shaper-<to>_<tag>`.
+    fn shaper_rule(&mut self, t: &[&str]) {
+        let Some(comment) = after(t, "--comment") else {
+            return;
+        };
+        let comment = comment.trim_matches('"');
+        let Some(rest) = comment.strip_prefix(&format!("{RULE_SHAPER}-")) else {
+            return;
+        };
+        let Some((to, tag)) = rest.split_once('_') else {
+            return;
+        };
+        if let Some(sh) = Shaping::from_shaper_tag(tag) {
+            self.shapers.insert(to.to_string(), sh);
+        }
     }
 
     fn rule(&mut self, t: &[&str]) {
@@ -123,13 +169,26 @@ impl KernelState {
         for (to, loss) in &self.losses {
             rows.entry(to.clone()).or_default().loss = Some(*loss);
         }
+        for (to, sh) in &self.shapers {
+            let row = rows.entry(to.clone()).or_default();
+            row.delay_us = sh.delay_us;
+            row.jitter_us = sh.jitter_us;
+            row.corrupt = sh.corrupt;
+            row.duplicate = sh.duplicate;
+        }
         let mut out: Vec<LinkRow> = rows
             .into_iter()
             .filter(|(_, sh)| *sh != Shaping::default())
             .map(|(to, shaping)| LinkRow {
                 peer: peer.to_string(),
+                via: if self.shapers.contains_key(&to) {
+                    Via::Shaper
+                } else {
+                    Via::Kernel
+                },
                 to,
                 shaping,
+                shaper: None,
             })
             .collect();
         out.sort_by_key(|r| crate::labels::natural_key(&r.to));

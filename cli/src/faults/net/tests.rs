@@ -174,3 +174,156 @@ async fn unknown_peers_are_named_before_anything_changes() {
     );
     assert!(rt.calls().is_empty());
 }
+
+#[test]
+fn shaper_tags_round_trip() {
+    let s = Shaping {
+        delay_us: Some(200_000),
+        jitter_us: Some(10_000),
+        loss: Some(2.0),
+        rate_bps: Some(1_000_000),
+        corrupt: Some(0.1),
+        duplicate: Some(1.0),
+    };
+    let part = s.shaper_part().unwrap();
+    assert_eq!(part.loss, None);
+    assert_eq!(part.rate_bps, None);
+    assert_eq!(part.shaper_tag(), "d200000_j10000_c0.1_u1");
+    assert_eq!(
+        Shaping::from_shaper_tag(&part.shaper_tag()),
+        Some(part.clone())
+    );
+    assert_eq!(
+        part.shaper_args(260),
+        [
+            "--queue",
+            "260",
+            "--delay",
+            "200000us",
+            "--jitter",
+            "10000us",
+            "--corrupt",
+            "0.1",
+            "--duplicate",
+            "1"
+        ]
+    );
+    assert_eq!(Shaping::from_shaper_tag("x5"), None);
+    assert_eq!(Shaping::from_shaper_tag("d"), None);
+    let rate_only = Shaping {
+        rate_bps: Some(1000),
+        ..Default::default()
+    };
+    assert_eq!(rate_only.shaper_part(), None);
+}
+
+#[test]
+fn scripts_fall_back_to_the_shaper() {
+    let a = peer("peer-1", "172.18.0.3");
+    let b = peer("peer-2", "172.18.1.4");
+    let s = Shaping {
+        delay_us: Some(200_000),
+        ..Default::default()
+    };
+    let script = set_script(&a, &[&b], &s).unwrap();
+    assert!(
+        script.contains("tc qdisc replace dev $dev parent 1:104 netem delay 200000us"),
+        "{script}"
+    );
+    assert!(script.contains("iptables -t mangle -I OUTPUT 1 -o $dev -d 172.18.1.4/32 -m mark ! --mark 0x6d657368 -m comment --comment meshctl-shaper-peer-2_d200000 -j NFQUEUE --queue-num 260 --queue-bypass"), "{script}");
+    assert!(script.contains("echo 'shaper peer-2'"), "{script}");
+    let all = set_script(&a, &[], &s).unwrap();
+    assert!(all.contains("iptables -t mangle -A OUTPUT -o $dev -m mark ! --mark 0x6d657368 -m comment --comment meshctl-shaper-all_d200000 -j NFQUEUE --queue-num 1 --queue-bypass"), "{all}");
+    // Setting a direction again first removes its queueing rule.
+    assert!(
+        all.contains("grep -e '--comment \"\\?meshctl-shaper-all_'"),
+        "{all}"
+    );
+    // Without netem values, no shaper.
+    let rate = Shaping {
+        rate_bps: Some(1_000_000),
+        ..Default::default()
+    };
+    assert!(!set_script(&a, &[&b], &rate).unwrap().contains("NFQUEUE"));
+    let reset = reset_script(&a, false);
+    assert!(
+        reset.contains("iptables -t mangle -S | grep -e '--comment \"\\?meshctl-shaper'"),
+        "{reset}"
+    );
+}
+
+#[test]
+fn shaper_rules_read_back() {
+    let out = format!(
+        "{READ}## mangle\n-P OUTPUT ACCEPT\n\
+         -A OUTPUT -d 172.18.1.5/32 -o eth0 -m mark ! --mark 0x6d657368 -m comment --comment meshctl-shaper-peer-3_d80000_j10000_u1 -j NFQUEUE --queue-num 261 --queue-bypass\n\
+         -A OUTPUT -o eth0 -m mark ! --mark 0x6d657368 -m comment --comment \"meshctl-shaper-all_c0.5\" -j NFQUEUE --queue-num 1 --queue-bypass\n"
+    );
+    let k = KernelState::parse(&out);
+    let name_of = |ip: &str| {
+        match ip {
+            "172.18.1.4" => "peer-2",
+            "172.18.1.5" => "peer-3",
+            other => other,
+        }
+        .to_string()
+    };
+    let rows = k.links("peer-1", &name_of);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!((rows[0].to.as_str(), rows[0].via), ("all", Via::Shaper));
+    assert_eq!(rows[0].shaping.corrupt, Some(0.5));
+    assert_eq!(rows[0].shaping.rate_bps, Some(1_000_000));
+    assert_eq!(rows[0].shaping.loss, Some(100.0));
+    assert_eq!((rows[1].to.as_str(), rows[1].via), ("peer-2", Via::Kernel));
+    assert_eq!((rows[2].to.as_str(), rows[2].via), ("peer-3", Via::Shaper));
+    assert_eq!(rows[2].shaping.delay_us, Some(80_000));
+    assert_eq!(rows[2].shaping.jitter_us, Some(10_000));
+    assert_eq!(rows[2].shaping.duplicate, Some(1.0));
+}
+
+#[tokio::test]
+async fn shapers_start_and_stop_through_the_runtime() {
+    let (rt, ids) = crate::deploy::testing::engine();
+    crate::deploy::testing::up(&rt, &ids, &crate::deploy::testing::config("d", 2)).await;
+    rt.add_image(DEFAULT_SHAPER_IMAGE, "sha256:shaper", Default::default());
+    let c = crate::context::list_containers(&rt, "d")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.label(LABEL_COMPONENT) == Some("peer-1"))
+        .unwrap();
+    let mut p1 = peer("peer-1", "172.18.0.3");
+    p1.container = c.id.clone();
+    let mesh = Mesh {
+        deployment: "d".into(),
+        network: "n".into(),
+        peers: [("peer-1".to_string(), p1)].into(),
+        stopped: Default::default(),
+    };
+    let p = mesh.peer("peer-1").unwrap().clone();
+    let s = Shaping {
+        delay_us: Some(80_000),
+        ..Default::default()
+    };
+    start_shaper(&rt, DEFAULT_SHAPER_IMAGE, &mesh, &p, "all", &s)
+        .await
+        .unwrap();
+    let running = shapers(&rt, "d").await.unwrap();
+    assert_eq!(running.len(), 1);
+    let (c, target, to) = &running[0];
+    assert_eq!((target.as_str(), to.as_str()), ("peer-1", "all"));
+    assert_eq!(
+        c.label(LABEL_FAULT),
+        Some("shaper peer-1 delay=80ms to=all")
+    );
+    assert_eq!(c.label("meshctl.deployment"), Some("d"));
+    assert!(rt
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("start-helper ") && c.ends_with(" --queue 1 --delay 80000us")));
+    assert_eq!(
+        stop_shapers(&rt, &mesh, &[(&p, "*".into())]).await.unwrap(),
+        1
+    );
+    assert!(shapers(&rt, "d").await.unwrap().is_empty());
+}

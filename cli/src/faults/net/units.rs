@@ -49,6 +49,74 @@ impl Shaping {
         (!a.is_empty()).then(|| a.join(" "))
     }
 
+    /// The part the userspace shaper applies (delay, jitter, corruption,
+    /// duplication), when there is one.
+    pub fn shaper_part(&self) -> Option<Shaping> {
+        self.netem_args()?;
+        Some(Shaping {
+            delay_us: self.delay_us,
+            jitter_us: self.jitter_us,
+            corrupt: self.corrupt.filter(|c| *c > 0.0),
+            duplicate: self.duplicate.filter(|d| *d > 0.0),
+            ..Default::default()
+        })
+    }
+
+    /// The shaper's settings as a rule comment's tail, read back by
+    /// [`Shaping::from_shaper_tag`]: `d200000_j10000_c0.1_u1` (what is set;
+    /// microseconds and percents; only `[a-z0-9._]`, so iptables prints it
+    /// unquoted).
+    pub fn shaper_tag(&self) -> String {
+        let mut a = Vec::new();
+        if let Some(d) = self.delay_us {
+            a.push(format!("d{d}"));
+        }
+        if let Some(j) = self.jitter_us {
+            a.push(format!("j{j}"));
+        }
+        if let Some(c) = self.corrupt.filter(|c| *c > 0.0) {
+            a.push(format!("c{c}"));
+        }
+        if let Some(d) = self.duplicate.filter(|d| *d > 0.0) {
+            a.push(format!("u{d}"));
+        }
+        a.join("_")
+    }
+
+    /// Reads [`Shaping::shaper_tag`] back; unknown parts are an error.
+    pub fn from_shaper_tag(tag: &str) -> Option<Shaping> {
+        let mut s = Shaping::default();
+        for part in tag.split('_').filter(|p| !p.is_empty()) {
+            let (key, value) = part.split_at(1);
+            match key {
+                "d" => s.delay_us = Some(value.parse().ok()?),
+                "j" => s.jitter_us = Some(value.parse().ok()?),
+                "c" => s.corrupt = Some(value.parse().ok()?),
+                "u" => s.duplicate = Some(value.parse().ok()?),
+                _ => return None,
+            }
+        }
+        Some(s)
+    }
+
+    /// The shaper's command line for these settings on queue `queue`.
+    pub fn shaper_args(&self, queue: u16) -> Vec<String> {
+        let mut a = vec!["--queue".to_string(), queue.to_string()];
+        if let Some(d) = self.delay_us {
+            a.extend(["--delay".into(), format!("{d}us")]);
+        }
+        if let Some(j) = self.jitter_us {
+            a.extend(["--jitter".into(), format!("{j}us")]);
+        }
+        if let Some(c) = self.corrupt.filter(|c| *c > 0.0) {
+            a.extend(["--corrupt".into(), c.to_string()]);
+        }
+        if let Some(d) = self.duplicate.filter(|d| *d > 0.0) {
+            a.extend(["--duplicate".into(), d.to_string()]);
+        }
+        a
+    }
+
     /// `delay=200ms jitter=10ms loss=2% rate=1mbit corrupt=0.1% duplicate=1%`
     /// (what is set, in that order).
     pub fn describe(&self) -> String {

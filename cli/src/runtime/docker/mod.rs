@@ -68,6 +68,42 @@ pub async fn connect() -> anyhow::Result<DockerRuntime> {
 }
 
 impl DockerRuntime {
+    /// Creates (does not start) helper `spec`: in the target's network
+    /// namespace, `NET_ADMIN` (plus its extra capabilities, then without the
+    /// engine's default set), no restart.
+    async fn create_helper(&self, what: &str, spec: &HelperSpec) -> Result<String> {
+        let mut caps = vec!["NET_ADMIN".to_string()];
+        caps.extend(spec.extra_caps.iter().cloned());
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.cmd.clone()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            host_config: Some(HostConfig {
+                network_mode: Some(format!("container:{}", spec.target)),
+                cap_add: Some(caps),
+                cap_drop: (!spec.extra_caps.is_empty()).then(|| vec!["ALL".into()]),
+                memory: spec.memory_limit,
+                memory_swap: spec.memory_limit,
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::NO),
+                    maximum_retry_count: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        let created = call(
+            what,
+            CALL_TIMEOUT,
+            self.docker.create_container(Some(opts), body),
+        )
+        .await?;
+        Ok(created.id)
+    }
+
     /// Starts container `id`, waits for it to exit and reads its output.
     async fn start_wait_collect(&self, what: &str, id: &str) -> Result<ExecOutput> {
         call(
@@ -351,36 +387,27 @@ impl Runtime for DockerRuntime {
 
     async fn run_helper(&self, spec: &HelperSpec) -> Result<ExecOutput> {
         let what = format!("run helper {} in the network of {}", spec.name, spec.target);
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            cmd: Some(spec.cmd.clone()),
-            labels: Some(spec.labels.clone().into_iter().collect()),
-            host_config: Some(HostConfig {
-                network_mode: Some(format!("container:{}", spec.target)),
-                cap_add: Some(vec!["NET_ADMIN".into()]),
-                restart_policy: Some(RestartPolicy {
-                    name: Some(RestartPolicyNameEnum::NO),
-                    maximum_retry_count: None,
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let opts = CreateContainerOptionsBuilder::default()
-            .name(&spec.name)
-            .build();
-        let created = call(
-            &what,
-            CALL_TIMEOUT,
-            self.docker.create_container(Some(opts), body),
-        )
-        .await?;
-        let ran = self.start_wait_collect(&what, &created.id).await;
+        let id = self.create_helper(&what, spec).await?;
+        let ran = self.start_wait_collect(&what, &id).await;
         // Removed whatever happened: nothing of a helper outlives its call.
-        let removed = self.remove_container(&created.id).await;
+        let removed = self.remove_container(&id).await;
         let out = ran?;
         removed?;
         Ok(out)
+    }
+
+    async fn start_helper(&self, spec: &HelperSpec) -> Result<String> {
+        let what = format!(
+            "start helper {} in the network of {}",
+            spec.name, spec.target
+        );
+        let id = self.create_helper(&what, spec).await?;
+        if let Err(e) = self.start_container(&id).await {
+            // A helper that cannot start is not left behind.
+            let _ = self.remove_container(&id).await;
+            return Err(e);
+        }
+        Ok(id)
     }
 
     async fn usage(&self, id: &str) -> Result<Usage> {

@@ -501,6 +501,60 @@ impl Runtime for FakeRuntime {
         Ok(ExecOutput::default())
     }
 
+    /// Records `start-helper <target> <cmd>` and adds the helper as a
+    /// running container with its labels (create and start events).
+    async fn start_helper(&self, spec: &HelperSpec) -> Result<String> {
+        let mut s = self.lock();
+        let what = format!("start helper {}", spec.name);
+        if s.find(&spec.name).is_some() {
+            return Err(RuntimeError::Conflict {
+                what,
+                message: format!("the name {:?} is already in use", spec.name),
+            });
+        }
+        if !s.images.contains_key(&spec.image) {
+            return Err(RuntimeError::NotFound {
+                what: format!("{what}: image {}", spec.image),
+            });
+        }
+        let target = s.get_mut(&what, &spec.target)?;
+        if target.state != ContainerState::Running {
+            return Err(RuntimeError::Conflict {
+                what,
+                message: format!("container {} is not running", target.name),
+            });
+        }
+        let target = target.name.clone();
+        s.calls
+            .push(format!("start-helper {target} {}", spec.cmd.join(" ")));
+        s.next_id += 1;
+        let id = format!("{:064x}", s.next_id);
+        s.containers.insert(
+            id.clone(),
+            FakeContainer {
+                id: id.clone(),
+                name: spec.name.clone(),
+                image: spec.image.clone(),
+                labels: spec.labels.clone(),
+                env: BTreeMap::new(),
+                networks: Vec::new(),
+                publish: Vec::new(),
+                memory: spec.memory_limit,
+                nano_cpus: None,
+                state: ContainerState::Running,
+                ports: Vec::new(),
+                oom_killed: false,
+                exit_code: None,
+                finished_at: None,
+                logs: String::new(),
+            },
+        );
+        for action in ["create", "start"] {
+            s.event("container", action, &id, &spec.labels, &spec.name);
+        }
+        Ok(id)
+    }
+
     async fn usage(&self, id: &str) -> Result<Usage> {
         let s = self.lock();
         let name = s
