@@ -468,4 +468,23 @@ mod tests {
         let err = plan::plan(&c).unwrap_err().to_string();
         assert!(err.contains("peer-8"), "{err}");
     }
+
+    #[test]
+    fn the_readme_example_plans() {
+        let readme = include_str!("../../README.md");
+        let section = readme.split("### The mesh file").nth(1).unwrap();
+        let yaml = section
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|s| s.split("```").next())
+            .unwrap();
+        let c = resolve(
+            yaml,
+            "README.md",
+            &serde_json::json!({"postgres_password": "pw"}),
+        )
+        .unwrap();
+        let p = plan::plan(&c).unwrap();
+        assert_eq!(p.impairments.len(), 3, "{:?}", p.impairments);
+    }
 }
