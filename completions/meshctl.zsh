@@ -842,7 +842,7 @@ esac
 _meshctl_commands() {
     local commands; commands=(
 'up:Build the images, create the networks, start the databases, the control plane and the peers with hard limits, and wait until every peer has announced and the mesh is connected. Running it again converges' \
-'status:Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge)' \
+'status:Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge), each with its active faults (paused, stopped, killed, shaped, partitioned, isolated)' \
 'graph:Write the live mesh from the topology service, with databases and edge attachments\: \`meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png\`' \
 'down:Remove the deployment'\''s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment' \
 'logs:Print a container'\''s logs\: a peer (\`peer-3\`), a database (\`origin-db\`) or a control-plane service (\`tracker\`) of the deployment' \
@@ -940,7 +940,7 @@ _meshctl__subcmd__heal_commands() {
 _meshctl__subcmd__help_commands() {
     local commands; commands=(
 'up:Build the images, create the networks, start the databases, the control plane and the peers with hard limits, and wait until every peer has announced and the mesh is connected. Running it again converges' \
-'status:Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge)' \
+'status:Show the control plane (health, live peers, rooms), the databases (replication) and every peer (state, memory against its limit, CPU, heartbeat age, cached segments, degree, edge), each with its active faults (paused, stopped, killed, shaped, partitioned, isolated)' \
 'graph:Write the live mesh from the topology service, with databases and edge attachments\: \`meshctl graph > peer_network.dot && dot -Tpng peer_network.dot -o peer_network.png\`' \
 'down:Remove the deployment'\''s peers, databases, control plane, networks and volumes. Idempotent; touches nothing of any other deployment' \
 'logs:Print a container'\''s logs\: a peer (\`peer-3\`), a database (\`origin-db\`) or a control-plane service (\`tracker\`) of the deployment' \

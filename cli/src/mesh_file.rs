@@ -1,7 +1,7 @@
 //! The mesh file (`meshctl up -f mesh.yaml`): [`Settings`] in YAML, every
-//! setting of `up` plus explicit links, per-peer overrides and labels. Keys
-//! follow the spec's environment names in lowercase; a key left out keeps
-//! its default, an unknown key is refused with its line:
+//! setting of `up` plus explicit links, per-peer overrides, impairments and
+//! labels. Keys follow the spec's environment names in lowercase; a key
+//! left out keeps its default, an unknown key is refused with its line:
 //!
 //! ```text
 //! name: mesh
@@ -11,16 +11,37 @@
 //! peer_memory: 15m
 //! degree: 3
 //! seed: 7
-//! links: [[peer-1, peer-6]]
+//! links:
+//!   - [peer-1, peer-6]
+//!   - {a: peer-2, b: peer-5, delay: 80ms, jitter: 10ms, loss: 2%, rate: 1mbit}
+//! impair:
+//!   - {a: peer-1, b: peer-6, rate: 500kbit}
 //! peers:
-//!   peer-3: {room: jazz, region: eu, rtt_ms: 12}
+//!   peer-3: {room: jazz, region: eu, rtt_ms: 12, delay: 40ms, rate: 2mbit}
 //! labels: {team: video}
 //! ```
+//!
+//! Impairments take the values of `meshctl netem set`'s flags (`delay`,
+//! `jitter`, `loss`, `rate`, `corrupt`, `duplicate`) and the same checks:
+//!
+//! - a `links` entry written as a map with shaping keys adds the link (if
+//!   the generated mesh lacks it) and shapes both of its directions;
+//! - an `impair` entry shapes a link the mesh has anyway, generated or
+//!   listed, and adds none: naming a pair that is not a link is an error,
+//!   so is impairing one link twice;
+//! - shaping keys on a `peers` entry shape all of that peer's egress on the
+//!   peer network (a link's own shaping wins for that link's traffic).
+//!
+//! `up` applies them once the peers are up, as `meshctl netem set` would
+//! (replacing what was set for the same direction, so a second `up` changes
+//! nothing); it does not remove shaping that the file no longer declares
+//! (`meshctl netem reset --all` does).
 //!
 //! [`resolve`] is the one place where precedence is decided: flags > env >
 //! file > defaults, with the `max_count` cap. `up --dry-run --format yaml`
 //! prints [`reproducing`]: the resolved settings, secrets left out, whose
-//! `degree: 0` and explicit `links` give the same plan through `up -f`.
+//! `degree: 0` and explicit `links` (impaired ones as maps) give the same
+//! plan through `up -f`.
 
 use std::collections::BTreeMap;
 
@@ -28,8 +49,9 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 use serde_yaml::{Mapping, Value};
 
+use crate::faults::net::Shaping;
 use crate::labels::natural_key;
-use crate::plan::Settings;
+use crate::plan::{Link, Plan, Settings};
 
 /// Parses a mesh file; errors name the field and the line (`source` names
 /// the file in messages). An empty file holds the defaults.
@@ -74,24 +96,35 @@ pub fn resolve(text: &str, source: &str, upper: &impl Serialize) -> anyhow::Resu
     Ok(settings)
 }
 
-/// Settings that reproduce a plan exactly: the edge sets written out, the
-/// generated mesh as explicit links with `degree: 0`.
-pub fn reproducing(settings: &Settings, neighbors: &BTreeMap<String, Vec<String>>) -> Settings {
+/// Settings that reproduce `plan` exactly: the edge sets written out, the
+/// generated mesh as explicit links with `degree: 0`, each impaired link
+/// carrying its shaping (so `impair` is left empty), the peers' shaping
+/// kept in `peers`.
+pub fn reproducing(settings: &Settings, plan: &Plan) -> Settings {
     let (edge1_peers, edge2_peers) = settings.edge_sets();
+    let shaped: BTreeMap<(&str, &str), &Shaping> = plan
+        .impairments
+        .iter()
+        .filter_map(|i| Some(((i.peer.as_str(), i.to.as_deref()?), &i.shaping)))
+        .collect();
     let mut links = Vec::new();
-    for (p, ns) in neighbors {
+    for (p, ns) in &plan.neighbors {
         for q in ns {
             if natural_key(p) < natural_key(q) {
-                links.push((p.clone(), q.clone()));
+                links.push(match shaped.get(&(p.as_str(), q.as_str())) {
+                    Some(s) => Link::shaped(p, q, s),
+                    None => Link::new(p, q),
+                });
             }
         }
     }
-    links.sort_by_key(|(p, q)| (natural_key(p), natural_key(q)));
+    links.sort_by_key(|l| (natural_key(&l.a), natural_key(&l.b)));
     Settings {
         edge1_peers: Some(edge1_peers),
         edge2_peers: Some(edge2_peers),
         degree: 0,
         links,
+        impair: Vec::new(),
         ..settings.clone()
     }
 }
@@ -145,7 +178,7 @@ mod tests {
         assert_eq!(c.peer_memory, 20 * 1024 * 1024);
         assert_eq!(c.edge1_peers, Some(vec!["peer-1".to_string()]));
         assert_eq!(c.peers["peer-3"].room.as_deref(), Some("jazz"));
-        assert_eq!(c.links, [("peer-1".to_string(), "peer-6".to_string())]);
+        assert_eq!(c.links, [Link::new("peer-1", "peer-6")]);
         assert_eq!(resolve("", "none", &()).unwrap().count, 160);
         assert_eq!(resolve("", "none", &()).unwrap(), Settings::default());
         // A file of comments only holds the defaults too.
@@ -221,6 +254,22 @@ mod tests {
         let example = parse(&doc, "doc").unwrap();
         assert_eq!(example.count, 6);
         assert_eq!(example.labels["team"], "video");
+        assert_eq!(example.links[1].delay, Some(80_000));
+        assert_eq!(example.peers["peer-3"].rate, Some(2_000_000));
+        let p = plan::plan(&Settings {
+            postgres_password: "pw".into(),
+            ..example.clone()
+        })
+        .unwrap();
+        let described: Vec<String> = p.impairments.iter().map(|i| i.describe()).collect();
+        assert_eq!(
+            described,
+            [
+                "peer-1 -- peer-6: rate=500kbit",
+                "peer-2 -- peer-5: delay=80ms jitter=10ms loss=2% rate=1mbit",
+                "peer-3 (all egress): delay=40ms rate=2mbit",
+            ]
+        );
         let again = parse(&to_yaml(&example).unwrap(), "again").unwrap();
         assert_eq!(again, example);
         let defaults = to_yaml(&Settings::default()).unwrap();
@@ -237,7 +286,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.postgres_password, "s3cret-pw");
         let p = plan::plan(&c).unwrap();
-        let yaml = to_yaml(&reproducing(&c, &p.neighbors)).unwrap();
+        let yaml = to_yaml(&reproducing(&c, &p)).unwrap();
         assert!(
             !yaml.contains("s3cret") && !yaml.contains("postgres_password:"),
             "{yaml}"
@@ -255,7 +304,7 @@ mod tests {
         let text = "peers:\n  peer-3: {room: jazz, rtt_ms: 12}\nlinks: [[peer-1, peer-12]]\n";
         let c = resolve(text, "m.yaml", &upper).unwrap().masked();
         let p = plan::plan(&c).unwrap();
-        let yaml = to_yaml(&reproducing(&c, &p.neighbors)).unwrap();
+        let yaml = to_yaml(&reproducing(&c, &p)).unwrap();
         assert!(
             yaml.contains("degree: 0") && yaml.contains("peer_memory: 20m"),
             "{yaml}"
@@ -263,6 +312,179 @@ mod tests {
         let again = resolve(&yaml, "dry-run", &()).unwrap().masked();
         assert_eq!(plan::plan(&again).unwrap(), p, "dry-run file:\n{yaml}");
         // And the file is a fixed point.
-        assert_eq!(to_yaml(&reproducing(&again, &p.neighbors)).unwrap(), yaml);
+        assert_eq!(to_yaml(&reproducing(&again, &p)).unwrap(), yaml);
+    }
+
+    #[test]
+    fn impairments_round_trip_through_the_dry_run_file() {
+        let upper =
+            serde_json::json!({"count": 8, "degree": 3, "seed": 5, "postgres_password": "pw"});
+        let c = resolve("", "m.yaml", &upper).unwrap();
+        let generated = plan::plan(&c).unwrap().neighbors;
+        let (p, q) = (&"peer-4".to_string(), &generated["peer-4"][0]);
+        let text = format!(
+            "links:\n  - [peer-1, peer-8]\n  - {{a: peer-8, b: peer-2, loss: 2, rate: 1mbit, corrupt: 0.1%}}\n\
+             impair:\n  - {{a: {q}, b: {p}, delay: 1.5s, jitter: 500us, duplicate: 1%}}\n\
+             peers:\n  peer-3: {{room: jazz, loss: 5%, rate: 100kbps}}\n"
+        );
+        let c = resolve(&text, "m.yaml", &upper).unwrap();
+        let p1 = plan::plan(&c).unwrap();
+        let rows: Vec<(&str, Option<&str>)> = p1
+            .impairments
+            .iter()
+            .map(|i| (i.peer.as_str(), i.to.as_deref()))
+            .collect();
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        assert!(
+            rows.contains(&("peer-2", Some("peer-8"))),
+            "ends in natural order: {rows:?}"
+        );
+        assert!(rows.contains(&("peer-3", None)));
+        let link = |a: &str| p1.impairments.iter().find(|i| i.peer == a).unwrap();
+        assert_eq!(link("peer-2").shaping.loss, Some(2.0));
+        assert_eq!(link("peer-2").shaping.rate_bps, Some(1_000_000));
+        assert_eq!(link("peer-3").shaping.rate_bps, Some(800_000));
+        assert!(p1
+            .impairments
+            .iter()
+            .any(|i| i.shaping.delay_us == Some(1_500_000) && i.shaping.jitter_us == Some(500)));
+        // `impair` added no link: the mesh is the generated one plus `links`.
+        let plain = resolve(
+            "links: [[peer-1, peer-8], [peer-8, peer-2]]\n",
+            "m.yaml",
+            &upper,
+        )
+        .unwrap();
+        assert_eq!(plan::plan(&plain).unwrap().neighbors, p1.neighbors);
+
+        let yaml = to_yaml(&reproducing(&c.masked(), &p1)).unwrap();
+        assert!(!yaml.contains("impair:"), "{yaml}");
+        assert!(
+            yaml.contains("delay: 1.5s") || yaml.contains("delay: 1500ms"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("rate: 800kbit") && yaml.contains("loss: 5%"),
+            "{yaml}"
+        );
+        let again = resolve(&yaml, "dry-run", &()).unwrap();
+        let again = Settings {
+            postgres_password: "pw".into(),
+            ..again
+        };
+        assert_eq!(plan::plan(&again).unwrap(), p1, "dry-run file:\n{yaml}");
+        assert_eq!(to_yaml(&reproducing(&again.masked(), &p1)).unwrap(), yaml);
+    }
+
+    #[test]
+    fn bad_impairments_name_their_key() {
+        let cases = [
+            (
+                "links:\n  - [peer-1, peer-2]\n  - {a: peer-1, b: peer-3, delay: 80}\n",
+                "links[1].delay",
+                "give a unit",
+            ),
+            (
+                "links:\n  - {a: peer-1, b: peer-2, loss: 120%}\n",
+                "links[0].loss",
+                "over 100%",
+            ),
+            (
+                "links:\n  - {a: peer-1, b: peer-2, rate: 3furlongs}\n",
+                "links[0].rate",
+                "unknown unit",
+            ),
+            (
+                "links:\n  - {a: peer-1, b: peer-2, colour: red}\n",
+                "links[0]",
+                "colour",
+            ),
+            (
+                "links:\n  - [peer-1, peer-2, peer-3]\n",
+                "links[0]",
+                "two peers",
+            ),
+            (
+                "peers:\n  peer-3: {room: jazz, delay: -5ms}\n",
+                "peers.peer-3.delay",
+                "negative",
+            ),
+            (
+                "impair:\n  - {a: peer-1, b: peer-2, jitter: soon}\n",
+                "impair[0].jitter",
+                "not a number",
+            ),
+        ];
+        for (text, key, says) in cases {
+            let err = format!("{:#}", parse(text, "m.yaml").unwrap_err());
+            assert!(
+                err.contains(key) && err.contains(says) && err.contains("line"),
+                "{text}: {err}"
+            );
+        }
+        let upper = serde_json::json!({"count": 6, "degree": 0, "postgres_password": "pw"});
+        let line = "links: [[peer-1, peer-2], [peer-2, peer-3], [peer-3, peer-4], [peer-4, peer-5], [peer-5, peer-6]]\n";
+        let planned = |extra: &str| {
+            let c = resolve(&format!("{line}{extra}"), "m.yaml", &upper)?;
+            plan::plan(&c)
+        };
+        planned("").unwrap();
+        for (extra, says) in [
+            (
+                "impair: [{a: peer-1, b: peer-9, loss: 1%}]\n",
+                "impair[0]: peer-9 is not one of the 6 peers",
+            ),
+            (
+                "impair: [{a: peer-1, b: peer-3, loss: 1%}]\n",
+                "impair[0]: peer-1 -- peer-3 is not a link of the mesh",
+            ),
+            (
+                "impair: [{a: peer-2, b: peer-1}]\n",
+                "impair[0]: give at least one of",
+            ),
+            (
+                "impair: [{a: peer-2, b: peer-1, jitter: 5ms}]\n",
+                "impair[0]: --jitter: needs --delay",
+            ),
+            (
+                "impair: [{a: peer-2, b: peer-1, loss: 1%}, {a: peer-1, b: peer-2, rate: 1mbit}]\n",
+                "impair[1]: peer-1 -- peer-2 is already impaired by impair[0]",
+            ),
+            ("peers: {peer-2: {jitter: 5ms}}\n", "peers.peer-2: --jitter"),
+            (
+                "peers: {peer-7: {rate: 1mbit}}\n",
+                "peer-7 is not one of the 6 peers",
+            ),
+        ] {
+            let err = format!("{:#}", planned(extra).unwrap_err());
+            assert!(err.contains(says), "{extra}: {err}");
+        }
+        let c = resolve(
+            "links: [{a: peer-1, b: peer-8, loss: 1%}]\n",
+            "m.yaml",
+            &upper,
+        )
+        .unwrap();
+        let err = plan::plan(&c).unwrap_err().to_string();
+        assert!(err.contains("peer-8"), "{err}");
+    }
+
+    #[test]
+    fn the_readme_example_plans() {
+        let readme = include_str!("../../README.md");
+        let section = readme.split("### The mesh file").nth(1).unwrap();
+        let yaml = section
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|s| s.split("```").next())
+            .unwrap();
+        let c = resolve(
+            yaml,
+            "README.md",
+            &serde_json::json!({"postgres_password": "pw"}),
+        )
+        .unwrap();
+        let p = plan::plan(&c).unwrap();
+        assert_eq!(p.impairments.len(), 3, "{:?}", p.impairments);
     }
 }

@@ -5,15 +5,35 @@
 //! through the [`Runtime`]; [`ServiceView::gather`] asks the tracker,
 //! topology, signalling, Redis and the edge databases through their
 //! published ports; [`assemble`] (pure) joins them into a [`StatusReport`].
+//! Beside them, concurrently, the network faults are read from the peers'
+//! kernels ([`crate::faults::net::active`]); when that fails, the report
+//! says so in `warnings` and shows the node faults alone.
+//!
+//! Each node's `faults` are classified as `meshctl faults` does: node
+//! faults from the engine ([`crate::faults::node::node_fault`]: paused,
+//! stopped, killed, oom-killed, exited), network faults from the kernel
+//! (shaped, partitioned, isolated).
 
 use std::collections::{BTreeMap, HashMap};
 
 use futures::StreamExt;
 
 use crate::context::{self, Role, LABEL_COMPONENT, LABEL_EDGE, LABEL_ROLE};
+use crate::faults::net::ActiveFault;
+use crate::faults::select::Target;
+use crate::faults::{node::node_fault, Fault, FaultKind};
+use crate::offline::{BaseImage, Local};
 use crate::probe;
-use crate::runtime::{Container, ContainerDetails, Runtime, Usage};
+use crate::runtime::{Container, ContainerDetails, Images, Runtime, Usage};
 use wire::contract::{hosts, ports};
+
+/// One active fault of a node, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeFault {
+    pub kind: FaultKind,
+    /// `exited, exit code 137`, `to=peer-4 rate=1mbit`, ...
+    pub detail: String,
+}
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ServiceStatus {
@@ -25,6 +45,7 @@ pub struct ServiceStatus {
     pub healthy: bool,
     /// `http://127.0.0.1:<port>` (redis: `redis://127.0.0.1:<port>`).
     pub url: Option<String>,
+    pub faults: Vec<NodeFault>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -37,6 +58,7 @@ pub struct DatabaseStatus {
     pub subscriptions: Vec<crate::db::SubscriptionStatus>,
     /// Why the database could not be queried, if it could not.
     pub error: Option<String>,
+    pub faults: Vec<NodeFault>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -59,6 +81,8 @@ pub struct PeerStatus {
     pub degree: Option<usize>,
     pub edge: Option<String>,
     pub url: Option<String>,
+    /// Node faults, then network faults (one per shaped direction).
+    pub faults: Vec<NodeFault>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -81,6 +105,8 @@ pub struct StatusReport {
     /// Present with `networks: true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub networks: Option<Vec<NetworkStatus>>,
+    /// What could not be read (the network faults), the rest shown anyway.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,25 +122,32 @@ pub struct StatusOptions {
 #[derive(Debug, Clone, Default)]
 pub struct EngineView {
     pub containers: Vec<Container>,
-    /// Inspected peers, by container id.
+    /// Inspected peers, and other containers that do not run, by id.
     pub details: HashMap<String, ContainerDetails>,
     /// Stats samples of running peers, by container id (absent: no sample).
     pub usage: HashMap<String, Usage>,
     pub networks: Option<Vec<NetworkStatus>>,
+    /// Network faults read from the running peers' kernels.
+    pub network_faults: Vec<ActiveFault>,
+    /// Why they could not be read, if they could not.
+    pub network_error: Option<String>,
 }
 
 impl EngineView {
     pub async fn gather(rt: &impl Runtime, opts: &StatusOptions) -> anyhow::Result<EngineView> {
         let containers = context::list_containers(rt, &opts.name).await?;
+        // Peers for their limits; anything else that is down for how it
+        // ended (its fault).
         let peers: Vec<&Container> = containers
             .iter()
-            .filter(|c| c.label(LABEL_ROLE) == Some(Role::Peer.as_str()))
+            .filter(|c| c.label(LABEL_ROLE) == Some(Role::Peer.as_str()) || !c.running())
             .collect();
         type Sample = (Option<ContainerDetails>, Option<Usage>, String);
         let sampled: Vec<anyhow::Result<Sample>> = futures::stream::iter(peers)
             .map(|c| async move {
                 let details = rt.inspect_container(&c.id).await?;
-                let usage = if opts.stats && c.running() {
+                let peer = c.label(LABEL_ROLE) == Some(Role::Peer.as_str());
+                let usage = if opts.stats && peer && c.running() {
                     rt.usage(&c.id).await.ok()
                 } else {
                     None
@@ -258,6 +291,8 @@ fn control_url(c: &Container, service: &str) -> Option<String> {
 
 /// Joins what the engine and the services said (pure).
 pub fn assemble(name: &str, engine: &EngineView, services: &ServiceView) -> StatusReport {
+    let faults = node_faults(engine);
+    let faults_of = |component: &str| faults.get(component).cloned().unwrap_or_default();
     let mut report = StatusReport {
         deployment: name.to_string(),
         control: Vec::new(),
@@ -266,6 +301,11 @@ pub fn assemble(name: &str, engine: &EngineView, services: &ServiceView) -> Stat
         databases: Vec::new(),
         peers: Vec::new(),
         networks: engine.networks.clone(),
+        warnings: engine
+            .network_error
+            .iter()
+            .map(|e| format!("network faults unknown: {e}"))
+            .collect(),
     };
     let of_role = |role: Role| {
         engine
@@ -284,6 +324,7 @@ pub fn assemble(name: &str, engine: &EngineView, services: &ServiceView) -> Stat
         };
         report.control.push(ServiceStatus {
             healthy: services.healthy.contains(&name),
+            faults: faults_of(&name),
             name,
             container: c.name.clone(),
             state: c.state.to_string(),
@@ -301,6 +342,7 @@ pub fn assemble(name: &str, engine: &EngineView, services: &ServiceView) -> Stat
                     state: "missing".into(),
                     healthy: false,
                     url: None,
+                    faults: Vec::new(),
                 });
             }
         }
@@ -323,6 +365,7 @@ pub fn assemble(name: &str, engine: &EngineView, services: &ServiceView) -> Stat
                 .map(|p| format!("127.0.0.1:{p}")),
             subscriptions,
             error,
+            faults: faults_of(&name),
             name,
         });
     }
@@ -346,6 +389,7 @@ pub fn assemble(name: &str, engine: &EngineView, services: &ServiceView) -> Stat
             degree: services.degrees.get(&name).copied(),
             edge: c.label(LABEL_EDGE).map(str::to_string),
             url: context::http_url(c, ports::PEER),
+            faults: faults_of(&name),
             name,
         });
     }
@@ -353,12 +397,75 @@ pub fn assemble(name: &str, engine: &EngineView, services: &ServiceView) -> Stat
     report
 }
 
-/// `meshctl status`.
-pub async fn status(rt: &impl Runtime, opts: &StatusOptions) -> anyhow::Result<StatusReport> {
-    let engine = EngineView::gather(rt, opts).await?;
-    let mut services = ServiceView::gather(&engine).await?;
-    services.subscriptions = edge_subscriptions(rt, &engine, &opts.name).await?;
+/// Each node's faults by component: the engine's (pure, from the
+/// containers and their details), then the kernels', each sorted.
+fn node_faults(engine: &EngineView) -> HashMap<String, Vec<NodeFault>> {
+    let mut out: HashMap<String, Vec<NodeFault>> = HashMap::new();
+    let rows = engine
+        .containers
+        .iter()
+        .filter_map(|c| node_fault(&Target::of(c)?, engine.details.get(&c.id)?))
+        .chain(engine.network_faults.iter().map(Fault::from));
+    for f in rows {
+        out.entry(f.target).or_default().push(NodeFault {
+            kind: f.kind,
+            detail: f.detail,
+        });
+    }
+    for v in out.values_mut() {
+        v.sort_by(|a, b| (a.kind, &a.detail).cmp(&(b.kind, &b.detail)));
+    }
+    out
+}
+
+/// `meshctl status`. The network faults are read alongside the rest;
+/// failing to read them is a warning in the report, never an error.
+pub async fn status<R: Runtime + Images>(
+    rt: &R,
+    opts: &StatusOptions,
+) -> anyhow::Result<StatusReport> {
+    let reads = async {
+        let engine = EngineView::gather(rt, opts).await?;
+        let mut services = ServiceView::gather(&engine).await?;
+        services.subscriptions = edge_subscriptions(rt, &engine, &opts.name).await?;
+        Ok::<_, anyhow::Error>((engine, services))
+    };
+    let (reads, network) = tokio::join!(reads, network_faults(rt, &opts.name));
+    let (mut engine, services) = reads?;
+    match network {
+        Ok(faults) => engine.network_faults = faults,
+        // Without a running peer there is no kernel to read, and nothing
+        // to warn about.
+        Err(e) if engine.containers.iter().any(is_running_peer) => {
+            engine.network_error = Some(e);
+        }
+        Err(_) => {}
+    }
     Ok(assemble(&opts.name, &engine, &services))
+}
+
+fn is_running_peer(c: &Container) -> bool {
+    c.running() && c.label(LABEL_ROLE) == Some(Role::Peer.as_str())
+}
+
+/// The network faults of the deployment's running peers. Every one was made
+/// by a helper from the tools image, so without that image on the daemon
+/// there is none; `status` never pulls or builds it to find out.
+async fn network_faults<R: Runtime + Images>(
+    rt: &R,
+    name: &str,
+) -> Result<Vec<ActiveFault>, String> {
+    match crate::offline::local(rt, BaseImage::Tools).await {
+        Ok(Local::Current(_)) => crate::faults::net::active(rt, name)
+            .await
+            .map_err(|e| format!("{e:#}")),
+        Ok(Local::Absent) => Ok(Vec::new()),
+        Ok(Local::Stale) => Err(format!(
+            "the helper image {} is from an older meshctl (any `meshctl netem show` rebuilds it)",
+            BaseImage::Tools.offline()
+        )),
+        Err(e) => Err(format!("{e:#}")),
+    }
 }
 
 /// Each running edge database's subscriptions, asked with the deployment's

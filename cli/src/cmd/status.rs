@@ -1,10 +1,11 @@
-use meshctl::status::{self, StatusOptions, StatusReport};
+use meshctl::status::{self, NodeFault, StatusOptions, StatusReport};
 
 use super::{mib, Format, Global};
 
 /// Show the control plane (health, live peers, rooms), the databases
 /// (replication) and every peer (state, memory against its limit, CPU,
-/// heartbeat age, cached segments, degree, edge).
+/// heartbeat age, cached segments, degree, edge), each with its active
+/// faults (paused, stopped, killed, shaped, partitioned, isolated).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -33,6 +34,9 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         },
     )
     .await?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     match args.format {
         Format::Json => super::print_json(&report),
         Format::Table => {
@@ -46,17 +50,29 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or("-".into(), |v| v.to_string())
 }
 
+/// `paused,shaped`: each kind once, `-` when none.
+fn faults(f: &[NodeFault]) -> String {
+    let mut kinds: Vec<&str> = f.iter().map(|f| f.kind.as_str()).collect();
+    kinds.dedup();
+    if kinds.is_empty() {
+        "-".into()
+    } else {
+        kinds.join(",")
+    }
+}
+
 fn print_tables(r: &StatusReport) {
     if r.control.is_empty() && r.databases.is_empty() && r.peers.is_empty() {
         eprintln!("deployment {:?} has no containers", r.deployment);
     }
-    let mut t = super::table(&["service", "container", "state", "health", "address"]);
+    let mut t = super::table(&["service", "container", "state", "health", "faults", "address"]);
     for s in &r.control {
         t.add_row(vec![
             s.name.clone(),
             s.container.clone(),
             s.state.clone(),
             if s.healthy { "ok" } else { "down" }.into(),
+            faults(&s.faults),
             opt(s.url.clone()),
         ]);
     }
@@ -71,7 +87,14 @@ fn print_tables(r: &StatusReport) {
             rooms.join(", ")
         }
     );
-    let mut t = super::table(&["database", "container", "state", "address", "replication"]);
+    let mut t = super::table(&[
+        "database",
+        "container",
+        "state",
+        "faults",
+        "address",
+        "replication",
+    ]);
     for d in &r.databases {
         let repl = if let Some(e) = &d.error {
             format!("error: {e}")
@@ -104,6 +127,7 @@ fn print_tables(r: &StatusReport) {
             d.name.clone(),
             d.container.clone(),
             d.state.clone(),
+            faults(&d.faults),
             opt(d.address.clone()),
             repl,
         ]);
@@ -112,6 +136,7 @@ fn print_tables(r: &StatusReport) {
     let mut t = super::table(&[
         "peer",
         "state",
+        "faults",
         "memory / limit",
         "cpu",
         "heartbeat",
@@ -131,6 +156,7 @@ fn print_tables(r: &StatusReport) {
         t.add_row(vec![
             p.name.clone(),
             state,
+            faults(&p.faults),
             format!(
                 "{} / {}",
                 p.memory.map_or("-".into(), mib),

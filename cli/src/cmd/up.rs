@@ -205,7 +205,7 @@ fn dry_run(settings: &Settings, format: UpFormat) -> anyhow::Result<()> {
     let plan = plan::plan(settings)?;
     match format {
         UpFormat::Yaml => {
-            let file = mesh_file::reproducing(settings, &plan.neighbors);
+            let file = mesh_file::reproducing(settings, &plan);
             print!("{}", mesh_file::to_yaml(&file)?);
             Ok(())
         }
@@ -232,6 +232,9 @@ fn dry_run(settings: &Settings, format: UpFormat) -> anyhow::Result<()> {
                 ]);
             }
             println!("{t}");
+            for i in &plan.impairments {
+                println!("impair {}", i.describe());
+            }
             Ok(())
         }
     }
@@ -279,6 +282,9 @@ fn print_summary(r: &deploy::UpReport) {
             "ready in".into(),
             format!("{s:.1} s (all announced, graph connected)"),
         ));
+    }
+    for i in &r.impairments {
+        rows.push((format!("shaped {}", i.target()), i.shaping.describe()));
     }
     for (k, v) in rows {
         t.add_row(vec![k, v]);

@@ -64,6 +64,8 @@ pub struct UpReport {
     pub ready_secs: Option<f64>,
     /// How the host reaches it.
     pub endpoints: Deployment,
+    /// The mesh file's impairments, applied after the peers were up.
+    pub impairments: Vec<plan::Impairment>,
 }
 
 /// What `up` waits for between converge steps. The real one probes the
@@ -232,7 +234,40 @@ pub async fn apply(
         started_secs,
         ready_secs,
         endpoints: Deployment::default(),
+        impairments: Vec::new(),
     })
+}
+
+/// Applies the plan's impairments through [`crate::faults::net::netem_set`]:
+/// a link's both directions, a peer's whole egress. One after the other,
+/// since two helpers changing one peer's qdiscs at once could race. Each
+/// replaces what was set for the same direction, so a second run changes
+/// nothing.
+pub async fn impair<R: Runtime + Images>(
+    rt: &R,
+    plan: &Plan,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    use crate::faults::net::{netem_set, NetemSet};
+    if plan.impairments.is_empty() {
+        return Ok(());
+    }
+    let step = progress.step(Some(plan.impairments.len() as u64), "impair");
+    for i in &plan.impairments {
+        step.set_message(i.describe());
+        let set = NetemSet {
+            peer: i.peer.clone(),
+            to: i.to.iter().cloned().collect(),
+            shaping: i.shaping.clone(),
+            one_way: false,
+        };
+        netem_set(rt, &plan.deployment, &set, &step)
+            .await
+            .with_context(|| format!("impair {}", i.describe()))?;
+        step.inc(1);
+    }
+    step.finish_with_message(format!("{} applied", plan.impairments.len()));
+    Ok(())
 }
 
 /// Fails unless the engine enforces memory limits and memory+swap limits:
@@ -266,7 +301,10 @@ pub async fn up<R: Runtime + Images>(
     }
     let work = async {
         let images = build_images(rt, &opts.config, progress).await?;
-        apply(rt, opts, &plan, &images, &Probed(rt), progress, start).await
+        let mut report = apply(rt, opts, &plan, &images, &Probed(rt), progress, start).await?;
+        impair(rt, &plan, progress).await?;
+        report.impairments = plan.impairments.clone();
+        Ok(report)
     };
     let mut report = converge::undo_on_interrupt(
         rt,

@@ -103,24 +103,29 @@ pub async fn list_all<R: Runtime + crate::runtime::Images>(
     deployment: &str,
 ) -> anyhow::Result<Vec<Fault>> {
     let mut faults = list(rt, deployment).await?;
-    for a in net::active(rt, deployment).await? {
+    faults.extend(net::active(rt, deployment).await?.iter().map(Fault::from));
+    faults.sort_by_key(|f| (natural_key(&f.target), f.kind));
+    Ok(faults)
+}
+
+impl From<&net::ActiveFault> for Fault {
+    /// A network fault read from a peer's kernel, as a row.
+    fn from(a: &net::ActiveFault) -> Fault {
         let kind = match a.kind.as_str() {
             "partition" => FaultKind::Partitioned,
             "isolate" => FaultKind::Isolated,
             _ => FaultKind::Shaped,
         };
-        faults.push(Fault {
+        Fault {
             kind,
-            target: a.target,
+            target: a.target.clone(),
             role: Some(Role::Peer),
-            detail: a.detail,
+            detail: a.detail.clone(),
             since: None,
             exit_code: None,
             oom_killed: false,
-        });
+        }
     }
-    faults.sort_by_key(|f| (natural_key(&f.target), f.kind));
-    Ok(faults)
 }
 
 #[cfg(test)]

@@ -210,6 +210,48 @@ pub async fn ensure(rt: &impl Images, which: BaseImage, progress: &Step) -> anyh
     Ok(offline.to_string())
 }
 
+/// What the daemon holds of `which`, asked the way [`ensure`] asks, but
+/// without pulling or building anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Local {
+    /// The reference [`ensure`] would answer at once.
+    Current(String),
+    /// Only our offline image, built from another recipe: [`ensure`] would
+    /// rebuild it.
+    Stale,
+    Absent,
+}
+
+/// Which form of `which` the daemon holds, if any (see [`Local`]).
+pub async fn local(rt: &impl Images, which: BaseImage) -> anyhow::Result<Local> {
+    if let Ok(wanted) = std::env::var(which.env_var()) {
+        let wanted = wanted.trim();
+        if !wanted.is_empty() && image_labels(rt, wanted).await?.is_some() {
+            return Ok(Local::Current(wanted.to_string()));
+        }
+    }
+    if which.has_official() && image_labels(rt, which.official()).await?.is_some() {
+        return Ok(Local::Current(which.official().to_string()));
+    }
+    let offline = which.offline();
+    Ok(match image_labels(rt, offline).await? {
+        Some(labels) if labels.get(LABEL_RECIPE) == Some(&recipe_hash(which).await?) => {
+            Local::Current(offline.to_string())
+        }
+        Some(_) => Local::Stale,
+        None => Local::Absent,
+    })
+}
+
+/// The labels a current offline build of `which` carries (for fakes).
+#[cfg(test)]
+pub(crate) async fn current_labels(which: BaseImage) -> Labels {
+    let mut labels = Labels::new();
+    let recipe = recipe_hash(which).await.expect("recipe hash");
+    labels.insert(LABEL_RECIPE.to_string(), recipe);
+    labels
+}
+
 /// The image's labels when the daemon has it, `None` when it does not.
 async fn image_labels(rt: &impl Images, reference: &str) -> anyhow::Result<Option<Labels>> {
     Ok(rt.inspect_image(reference).await?.map(|image| image.labels))

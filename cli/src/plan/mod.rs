@@ -20,10 +20,12 @@ use crate::labels::{natural_key, Role};
 use containers::{control, databases, labels, peer, Networks};
 
 mod containers;
+pub mod impair;
 pub mod mesh;
 pub mod naming;
 pub mod settings;
 
+pub use impair::{Impairment, Link};
 pub use mesh::mesh;
 pub use naming::{
     check_deployment_name, control_name, object_name, origin_conninfo, subscription_name,
@@ -173,6 +175,8 @@ pub struct Plan {
     pub neighbors: BTreeMap<String, Vec<String>>,
     /// `edge-db-a` → the peers reading it.
     pub edges: BTreeMap<String, Vec<String>>,
+    /// Shaped links and peers, applied once the peers are up.
+    pub impairments: Vec<Impairment>,
 }
 
 impl Plan {
@@ -204,7 +208,12 @@ pub fn plan(config: &Config) -> anyhow::Result<Plan> {
             config.cache_capacity
         );
     }
-    let neighbors = mesh(&names, config.degree, config.seed, &config.links)?;
+    let links: Vec<(String, String)> = config
+        .links
+        .iter()
+        .map(|l| (l.a.clone(), l.b.clone()))
+        .collect();
+    let neighbors = mesh(&names, config.degree, config.seed, &links)?;
     let most = wire::contract::limits::MAX_NEIGHBORS;
     if let Some((p, ns)) = neighbors.iter().find(|(_, ns)| ns.len() > most) {
         anyhow::bail!(
@@ -212,6 +221,7 @@ pub fn plan(config: &Config) -> anyhow::Result<Plan> {
             ns.len()
         );
     }
+    let impairments = impair::impairments(config, &neighbors)?;
     let (mut edge_a, mut edge_b) = config.edge_sets();
     edge_a.sort_by_key(|s| natural_key(s));
     edge_b.sort_by_key(|s| natural_key(s));
@@ -266,6 +276,7 @@ pub fn plan(config: &Config) -> anyhow::Result<Plan> {
             (EDGE_DB_A.to_string(), edge_a),
             (EDGE_DB_B.to_string(), edge_b),
         ]),
+        impairments,
     })
 }
 
@@ -309,6 +320,7 @@ mod tests {
                 room: Some("jazz".into()),
                 region: None,
                 rtt_ms: Some(9),
+                ..Default::default()
             },
         );
         let p = plan(&c).unwrap();

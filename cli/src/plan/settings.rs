@@ -14,7 +14,9 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Deserializer, Serialize};
 use wire::contract::urls;
 
+use super::impair::{duration, percent, rate, Link};
 use super::naming::DEFAULT_DEPLOYMENT;
+use crate::faults::net::Shaping;
 
 /// Every setting of `up`, resolved (flags > env > mesh file > defaults, in
 /// [`crate::mesh_file::resolve`]).
@@ -93,8 +95,18 @@ pub struct Settings {
     pub degree: usize,
     /// Seed of the generated mesh: the same seed gives the same mesh.
     pub seed: u64,
-    /// Links added to the generated mesh (both directions): `[[a, b], ...]`.
-    pub links: Vec<(String, String)>,
+    /// Links added to the generated mesh (both directions): `[a, b]`, or
+    /// `{a: .., b: .., delay: 80ms, loss: 2%, rate: 1mbit}` to impair both
+    /// directions too (also `jitter`, `corrupt`, `duplicate`).
+    #[serde(with = "super::impair::link_list")]
+    pub links: Vec<Link>,
+    /// Impairments of links the mesh has anyway (generated or in `links`),
+    /// in the same form as `links`; adds no link.
+    #[serde(
+        with = "super::impair::link_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub impair: Vec<Link>,
     /// Per-peer settings that replace the ones above, by peer name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub peers: BTreeMap<String, PeerOverride>,
@@ -135,13 +147,16 @@ impl Default for Settings {
             degree: 4,
             seed: 1,
             links: Vec::new(),
+            impair: Vec::new(),
             peers: BTreeMap::new(),
             labels: BTreeMap::new(),
         }
     }
 }
 
-/// Per-peer settings that replace the defaults.
+/// Per-peer settings that replace the defaults, and the shaping of all of
+/// the peer's egress on the peer network (`delay: 40ms`, `rate: 2mbit`; the
+/// values of `meshctl netem set`, see [`Link`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerOverride {
@@ -151,6 +166,32 @@ pub struct PeerOverride {
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "duration")]
+    pub delay: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "duration")]
+    pub jitter: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "percent")]
+    pub loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "rate")]
+    pub rate: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "percent")]
+    pub corrupt: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "percent")]
+    pub duplicate: Option<f64>,
+}
+
+impl PeerOverride {
+    /// The shaping of the peer's egress (default: none).
+    pub fn shaping(&self) -> Shaping {
+        Shaping {
+            delay_us: self.delay,
+            jitter_us: self.jitter,
+            loss: self.loss,
+            rate_bps: self.rate,
+            corrupt: self.corrupt,
+            duplicate: self.duplicate,
+        }
+    }
 }
 
 /// Shown for a secret `up` will generate.

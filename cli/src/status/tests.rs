@@ -111,3 +111,116 @@ async fn an_unknown_deployment_is_empty_not_an_error() {
     let json = serde_json::to_string(&r).unwrap();
     assert!(json.contains("\"deployment\":\"nope\""), "{json}");
 }
+
+fn kinds(f: &[NodeFault]) -> Vec<&str> {
+    f.iter().map(|f| f.kind.as_str()).collect()
+}
+
+/// Node faults from the engine and network faults from the kernels land on
+/// their node; a node without any has none.
+#[tokio::test]
+async fn faults_from_the_engine_and_the_kernels_are_merged_per_node() {
+    let rt = deployment("t1", 4).await;
+    rt.set_state("t1-peer-2", ContainerState::Paused, false);
+    rt.kill_container("t1-tracker", "SIGKILL").await.unwrap();
+    rt.stop_container("t1-edge-db-b", std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    let mut engine = EngineView::gather(&rt, &options("t1")).await.unwrap();
+    let net = |kind: &str, target: &str, detail: &str| ActiveFault {
+        kind: kind.into(),
+        target: target.into(),
+        detail: detail.into(),
+    };
+    engine.network_faults = vec![
+        net("netem", "peer-1", "to=peer-3 rate=1mbit"),
+        net("netem", "peer-1", "to=all loss=5%"),
+        net("partition", "peer-2", "cut from peer-4"),
+        net("netem", "peer-3", "to=peer-1 rate=1mbit"),
+    ];
+    let r = assemble("t1", &engine, &ServiceView::default());
+    assert!(r.warnings.is_empty());
+    let peers: Vec<(&str, Vec<&str>)> = r
+        .peers
+        .iter()
+        .map(|p| (p.name.as_str(), kinds(&p.faults)))
+        .collect();
+    assert_eq!(
+        peers,
+        [
+            ("peer-1", vec!["shaped", "shaped"]),
+            ("peer-2", vec!["paused", "partitioned"]),
+            ("peer-3", vec!["shaped"]),
+            ("peer-4", vec![]),
+        ]
+    );
+    assert_eq!(r.peers[0].faults[0].detail, "to=all loss=5%");
+    let tracker = r.control.iter().find(|s| s.name == "tracker").unwrap();
+    assert_eq!(kinds(&tracker.faults), ["killed"]);
+    assert!(tracker.faults[0].detail.contains("137"), "{tracker:?}");
+    let redis = r.control.iter().find(|s| s.name == "redis").unwrap();
+    assert!(redis.faults.is_empty());
+    let edge_b = r.databases.iter().find(|d| d.name == "edge-db-b").unwrap();
+    assert_eq!(kinds(&edge_b.faults), ["stopped"]);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["peers"][1]["faults"][0]["kind"], "paused");
+    assert_eq!(json["peers"][3]["faults"], serde_json::json!([]));
+}
+
+/// Kernels that cannot be read leave a warning and the node faults.
+#[tokio::test]
+async fn unreadable_network_faults_are_a_warning() {
+    let rt = deployment("t1", 2).await;
+    rt.set_state("t1-peer-1", ContainerState::Paused, false);
+    let mut engine = EngineView::gather(&rt, &options("t1")).await.unwrap();
+    engine.network_error = Some("helper failed".into());
+    let r = assemble("t1", &engine, &ServiceView::default());
+    assert_eq!(r.warnings, ["network faults unknown: helper failed"]);
+    assert_eq!(kinds(&r.peers[0].faults), ["paused"]);
+}
+
+/// `status` reads the kernels through helpers only when the tools image is
+/// on the daemon (nothing else makes network faults), and never builds it.
+#[tokio::test]
+async fn status_reads_the_kernels_only_where_faults_can_be() {
+    let rt = deployment("t1", 3).await;
+    // Nothing answers on the fake's ports: spare the databases' retries.
+    for db in ["t1-edge-db-a", "t1-edge-db-b"] {
+        rt.set_state(db, ContainerState::Exited, false);
+    }
+    rt.clear_calls();
+    let r = status(&rt, &options("t1")).await.unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let helpers = |rt: &FakeRuntime| {
+        rt.calls()
+            .iter()
+            .filter(|c| c.starts_with("helper "))
+            .count()
+    };
+    assert_eq!(helpers(&rt), 0, "{:?}", rt.calls());
+    assert!(
+        !rt.calls().iter().any(|c| c.contains("build")),
+        "{:?}",
+        rt.calls()
+    );
+    let tools = crate::offline::BaseImage::Tools;
+    // An older build is not rebuilt by `status`: a warning says so.
+    rt.add_image(tools.offline(), "sha256:old-tools", Default::default());
+    let r = status(&rt, &options("t1")).await.unwrap();
+    assert!(r.warnings[0].contains("older meshctl"), "{:?}", r.warnings);
+    assert_eq!(helpers(&rt), 0, "{:?}", rt.calls());
+    rt.add_image(
+        tools.offline(),
+        "sha256:tools",
+        crate::offline::current_labels(tools).await,
+    );
+    let r = status(&rt, &options("t1")).await.unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(
+        helpers(&rt),
+        3,
+        "one read per running peer: {:?}",
+        rt.calls()
+    );
+    assert!(r.peers.iter().all(|p| p.faults.is_empty()));
+}
