@@ -94,11 +94,17 @@ _meshctl() {
             meshctl,up)
                 cmd="meshctl__subcmd__up"
                 ;;
+            meshctl__subcmd__bench,churn)
+                cmd="meshctl__subcmd__bench__subcmd__churn"
+                ;;
             meshctl__subcmd__bench,help)
                 cmd="meshctl__subcmd__bench__subcmd__help"
                 ;;
             meshctl__subcmd__bench,swarm)
                 cmd="meshctl__subcmd__bench__subcmd__swarm"
+                ;;
+            meshctl__subcmd__bench__subcmd__help,churn)
+                cmd="meshctl__subcmd__bench__subcmd__help__subcmd__churn"
                 ;;
             meshctl__subcmd__bench__subcmd__help,help)
                 cmd="meshctl__subcmd__bench__subcmd__help__subcmd__help"
@@ -183,6 +189,9 @@ _meshctl() {
                 ;;
             meshctl__subcmd__help,up)
                 cmd="meshctl__subcmd__help__subcmd__up"
+                ;;
+            meshctl__subcmd__help__subcmd__bench,churn)
+                cmd="meshctl__subcmd__help__subcmd__bench__subcmd__churn"
                 ;;
             meshctl__subcmd__help__subcmd__bench,swarm)
                 cmd="meshctl__subcmd__help__subcmd__bench__subcmd__swarm"
@@ -293,7 +302,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__bench)
-            opts="-h -V --name --help --version swarm help"
+            opts="-h -V --name --help --version swarm churn help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -310,9 +319,125 @@ _meshctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        meshctl__subcmd__bench__subcmd__help)
-            opts="swarm help"
+        meshctl__subcmd__bench__subcmd__churn)
+            opts="-h -V --song --listeners --spread --retries --request-timeout --no-failover --speed --kill --every --kill-from --mode --restart-after --except --restart --restart-at --restart-gap --partition-around --partition-random --partition-at --partition-for --seed --format --name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --song)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listeners)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spread)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --speed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kill)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kill-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mode)
+                    COMPREPLY=($(compgen -W "kill stop pause" -- "${cur}"))
+                    return 0
+                    ;;
+                --restart-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --except)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restart)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restart-at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restart-gap)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition-around)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition-random)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition-at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition-for)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__bench__subcmd__help)
+            opts="swarm churn help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__bench__subcmd__help__subcmd__churn)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -353,7 +478,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__bench__subcmd__swarm)
-            opts="-h -V --song --listeners --spread --retries --request-timeout --format --name --help --version"
+            opts="-h -V --song --listeners --spread --retries --request-timeout --failover --speed --format --name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -376,6 +501,10 @@ _meshctl() {
                     return 0
                     ;;
                 --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --speed)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -595,8 +724,22 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__help__subcmd__bench)
-            opts="swarm"
+            opts="swarm churn"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        meshctl__subcmd__help__subcmd__bench__subcmd__churn)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -345,8 +345,41 @@ _arguments "${_arguments_options[@]}" : \
 '--spread=[Seconds over which the listeners'\'' starts are spread at random]:SPREAD:_default' \
 '--retries=[Further attempts at a failed or corrupt segment, as a player would]:RETRIES:_default' \
 '--request-timeout=[Seconds for each request]:REQUEST_TIMEOUT:_default' \
+'--speed=[Pace each listener like a player at this many times real time (3 segments ahead of the playhead); default\: as fast as it can]:SPEED:_default' \
 '--format=[]:FORMAT:(table json)' \
 '--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'--failover[After a failed request, a listener asks the next of its peer'\''s mesh neighbours, as a player with backup streams does]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(churn)
+_arguments "${_arguments_options[@]}" : \
+'--song=[]:SONG:_default' \
+'--listeners=[Listeners; default one per running peer]:LISTENERS:_default' \
+'--spread=[Seconds over which the listeners'\'' starts are spread at random]:SPREAD:_default' \
+'--retries=[Further attempts at a failed or corrupt segment]:RETRIES:_default' \
+'--request-timeout=[Seconds for each request]:REQUEST_TIMEOUT:_default' \
+'--speed=[Pace each listener like a player at this many times real time (3 segments ahead of the playhead), so faults hit a playing swarm]:SPEED:_default' \
+'--kill=[Take down this many live peers each round\: a count or a share (10%)]:N|P%:_default' \
+'--every=[Time between rounds of --kill]:EVERY:_default' \
+'--kill-from=[First round of --kill, from the start]:KILL_FROM:_default' \
+'--mode=[How --kill takes peers down]:MODE:(kill stop pause)' \
+'--restart-after=[Bring each peer taken down back after this long (else when the swarm ends)]:RESTART_AFTER:_default' \
+'*--except=[Leave out of --kill\: \`edge-peers\` or a peer; repeatable]:edge-peers|PEER:_default' \
+'*--restart=[Restart these one after another (comma-separated\: redis, tracker, signalling, topology, edge-db-a, ...)]:RESTART:_default' \
+'--restart-at=[First restart, from the start]:RESTART_AT:_default' \
+'--restart-gap=[Time between restarts]:RESTART_GAP:_default' \
+'*--partition-around=[Partition the mesh around this edge database (repeatable) for a window]:EDGE-DB:_default' \
+'--partition-random=[Partition a random group of this many peers from the rest]:N|P%:_default' \
+'--partition-at=[When the partition starts]:PARTITION_AT:_default' \
+'--partition-for=[How long it holds before heal]:PARTITION_FOR:_default' \
+'--seed=[Seed of every random choice (printed when not given)]:SEED:_default' \
+'--format=[]:FORMAT:(table json)' \
+'--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'--no-failover[Listeners stay on their own peer (no failover to its neighbours)]' \
 '-h[Print help]' \
 '--help[Print help]' \
 '-V[Print version]' \
@@ -366,6 +399,10 @@ _arguments "${_arguments_options[@]}" : \
         curcontext="${curcontext%:*:*}:meshctl-bench-help-command-$line[1]:"
         case $line[1] in
             (swarm)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(churn)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -476,12 +513,16 @@ esac
 ;;
 (partition)
 _arguments "${_arguments_options[@]}" : \
+'--random=[One more group of this many random peers\: a count (\`8\`) or a share (\`25%\`)]:N|P%:_default' \
+'*--around=[One more group\: the peers nearest this edge database by mesh hops (\`edge-db-a\`); repeatable. \`--around edge-db-a\` on a deployment with two edges cuts the mesh into halves that each keep an edge]:EDGE-DB:_default' \
+'--seed=[Seed of --random (printed when not given)]:SEED:_default' \
+'--format=[]:FORMAT:(table json)' \
 '--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
 '-h[Print help]' \
 '--help[Print help]' \
 '-V[Print version]' \
 '--version[Print version]' \
-'*::groups -- Two or more groups, each a comma-separated list of peers (`peer-1,peer-2 peer-3,peer-4`):_default' \
+'*::groups -- Groups, each a comma-separated list of peers (`peer-1,peer-2 peer-3,peer-4`):_default' \
 && ret=0
 ;;
 (isolate)
@@ -745,6 +786,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(churn)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
         esac
     ;;
 esac
@@ -854,7 +899,7 @@ _meshctl_commands() {
 'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
 'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
 'netem:Shape links\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace). Where the kernel has no sch_netem, delay, jitter, corruption and duplication are applied by a \`mesh-shaper\` container per shaped direction (NFQUEUE)' \
-'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it' \
+'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it. The running peers in no group form one more group, so \`partition peer-1,peer-2\` cuts those two off from the rest' \
 'isolate:Cut a peer off the mesh network without stopping it\: all its traffic on the peer network is dropped, in and out (comment \`meshctl-isolate\`); \`meshctl heal\` removes it' \
 'heal:Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl), the shaper containers and any leftover helper container; with \`--all\`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
@@ -874,17 +919,29 @@ _meshctl_commands() {
 _meshctl__subcmd__bench_commands() {
     local commands; commands=(
 'swarm:N listeners play one song at once, each through its own peer' \
+'churn:The swarm while peers are killed on a schedule, services restarted and the mesh partitioned; figures per phase (before, during, after), failures split by whether the listener'\''s own peer stayed up' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'meshctl bench commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__bench__subcmd__churn_commands] )) ||
+_meshctl__subcmd__bench__subcmd__churn_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl bench churn commands' commands "$@"
 }
 (( $+functions[_meshctl__subcmd__bench__subcmd__help_commands] )) ||
 _meshctl__subcmd__bench__subcmd__help_commands() {
     local commands; commands=(
 'swarm:N listeners play one song at once, each through its own peer' \
+'churn:The swarm while peers are killed on a schedule, services restarted and the mesh partitioned; figures per phase (before, during, after), failures split by whether the listener'\''s own peer stayed up' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'meshctl bench help commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__bench__subcmd__help__subcmd__churn_commands] )) ||
+_meshctl__subcmd__bench__subcmd__help__subcmd__churn_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl bench help churn commands' commands "$@"
 }
 (( $+functions[_meshctl__subcmd__bench__subcmd__help__subcmd__help_commands] )) ||
 _meshctl__subcmd__bench__subcmd__help__subcmd__help_commands() {
@@ -952,7 +1009,7 @@ _meshctl__subcmd__help_commands() {
 'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
 'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
 'netem:Shape links\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace). Where the kernel has no sch_netem, delay, jitter, corruption and duplication are applied by a \`mesh-shaper\` container per shaped direction (NFQUEUE)' \
-'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it' \
+'partition:Cut every mesh link between groups of peers (iptables DROP in and out in each peer'\''s namespace, comment \`meshctl-partition\`); \`meshctl heal\` removes it. The running peers in no group form one more group, so \`partition peer-1,peer-2\` cuts those two off from the rest' \
 'isolate:Cut a peer off the mesh network without stopping it\: all its traffic on the peer network is dropped, in and out (comment \`meshctl-isolate\`); \`meshctl heal\` removes it' \
 'heal:Remove every shaping and partition rule from every running peer of the deployment (read from the kernels, so it also cleans up after an interrupted meshctl), the shaper containers and any leftover helper container; with \`--all\`, first start what was killed or stopped and unpause what was paused, so the deployment is back to its planned state' \
 'completions:Print shell completions (bash, zsh, fish); the generated scripts are kept in completions/' \
@@ -972,8 +1029,14 @@ _meshctl__subcmd__help_commands() {
 _meshctl__subcmd__help__subcmd__bench_commands() {
     local commands; commands=(
 'swarm:N listeners play one song at once, each through its own peer' \
+'churn:The swarm while peers are killed on a schedule, services restarted and the mesh partitioned; figures per phase (before, during, after), failures split by whether the listener'\''s own peer stayed up' \
     )
     _describe -t commands 'meshctl help bench commands' commands "$@"
+}
+(( $+functions[_meshctl__subcmd__help__subcmd__bench__subcmd__churn_commands] )) ||
+_meshctl__subcmd__help__subcmd__bench__subcmd__churn_commands() {
+    local commands; commands=()
+    _describe -t commands 'meshctl help bench churn commands' commands "$@"
 }
 (( $+functions[_meshctl__subcmd__help__subcmd__bench__subcmd__swarm_commands] )) ||
 _meshctl__subcmd__help__subcmd__bench__subcmd__swarm_commands() {

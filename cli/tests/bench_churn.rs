@@ -89,7 +89,7 @@ async fn churn_bench_reports_faults_phases_and_the_split() -> anyhow::Result<()>
         "--kill",
         "1",
         "--every",
-        "3s",
+        "6s",
         "--kill-from",
         "2s",
         "--except",

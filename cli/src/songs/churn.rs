@@ -318,7 +318,16 @@ pub async fn run<R: Runtime + Images>(
     let mut faults = records.into_inner().unwrap_or_else(|p| p.into_inner());
     faults.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
 
-    let events = read_feeds(http, feeds).await;
+    // A restarted service may have a new published port: ask the engine
+    // again where the feeds are.
+    let feeds = match crate::context::discover(rt, deployment).await {
+        Ok(d) => Feeds {
+            tracker: d.tracker_url.or_else(|| feeds.tracker.clone()),
+            topology: d.topology_url.or_else(|| feeds.topology.clone()),
+        },
+        Err(_) => feeds.clone(),
+    };
+    let events = read_feeds(http, &feeds).await;
     let mut report = analyse(opts.seed, swarm, faults, &events, wall0);
     report.failovers = report.swarm.failovers;
     Ok(report)
