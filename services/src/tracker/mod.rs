@@ -144,6 +144,9 @@ struct Inner {
     topology_url: Option<String>,
     /// For the push and reading topology's graph.
     http: reqwest::Client,
+    /// Topology lists fewer peers than this tracker knows (it restarted
+    /// empty): the reaper resyncs it now, not at its next period.
+    resync_topology: tokio::sync::Notify,
 }
 
 struct Scripts {
@@ -374,6 +377,7 @@ pub async fn run(
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_default(),
+        resync_topology: tokio::sync::Notify::new(),
     });
 
     let stop = CancellationToken::new();
@@ -381,6 +385,7 @@ pub async fn run(
     let sync_task = tokio::spawn(topology.clone().run(stop.clone()));
     let reaper = tokio::spawn(reaper(inner.clone(), reap_every, stop.clone()));
     let epochs = tokio::spawn(epoch_loop(inner.clone(), stop.clone()));
+    let watch = tokio::spawn(topology_watch(inner.clone(), stop.clone()));
     let router = router(AppState { inner }, metrics, guard);
     let result = tokio::select! {
         r = http::serve(listener, router, limits, stop.clone()) => r,
@@ -388,6 +393,7 @@ pub async fn run(
     };
     stop.cancel();
     let _ = epochs.await;
+    let _ = watch.await;
     let _ = sync_task.await;
     let _ = watcher.await;
     result
@@ -410,9 +416,11 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
     let mut last_resync: Option<tokio::time::Instant> = None;
     let mut redis_was_down = false;
     loop {
+        let mut wanted = false;
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
+            _ = inner.resync_topology.notified() => wanted = true,
         }
         match inner.reap().await {
             Ok(gone) => {
@@ -444,9 +452,11 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
                 continue;
             }
         }
+        let due = |every: Duration| last_resync.is_none_or(|t| t.elapsed() >= every);
         if inner.topology.enabled()
             && (inner.topology.take_lost_contact()
-                || last_resync.is_none_or(|t| t.elapsed() >= resync_every))
+                || (wanted && due(RESYNC_GAP))
+                || due(resync_every))
         {
             if let Ok(peers) = inner.live_peers().await {
                 for p in peers {
@@ -462,6 +472,51 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
                 }
                 last_resync = Some(tokio::time::Instant::now());
             }
+        }
+    }
+}
+
+/// How often topology's peer count is compared with this tracker's.
+const TOPOLOGY_WATCH: Duration = Duration::from_secs(2);
+/// Shortest time between two resyncs of topology asked for by the watch
+/// (a peer topology refuses must not make it resync without end).
+const RESYNC_GAP: Duration = Duration::from_secs(5);
+
+/// Compares, every [`TOPOLOGY_WATCH`], how many peers topology lists with
+/// how many this tracker knows; fewer (topology restarted empty, and no
+/// change was queued while it was away) wakes the reaper to resync it.
+async fn topology_watch(inner: Arc<Inner>, stop: CancellationToken) {
+    let Some(base) = inner.topology_url.clone() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(TOPOLOGY_WATCH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let known = inner.known.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if known == 0 {
+            continue;
+        }
+        let listed = async {
+            let v: serde_json::Value = inner
+                .http
+                .get(format!("{base}/peers"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            v.as_array()
+                .or_else(|| v.get("nodes").and_then(|n| n.as_array()))
+                .map(Vec::len)
+        };
+        if listed.await.is_some_and(|n| n < known) {
+            inner.resync_topology.notify_one();
         }
     }
 }
