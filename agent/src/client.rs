@@ -199,13 +199,18 @@ impl Pool {
                     Err(e) => return Err(e.to_string()),
                 };
                 let status = resp.status().as_u16();
+                let announce_again = announce_again(resp.headers());
                 let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
                     .collect()
                     .await
                     .map_err(|e| format!("reading the answer: {e}"))?
                     .to_bytes();
                 self.give_back(addr, sender);
-                return Ok(Answer { status, body });
+                return Ok(Answer {
+                    status,
+                    body,
+                    announce_again,
+                });
             }
             Err(last)
         };
@@ -308,6 +313,14 @@ pub fn split_url(url: &str) -> Option<(&str, u16, &str)> {
 pub struct Answer {
     pub status: u16,
     pub body: Bytes,
+    /// The tracker does not know this peer (`X-Mesh-Announce: again`).
+    pub announce_again: bool,
+}
+
+fn announce_again(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(wire::tracker::ANNOUNCE_HEADER)
+        .is_some_and(|v| v.as_bytes() == wire::tracker::ANNOUNCE_AGAIN.as_bytes())
 }
 
 impl Answer {
@@ -347,12 +360,17 @@ pub async fn call(
         )?;
         let resp = open(addr, bind, req).await?;
         let status = resp.status().as_u16();
+        let announce_again = announce_again(resp.headers());
         let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
             .collect()
             .await
             .map_err(|e| format!("reading the answer: {e}"))?
             .to_bytes();
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            announce_again,
+        })
     };
     tokio::time::timeout(deadline, exchange)
         .await

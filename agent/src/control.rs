@@ -24,6 +24,11 @@ const SIGNAL_ANSWER: Duration = Duration::from_secs(2);
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// New inventory is batched this long before it is sent.
 const INVENTORY_DEBOUNCE: Duration = Duration::from_millis(150);
+/// Shortest time between two announces asked for by the tracker (a burst
+/// of lookups answered "announce again" makes one announce).
+const ANNOUNCE_GAP: Duration = Duration::from_secs(1);
+/// Reading topology's graph for edge peers when nothing else names one.
+const GRAPH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The route from this peer to `target`: `[me, ..., target]`.
 pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, String> {
@@ -70,37 +75,96 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
     } else {
         why = "signalling not connected".into();
     }
-    let Some(topology) = &inner.config.topology_url else {
-        return Err(why);
+    let from_topology = match &inner.config.topology_url {
+        None => Err(why),
+        Some(topology) => path_from_topology(inner, topology, target)
+            .await
+            .map_err(|e| format!("{why}; topology: {e}")),
     };
+    match from_topology {
+        Ok(path) => {
+            inner.paths.answer(target, Ok(path.clone()));
+            Ok(path)
+        }
+        // Neither signalling nor topology: a neighbor is one hop away.
+        Err(_) if inner.config.neighbor(target).is_some() => {
+            Ok(vec![me.clone(), target.to_string()])
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn path_from_topology(
+    inner: &Inner,
+    topology: &str,
+    target: &str,
+) -> Result<Vec<String>, String> {
     let query = format!(
         "/path?from={}&to={}",
-        encode_component(me),
+        encode_component(&inner.config.peer_id),
         encode_component(target)
     );
-    let resp = get(inner, topology, &query)
-        .await
-        .map_err(|e| format!("{why}; topology: {e}"))?;
+    let resp = get(inner, topology, &query).await?;
     if !(200..300).contains(&resp.status) {
-        return Err(format!("{why}; topology answered {}", resp.status));
+        return Err(format!("answered {}", resp.status));
     }
-    let p: wire::topology::PathResponse =
-        resp.json().map_err(|e| format!("{why}; topology: {e}"))?;
-    inner.paths.answer(target, Ok(p.path.clone()));
+    let p: wire::topology::PathResponse = resp.json()?;
     Ok(p.path)
 }
 
+/// Learns the edge peers from topology's graph (when no lookup named any
+/// yet and the tracker cannot be asked). Errors are only logged: the miss
+/// goes on with what it has.
+pub async fn edges_from_topology(inner: &Inner) {
+    let Some(topology) = &inner.config.topology_url else {
+        return;
+    };
+    let answer = client::call(
+        topology,
+        "/graph",
+        None,
+        None,
+        inner.config.bind_ip(),
+        GRAPH_TIMEOUT,
+    )
+    .await;
+    match answer.and_then(|a| a.json::<wire::topology::GraphSnapshot>()) {
+        Ok(g) => {
+            let edges = crate::sources::edges_of_graph(&g, &inner.config.peer_id);
+            if !edges.is_empty() {
+                inner.learn_edges(edges);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot read edge peers from topology"),
+    }
+}
+
+/// A lookup's answer, and whether the tracker said it does not know this
+/// peer (it lost its state: its lists may be empty for a moment).
+pub struct Looked {
+    pub lookup: SegmentLookup,
+    pub tracker_forgot: bool,
+}
+
 /// Live holders (at most `limit`) and edge peers of `id`, from the tracker,
-/// on one of the kept-alive tracker connections. A lookup beyond
-/// `TRACKER_LOOKUPS_MAX` is refused at once with 503.
-pub async fn lookup(inner: &Inner, id: &str, limit: usize) -> Result<SegmentLookup, FetchError> {
+/// on one of the kept-alive tracker connections, within `deadline`. A
+/// lookup beyond `TRACKER_LOOKUPS_MAX` is refused at once with 503. An
+/// answer saying the tracker does not know this peer wakes the tracker
+/// loop to announce; edge peers it names are remembered.
+pub async fn lookup(
+    inner: &Inner,
+    id: &str,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Looked, FetchError> {
     let Some(tracker) = &inner.config.tracker_url else {
         return Err(FetchError::new(502, "no tracker configured"));
     };
     let query = format!(
-        "/segments/{}?region={}&limit={limit}",
+        "/segments/{}?region={}&limit={limit}&peer={}",
         encode_component(id),
-        encode_component(&inner.config.region)
+        encode_component(&inner.config.region),
+        encode_component(&inner.config.peer_id)
     );
     let resp = inner
         .tracker
@@ -109,7 +173,7 @@ pub async fn lookup(inner: &Inner, id: &str, limit: usize) -> Result<SegmentLook
             &query,
             inner.config.token.as_deref(),
             inner.config.bind_ip(),
-            CONTROL_TIMEOUT,
+            deadline.min(CONTROL_TIMEOUT),
         )
         .await
         .map_err(|e| match e {
@@ -118,21 +182,36 @@ pub async fn lookup(inner: &Inner, id: &str, limit: usize) -> Result<SegmentLook
             }
             client::PoolError::Failed(e) => FetchError::new(502, format!("tracker: {e}")),
         })?;
-    if resp.status == 404 {
-        return Ok(SegmentLookup {
+    if resp.announce_again {
+        inner.announce_again.notify_one();
+    }
+    let lookup = if resp.status == 404 {
+        SegmentLookup {
             segment: id.to_string(),
             holders: vec![],
             edges: vec![],
-        });
-    }
-    if !(200..300).contains(&resp.status) {
+        }
+    } else if !(200..300).contains(&resp.status) {
         return Err(FetchError::new(
             502,
             format!("tracker answered {}", resp.status),
         ));
+    } else {
+        resp.json::<SegmentLookup>()
+            .map_err(|e| FetchError::new(502, format!("tracker: {e}")))?
+    };
+    if !lookup.edges.is_empty() {
+        let before = inner.remembered_edges();
+        inner.learn_edges(crate::sources::remember_edges(
+            &before,
+            &lookup.edges,
+            &inner.config.peer_id,
+        ));
     }
-    resp.json()
-        .map_err(|e| FetchError::new(502, format!("tracker: {e}")))
+    Ok(Looked {
+        lookup,
+        tracker_forgot: resp.announce_again,
+    })
 }
 
 /// A control-plane read: `GET base + path_and_query`, no token.
@@ -196,8 +275,15 @@ pub async fn tracker_loop(inner: Arc<Inner>, cancel: CancellationToken) {
         .collect();
     let mut backoff = Duration::from_millis(100);
     let mut announced = false;
+    let mut last_announce: Option<Instant> = None;
     loop {
         if !announced {
+            if let Some(gap) = last_announce.and_then(|t| ANNOUNCE_GAP.checked_sub(t.elapsed())) {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(gap) => {}
+                }
+            }
             let body = Announce {
                 peer_id: inner.config.peer_id.clone(),
                 region: inner.config.region.clone(),
@@ -211,6 +297,7 @@ pub async fn tracker_loop(inner: Arc<Inner>, cancel: CancellationToken) {
                 Sent::Ok => {
                     tracing::info!(segments = body.segments.len(), "announced to the tracker");
                     announced = true;
+                    last_announce = Some(Instant::now());
                     backoff = Duration::from_millis(100);
                 }
                 Sent::Unknown | Sent::Failed(_) => {
@@ -233,6 +320,11 @@ pub async fn tracker_loop(inner: Arc<Inner>, cancel: CancellationToken) {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
+            _ = inner.announce_again.notified() => {
+                tracing::info!("the tracker lost this peer; announcing again");
+                announced = false;
+                continue;
+            }
             _ = inner.inventory_changed.notified() => {
                 tokio::select! {
                     _ = cancel.cancelled() => return,

@@ -7,6 +7,7 @@
 //! - [`cache`]: the entry- and byte-capped LRU of segments.
 //! - [`flight`]: one streamed upstream fetch shared by concurrent misses.
 //! - [`mesh`]: where a miss is fetched from (holders, routes, the edge) and the relay checks.
+//! - [`sources`]: the order a client miss tries holders, its own edge and edge peers.
 //! - [`http`]: the REST endpoints (segments, songs, inventory, stats, metrics).
 //! - [`client`]: outgoing HTTP/1 (relays and control-plane calls) on plain hyper.
 //! - [`control`]: tracker announce/heartbeat, the signalling client, topology paths.
@@ -26,6 +27,7 @@ pub mod flight;
 pub mod http;
 pub mod mesh;
 pub mod paths;
+pub mod sources;
 pub mod state;
 pub mod stats;
 

@@ -12,6 +12,7 @@ use crate::cache::Segment;
 use crate::client;
 use crate::control;
 use crate::flight::{FetchError, Flight, Head};
+use crate::sources::{self, SourcePlan};
 use crate::state::Inner;
 use crate::state::Reservation;
 use crate::stats::Event;
@@ -124,30 +125,21 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
         }
         Plan::Client => {
             let limit = inner.config.lookup_candidates;
-            match control::lookup(&inner, &id, limit).await {
+            let looked = lookup_patiently(&inner, &id, limit, deadline).await;
+            let (holders, edges) = match &looked {
+                Ok(l) => (l.lookup.holders.as_slice(), l.lookup.edges.as_slice()),
+                Err(_) => (&[][..], &[][..]),
+            };
+            match &looked {
                 Ok(l) => {
-                    if l.holders.len() >= limit {
+                    if l.lookup.holders.len() >= limit {
                         expand = Some((limit * 4).min(1000));
                     }
-                    let mut v: Vec<SourcePlan> = holders_first_fresh(&inner, &l.holders, &me);
-                    if inner.edge.is_some() {
-                        v.push(SourcePlan::OwnEdge);
+                    // A tracker that just lost its state knows nobody: its
+                    // empty answer is no proof that nobody holds the id.
+                    if l.tracker_forgot {
+                        nobody_has = false;
                     }
-                    v.extend(
-                        l.edges
-                            .iter()
-                            .filter(|c| {
-                                c.peer_id != me && !l.holders.iter().any(|h| h.peer_id == c.peer_id)
-                            })
-                            .map(|c| SourcePlan::Peer(c.peer_id.clone())),
-                    );
-                    if v.is_empty() {
-                        last = Some(FetchError::new(
-                            404,
-                            format!("no live peer or edge holds {id}"),
-                        ));
-                    }
-                    v.into()
                 }
                 Err(e) => {
                     nobody_has = false;
@@ -155,13 +147,30 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
                         e.status,
                         format!("cannot look up {id}: {}", e.message),
                     ));
-                    if inner.edge.is_some() {
-                        VecDeque::from([SourcePlan::OwnEdge])
-                    } else {
-                        VecDeque::new()
-                    }
                 }
             }
+            let mut remembered = inner.remembered_edges();
+            if edges.is_empty() && remembered.is_empty() {
+                control::edges_from_topology(&inner).await;
+                remembered = inner.remembered_edges();
+            }
+            let v = sources::client_sources(
+                &sources::Known {
+                    me: &me,
+                    own_edge: inner.edge.is_some(),
+                    holders,
+                    edges,
+                    remembered: &remembered,
+                },
+                |p| inner.penalized(p),
+            );
+            if v.is_empty() && last.is_none() {
+                last = Some(FetchError::new(
+                    404,
+                    format!("no live peer or edge holds {id}"),
+                ));
+            }
+            v.into()
         }
     };
 
@@ -172,13 +181,25 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
             if Instant::now() >= deadline {
                 break;
             }
-            if let Ok(l) = control::lookup(&inner, &id, more).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Ok(l) = control::lookup(&inner, &id, more, left).await {
                 let fresh: Vec<_> = l
+                    .lookup
                     .holders
                     .into_iter()
                     .filter(|c| !tried_peers.contains(&c.peer_id))
                     .collect();
-                sources.extend(holders_first_fresh(&inner, &fresh, &me));
+                let none = Default::default();
+                sources.extend(sources::client_sources(
+                    &sources::Known {
+                        me: &me,
+                        own_edge: false,
+                        holders: &fresh,
+                        edges: &[],
+                        remembered: &none,
+                    },
+                    |p| inner.penalized(p),
+                ));
             }
             continue;
         };
@@ -317,33 +338,42 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
     flight.finish(Err(err));
 }
 
-/// The holders other than this peer as sources, those that failed a moment
-/// ago after the others (each group in the tracker's order).
-fn holders_first_fresh(
+/// The tracker's answer for a client miss. A tracker that cannot be
+/// reached or answers an error (restarting, Redis restarting), or that lost
+/// its state and knows nothing yet, is asked again with a short backoff
+/// for up to a quarter of the fetch deadline; then the miss goes on with
+/// what it has (its own edge, remembered edge peers).
+async fn lookup_patiently(
     inner: &Inner,
-    holders: &[wire::tracker::Candidate],
-    me: &str,
-) -> Vec<SourcePlan> {
-    let (fresh, failed): (Vec<_>, Vec<_>) = holders
-        .iter()
-        .filter(|c| c.peer_id != me)
-        .partition(|c| !inner.penalized(&c.peer_id));
-    fresh
-        .into_iter()
-        .chain(failed)
-        .map(|c| SourcePlan::Peer(c.peer_id.clone()))
-        .collect()
+    id: &str,
+    limit: usize,
+    deadline: Instant,
+) -> Result<control::Looked, FetchError> {
+    let until = Instant::now() + inner.config.fetch_deadline / 4;
+    let until = until.min(deadline);
+    let mut pause = LOOKUP_RETRY_FIRST;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let answer = control::lookup(inner, id, limit, left.max(LOOKUP_RETRY_FIRST)).await;
+        let again = match &answer {
+            _ if inner.config.tracker_url.is_none() => false,
+            // This peer's own limit of lookups: asking again adds to it.
+            Err(e) if e.status == 503 => false,
+            Err(_) => true,
+            Ok(l) => l.tracker_forgot && l.lookup.holders.is_empty() && l.lookup.edges.is_empty(),
+        };
+        if !again || Instant::now() + pause >= until {
+            return answer;
+        }
+        tracing::debug!(%id, "the tracker cannot answer yet; asking again in {pause:?}");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(LOOKUP_RETRY_MAX);
+    }
 }
 
-#[derive(Debug)]
-enum SourcePlan {
-    /// A holder or edge peer, reached by a route from signalling/topology.
-    Peer(String),
-    /// The rest of a relay route, next hop first.
-    Route(Vec<String>),
-    /// This peer's own edge database.
-    OwnEdge,
-}
+/// First and longest pause between lookups of one miss.
+const LOOKUP_RETRY_FIRST: Duration = Duration::from_millis(200);
+const LOOKUP_RETRY_MAX: Duration = Duration::from_secs(1);
 
 fn remove_flight(inner: &Inner, id: &str, flight: &Arc<Flight>) {
     let mut flights = inner.flights.lock().unwrap_or_else(|p| p.into_inner());

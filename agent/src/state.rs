@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::{cache, client, edge, flight, paths, stats};
 use lru::LruCache;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -30,6 +30,13 @@ pub struct Inner {
     pub stats: stats::Stats,
     pub paths: paths::Paths,
     pub inventory_changed: Notify,
+    /// The tracker does not know this peer (it lost its state): announce
+    /// now (wakes [`crate::control::tracker_loop`]).
+    pub announce_again: Notify,
+    // std Mutex: replaced after a lookup, copied when a miss plans.
+    /// Edge peers learned from lookups or topology (peer → edge database):
+    /// where a miss goes when the tracker cannot help.
+    edges: Mutex<BTreeMap<String, Option<String>>>,
     /// A copy that expires entered the cache (wakes [`expiry_loop`]).
     pub expiring_added: Notify,
     pub edge: Option<edge::EdgeDb>,
@@ -59,6 +66,8 @@ impl Inner {
             stats: stats::Stats::new(config.stats_max_songs),
             paths: paths::Paths::default(),
             inventory_changed: Notify::new(),
+            announce_again: Notify::new(),
+            edges: Mutex::new(BTreeMap::new()),
             expiring_added: Notify::new(),
             edge: config.edge_db_url.clone().map(edge::EdgeDb::new),
             resolved: Mutex::new(HashMap::new()),
@@ -129,6 +138,17 @@ impl Inner {
             }
             None => false,
         }
+    }
+
+    /// The edge peers this agent remembers.
+    pub fn remembered_edges(&self) -> BTreeMap<String, Option<String>> {
+        self.edges.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Remembers the edge peers a lookup or topology named (see
+    /// [`crate::sources::remember_edges`]).
+    pub fn learn_edges(&self, edges: BTreeMap<String, Option<String>>) {
+        *self.edges.lock().unwrap_or_else(|p| p.into_inner()) = edges;
     }
 
     /// Cached segment ids, sorted.

@@ -575,3 +575,138 @@ async fn a_restarted_empty_topology_is_refilled() {
     let _ = stop.send(());
     let _ = task.await;
 }
+
+/// A stand-in for a peer's HTTP port that records each request's first
+/// line and `Authorization` header and answers 202.
+async fn recording_peer() -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Option<String>)>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut r = BufReader::new(stream);
+                let (mut first, mut auth) = (String::new(), None);
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match tokio::time::timeout(READ, r.read_line(&mut line)).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        _ => return,
+                    }
+                    let l = line.trim_end();
+                    if l.is_empty() {
+                        break;
+                    }
+                    if first.is_empty() {
+                        first = l.to_string();
+                    } else if let Some(v) = l
+                        .split_once(':')
+                        .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                    {
+                        auth = Some(v.1.trim().to_string());
+                    }
+                }
+                let _ = tx.send((first, auth));
+                let _ = r
+                    .get_mut()
+                    .write_all(
+                        b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// A lookup as `peer` (its own token): whether the answer says "announce again".
+async fn told_to_announce(t: &Service, peer: &str) -> bool {
+    let r = client()
+        .get(t.url("/segments/s1"))
+        .bearer_auth(wire::auth::peer_token("tok", peer))
+        .send()
+        .await
+        .expect("lookup");
+    assert_eq!(r.status(), 200);
+    r.headers()
+        .get(wire::tracker::ANNOUNCE_HEADER)
+        .is_some_and(|v| v == wire::tracker::ANNOUNCE_AGAIN)
+}
+
+#[tokio::test]
+async fn redis_losing_its_state_brings_the_peers_back_at_once() {
+    let mut redis = Redis::start().await;
+    let mut cfg = tracker_config(&redis, None, LONG);
+    cfg.token = Some("tok".into());
+    let t = tracker(cfg).await;
+    t.wait_healthy().await;
+    let (addr, mut calls) = recording_peer().await;
+    let mut body = announce("p1", "eu", 5, &[], &["s1"]);
+    body["addr"] = json!(addr.to_string());
+    let p1_token = wire::auth::peer_token("tok", "p1");
+    let (status, resp) = post_raw(&t.url("/announce"), body.to_string(), Some(&p1_token)).await;
+    assert_eq!(status, 200, "{resp}");
+    // A known peer looks up undisturbed; one the tracker never heard of is
+    // told to announce. Without a token a lookup is anonymous: no advice.
+    assert!(!told_to_announce(&t, "p1").await);
+    assert!(told_to_announce(&t, "p9").await);
+    let r = client()
+        .get(t.url("/segments/s1?peer=p9"))
+        .send()
+        .await
+        .expect("lookup");
+    assert!(r.headers().get(wire::tracker::ANNOUNCE_HEADER).is_none());
+
+    // Give the tracker time to read the epoch once, then lose everything.
+    eventually("the tracker wrote its epoch", || async {
+        let mut c = redis.conn().await;
+        redis::cmd("EXISTS")
+            .arg("mesh:epoch")
+            .query_async::<i64>(&mut c)
+            .await
+            .unwrap_or(0)
+            == 1
+    })
+    .await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), calls.recv())
+            .await
+            .is_err(),
+        "nobody is asked while the state is intact"
+    );
+    redis.restart().await; // empty: no persistence
+    let (line, auth) = tokio::time::timeout(Duration::from_secs(15), calls.recv())
+        .await
+        .expect("the peer is asked to announce within 15 s")
+        .expect("recorder alive");
+    assert_eq!(
+        line,
+        format!("POST {} HTTP/1.1", wire::agent::ANNOUNCE_AGAIN_PATH)
+    );
+    assert_eq!(
+        auth,
+        Some(format!("Bearer {p1_token}")),
+        "the peer's own token"
+    );
+    // Until it does, its lookups say the same, and its heartbeat is a 404.
+    assert!(told_to_announce(&t, "p1").await);
+    let hb = json!({"peer_id":"p1"}).to_string();
+    let (status, _) = post_raw(&t.url("/heartbeat"), hb, Some(&p1_token)).await;
+    assert_eq!(status, 404);
+    let (status, _) = post_raw(&t.url("/announce"), body.to_string(), Some(&p1_token)).await;
+    assert_eq!(status, 200);
+    assert!(!told_to_announce(&t, "p1").await);
+    let metrics = get_text(&t.url("/metrics")).await;
+    assert!(
+        metrics.contains("tracker_state_losses_total 1"),
+        "{metrics}"
+    );
+}

@@ -6,10 +6,16 @@
 //!      → 201 {"id":"...","sha256":"...","bytes":104000}
 //! GET  /inventory → {"peer_id":"peer-1","segments":["..."],"entries":2,"bytes":208000}
 //! GET  /stats     → AgentStats (counters since start, per song; meshctl stats adds them up)
+//! POST /announce-again → 202: announce to the tracker now (the tracker lost its state);
+//!      with MESH_TOKEN, only with this peer's own token
 //! ```
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The agent's endpoint the tracker calls after it lost its state, so the
+/// peer announces at once (body ignored; answered 202).
+pub const ANNOUNCE_AGAIN_PATH: &str = "/announce-again";
 
 /// JSON form of `POST /segments`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

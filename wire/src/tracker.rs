@@ -10,6 +10,19 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Response header the tracker adds to a segment lookup from a peer it does
+/// not know (its state was lost, or the peer expired): the peer should
+/// announce at once instead of at its next heartbeat. A heartbeat from such
+/// a peer is answered 404 as before.
+///
+/// ```text
+/// GET /segments/s1?region=eu&peer=peer-4      (the token names the peer, if any)
+/// 200 X-Mesh-Announce: again
+/// ```
+pub const ANNOUNCE_HEADER: &str = "x-mesh-announce";
+/// The value of [`ANNOUNCE_HEADER`].
+pub const ANNOUNCE_AGAIN: &str = "again";
+
 /// `POST /announce`: a peer's full state; replaces what the tracker knew.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Announce {

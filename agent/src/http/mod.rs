@@ -6,6 +6,7 @@
 //! GET|HEAD /songs/{song}/{segment-id}     a segment, relative to the playlist
 //! POST     /segments?id=<id>&sha256=<hex> raw bytes (or the JSON form of wire::agent::IngestJson)
 //! GET      /inventory | /stats | /metrics | /healthz
+//! POST     /announce-again                 202: announce to the tracker now (its token only)
 //! OPTIONS  /segments/{id}, /songs/{song}/{file}   CORS preflight
 //! ```
 //!
@@ -55,6 +56,10 @@ pub fn router(inner: Arc<Inner>) -> Router {
     Router::new()
         .merge(media)
         .route("/segments", axum::routing::post(ingest::ingest))
+        .route(
+            wire::agent::ANNOUNCE_AGAIN_PATH,
+            axum::routing::post(announce_again),
+        )
         .route("/inventory", get(inventory))
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
@@ -121,6 +126,24 @@ async fn healthz() -> Json<wire::Health> {
         status: "ok".into(),
         service: "mesh-agent".into(),
     })
+}
+
+/// The tracker lost its state and asks this peer to announce now. With
+/// `MESH_TOKEN`, only this peer's own token (which the tracker derives from
+/// the secret) is accepted; the body is not read.
+async fn announce_again(State(inner): State<AppState>, headers: HeaderMap) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    if let Err(refused) = wire::auth::check_exact(inner.config.token.as_deref(), auth) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            Some("authorization"),
+            refused.message(),
+        );
+    }
+    inner.announce_again.notify_one();
+    StatusCode::ACCEPTED.into_response()
 }
 
 async fn inventory(State(inner): State<AppState>) -> Json<wire::agent::Inventory> {

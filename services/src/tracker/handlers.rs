@@ -135,6 +135,7 @@ async fn announce(
     }
     let _: i64 = inner.invoke(&inv).await?;
     inner.remember_inventory(&a.peer_id, inventory_hash(&a.segments));
+    inner.remember_peer(&a.peer_id, &addr);
     inner
         .metrics
         .inc("announces_total", "Accepted announces.", 1);
@@ -255,11 +256,30 @@ pub(super) fn sort_candidates(v: &mut [Candidate], region: Option<&str>) {
     });
 }
 
+/// The peer asking for a lookup: the one its token names; with the secret
+/// or no token configured, the optional `peer` query parameter. Lookups are
+/// open reads, so a wrong or missing token only makes the caller anonymous.
+fn lookup_caller(
+    headers: &axum::http::HeaderMap,
+    secret: Option<&str>,
+    query: &BTreeMap<String, String>,
+) -> Option<String> {
+    match http::identify(headers, secret) {
+        Ok(Identity::Peer(p)) => Some(p),
+        Ok(Identity::Open | Identity::Admin) => query
+            .get("peer")
+            .filter(|p| wire::ids::validate_peer_id(p).is_ok())
+            .cloned(),
+        Err(_) => None,
+    }
+}
+
 async fn lookup(
     State(s): State<AppState>,
     segment: Result<Path<String>, PathRejection>,
     query: Result<Query<BTreeMap<String, String>>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<SegmentLookup>, ApiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     let inner = &s.inner;
     let Path(segment) = segment.map_err(|e| ApiError::field("segment", e.body_text()))?;
     let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -280,11 +300,15 @@ async fn lookup(
             }
         },
     };
+    let caller = lookup_caller(&headers, inner.secret.as_deref(), &q);
     let mut inv = inner.scripts.lookup.prepare_invoke();
-    inv.arg(&segment).arg(inner.cutoff(now_ms()));
+    inv.arg(&segment)
+        .arg(inner.cutoff(now_ms()))
+        .arg(caller.as_deref().unwrap_or(""));
     let flat: Vec<String> = inner.invoke(&inv).await?;
+    let unknown_caller = flat.first().map(String::as_str) == Some("0");
     let (mut holders, mut edges) = (Vec::new(), Vec::new());
-    for r in flat.chunks_exact(3) {
+    for r in flat.get(1..).unwrap_or_default().chunks_exact(3) {
         let (region, rtt_ms, addr, edge) = scripts::unpack_info(&r[2]);
         let c = Candidate {
             peer_id: r[1].clone(),
@@ -306,11 +330,19 @@ async fn lookup(
     inner
         .metrics
         .inc("lookups_total", "Segment lookups answered.", 1);
-    Ok(Json(SegmentLookup {
+    let mut resp = Json(SegmentLookup {
         segment,
         holders,
         edges,
-    }))
+    })
+    .into_response();
+    if unknown_caller {
+        resp.headers_mut().insert(
+            wire::tracker::ANNOUNCE_HEADER,
+            axum::http::HeaderValue::from_static(wire::tracker::ANNOUNCE_AGAIN),
+        );
+    }
+    Ok(resp)
 }
 
 async fn peers(State(s): State<AppState>) -> Result<Json<PeersResponse>, ApiError> {

@@ -14,8 +14,10 @@
 //! reaper sweeps expired peers every `ttl/4` (or `reap_interval`), deletes
 //! their keys and queues `DELETE /peers/<id>` for topology ([`sync`]).
 //! With Redis down, every endpoint answers 503 and the connection manager
-//! reconnects by itself.
+//! reconnects by itself. When Redis comes back empty, the tracker notices
+//! within a second and asks the peers to announce again ([`epoch`]).
 
+pub mod epoch;
 mod handlers;
 pub mod scripts;
 pub mod sync;
@@ -133,6 +135,18 @@ struct Inner {
     // std Mutex: a map lookup or insert per call, never across an await.
     /// peer → hash of the inventory this tracker last wrote for it.
     inventories: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    // std Mutex: an insert per announce, a copy per state loss.
+    /// peer → address, of every peer announced since start (at most
+    /// [`epoch::MAX_KNOWN`]): whom to ask to announce again after a loss.
+    known: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// The deployment secret, to make each peer's token for the push.
+    secret: Option<String>,
+    topology_url: Option<String>,
+    /// For the push and reading topology's graph.
+    http: reqwest::Client,
+    /// Topology lists fewer peers than this tracker knows (it restarted
+    /// empty): the reaper resyncs it now, not at its next period.
+    resync_topology: tokio::sync::Notify,
 }
 
 struct Scripts {
@@ -183,6 +197,18 @@ impl Inner {
 
     fn forget_inventory(&self, peer: &str) {
         let mut map = self.inventories.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(peer);
+    }
+
+    fn remember_peer(&self, peer: &str, addr: &str) {
+        let mut map = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() < epoch::MAX_KNOWN || map.contains_key(peer) {
+            map.insert(peer.to_string(), addr.to_string());
+        }
+    }
+
+    fn forget_peer(&self, peer: &str) {
+        let mut map = self.known.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(peer);
     }
 
@@ -306,16 +332,20 @@ pub async fn run(
         ("reaped_peers_total", "Peers removed after missing the TTL."),
         ("redis_errors_total", "Redis calls that failed."),
         ("topology_errors_total", "Calls to topology that failed."),
+        (
+            "state_losses_total",
+            "Times Redis came back without the tracker's state.",
+        ),
     ] {
         metrics.inc(name, help, 0);
     }
     let token_cfg = config.token.filter(|t| !t.is_empty());
     let limits = config.http.clone();
-    let topology = TopologySync::new(
-        config.topology_url.filter(|u| !u.is_empty()),
-        token_cfg.clone(),
-        metrics.clone(),
-    );
+    let topology_url = config
+        .topology_url
+        .filter(|u| !u.is_empty())
+        .map(|u| u.trim_end_matches('/').to_string());
+    let topology = TopologySync::new(topology_url.clone(), token_cfg.clone(), metrics.clone());
     let ttl = config.ttl.max(Duration::from_millis(100));
     let reap_every = config
         .reap_interval
@@ -339,18 +369,31 @@ pub async fn run(
             reap: redis::Script::new(scripts::REAP),
         },
         inventories: std::sync::Mutex::new(std::collections::HashMap::new()),
+        known: std::sync::Mutex::new(std::collections::HashMap::new()),
+        secret: token_cfg.clone(),
+        topology_url: topology_url.clone(),
+        http: reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default(),
+        resync_topology: tokio::sync::Notify::new(),
     });
 
     let stop = CancellationToken::new();
     let watcher = http::cancel_on(shutdown, &stop);
     let sync_task = tokio::spawn(topology.clone().run(stop.clone()));
     let reaper = tokio::spawn(reaper(inner.clone(), reap_every, stop.clone()));
+    let epochs = tokio::spawn(epoch_loop(inner.clone(), stop.clone()));
+    let watch = tokio::spawn(topology_watch(inner.clone(), stop.clone()));
     let router = router(AppState { inner }, metrics, guard);
     let result = tokio::select! {
         r = http::serve(listener, router, limits, stop.clone()) => r,
         r = reaper_guard(reaper) => r,
     };
     stop.cancel();
+    let _ = epochs.await;
+    let _ = watch.await;
     let _ = sync_task.await;
     let _ = watcher.await;
     result
@@ -373,9 +416,11 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
     let mut last_resync: Option<tokio::time::Instant> = None;
     let mut redis_was_down = false;
     loop {
+        let mut wanted = false;
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
+            _ = inner.resync_topology.notified() => wanted = true,
         }
         match inner.reap().await {
             Ok(gone) => {
@@ -386,6 +431,7 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
                 for peer in &gone {
                     tracing::info!(peer, "peer expired; removed");
                     inner.forget_inventory(peer);
+                    inner.forget_peer(peer);
                     inner.topology.push(peer, Change::Delete);
                 }
                 inner.events.record_all(
@@ -406,9 +452,11 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
                 continue;
             }
         }
+        let due = |every: Duration| last_resync.is_none_or(|t| t.elapsed() >= every);
         if inner.topology.enabled()
             && (inner.topology.take_lost_contact()
-                || last_resync.is_none_or(|t| t.elapsed() >= resync_every))
+                || (wanted && due(RESYNC_GAP))
+                || due(resync_every))
         {
             if let Ok(peers) = inner.live_peers().await {
                 for p in peers {
@@ -425,6 +473,132 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
                 last_resync = Some(tokio::time::Instant::now());
             }
         }
+    }
+}
+
+/// How often topology's peer count is compared with this tracker's.
+const TOPOLOGY_WATCH: Duration = Duration::from_secs(2);
+/// Shortest time between two resyncs of topology asked for by the watch
+/// (a peer topology refuses must not make it resync without end).
+const RESYNC_GAP: Duration = Duration::from_secs(5);
+
+/// Compares, every [`TOPOLOGY_WATCH`], how many peers topology lists with
+/// how many this tracker knows; fewer (topology restarted empty, and no
+/// change was queued while it was away) wakes the reaper to resync it.
+async fn topology_watch(inner: Arc<Inner>, stop: CancellationToken) {
+    let Some(base) = inner.topology_url.clone() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(TOPOLOGY_WATCH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let known = inner.known.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if known == 0 {
+            continue;
+        }
+        let listed = async {
+            let v: serde_json::Value = inner
+                .http
+                .get(format!("{base}/peers"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            v.as_array()
+                .or_else(|| v.get("nodes").and_then(|n| n.as_array()))
+                .map(Vec::len)
+        };
+        if listed.await.is_some_and(|n| n < known) {
+            inner.resync_topology.notify_one();
+        }
+    }
+}
+
+/// Reads the epoch every [`epoch::CHECK_EVERY`]; when Redis lost the state
+/// (or was empty when this tracker started), asks every peer it can name
+/// to announce again. A Redis that does not answer is skipped over.
+async fn epoch_loop(inner: Arc<Inner>, stop: CancellationToken) {
+    let script = redis::Script::new(epoch::CHECK);
+    let mut known: Option<String> = None;
+    let mut tick = tokio::time::interval(epoch::CHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let mut inv = script.prepare_invoke();
+        inv.arg(epoch::fresh_epoch());
+        let Ok((seen, created)) = inner.invoke::<(String, String)>(&inv).await else {
+            continue;
+        };
+        let verdict = epoch::judge(known.as_deref(), &seen, created == "1");
+        known = Some(seen);
+        match verdict {
+            epoch::Seen::Same => continue,
+            epoch::Seen::Adopted => {
+                // A restarted tracker with Redis intact: remember the live
+                // peers, so a later loss can reach them.
+                if let Ok(peers) = inner.live_peers().await {
+                    for p in peers {
+                        inner.remember_peer(&p.peer_id, &p.addr);
+                    }
+                }
+                continue;
+            }
+            epoch::Seen::Lost => {
+                tracing::warn!(
+                    "redis lost the tracker's state; asking the peers to announce again"
+                );
+                inner.metrics.inc(
+                    "state_losses_total",
+                    "Times Redis came back without the tracker's state.",
+                    1,
+                );
+                inner
+                    .inventories
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
+            }
+            epoch::Seen::StartedEmpty => {}
+        }
+        let mut peers: BTreeMap<String, String> = inner
+            .known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(p, a)| (p.clone(), a.clone()))
+            .collect();
+        if let Some(topology) = &inner.topology_url {
+            let graph = inner.http.get(format!("{topology}/graph")).send().await;
+            if let Ok(g) = graph {
+                if let Ok(g) = g.json::<wire::topology::GraphSnapshot>().await {
+                    for (p, a) in epoch::peers_of_graph(&g) {
+                        peers.entry(p).or_insert(a);
+                    }
+                }
+            }
+        }
+        if peers.is_empty() {
+            continue;
+        }
+        let asked = peers.len();
+        let started = std::time::Instant::now();
+        let ok = epoch::ask_to_announce(&inner.http, peers, inner.secret.as_deref()).await;
+        tracing::info!(
+            asked,
+            ok,
+            took_ms = started.elapsed().as_millis() as u64,
+            "asked the peers to announce again"
+        );
     }
 }
 

@@ -106,11 +106,19 @@ return {'ok'}
     )
 }
 
-/// ARGV: segment, cutoff_ms. Returns flat rows of `kind ('h' holder /
-/// 'e' edge), peer, info` for live peers.
+/// ARGV: segment, cutoff_ms, caller (a peer id, or '' when unknown).
+/// Returns '1' when the caller is '' or a live peer, '0' when it is not
+/// (it should announce again), then flat rows of `kind ('h' holder / 'e'
+/// edge), peer, info` for live peers.
 pub const LOOKUP: &str = r#"
 local cutoff = tonumber(ARGV[2])
-local out = {}
+local out = {'1'}
+if ARGV[3] ~= '' then
+  local sc = redis.call('ZSCORE', 'mesh:seen', ARGV[3])
+  if (not sc) or tonumber(sc) < cutoff or redis.call('HEXISTS', 'mesh:info', ARGV[3]) == 0 then
+    out[1] = '0'
+  end
+end
 local function emit(kind, members)
   -- unpack() has a stack limit: read in slices.
   for first = 1, #members, 1000 do
