@@ -9,6 +9,12 @@
 //! `meshctl.fault` (see [`crate::labels::LABEL_FAULT`]): their engine events
 //! record the faults.
 //!
+//! A read of several peers, and a change of [`BATCH_CHANGES`] peers or more
+//! (a partition, a heal of the whole mesh), instead goes through one
+//! helper in the host's PID namespace with `SYS_ADMIN` that enters each
+//! peer's network namespace by its process (`nsenter -t <pid> -n`), so a
+//! 160-peer mesh costs one container run, not 160.
+//!
 //! All state lives in the peers' kernels and is read back from there
 //! ([`show`], [`active`]), so [`heal`] works after meshctl was killed
 //! mid-command. In a peer's namespace, on its interface on the peer
@@ -108,6 +114,8 @@ pub struct NetPeer {
     pub name: String,
     pub container: String,
     pub ip: String,
+    /// Its main process on the host (none on a runtime without processes).
+    pub pid: Option<i64>,
 }
 
 /// The deployment's running peers on the peer network, by name.
@@ -205,6 +213,7 @@ pub async fn mesh(rt: &impl Runtime, deployment: &str) -> anyhow::Result<Mesh> {
                 name: name.to_string(),
                 container: d.id.clone(),
                 ip: ip.clone(),
+                pid: d.pid,
             },
         );
     }
@@ -467,14 +476,28 @@ pub async fn tools_image(rt: &impl Images, progress: &Step) -> anyhow::Result<St
         .context("make the tools image for helper containers")
 }
 
-/// Runs one script per peer, at most [`FAN_OUT`] at a time; answers outputs
-/// in the order given.
+/// Changes made for this many peers or more go through one batch helper
+/// ([`run_batch`]) rather than one helper per peer.
+const BATCH_CHANGES: usize = 8;
+
+/// Whether every job's peer has a known process to enter.
+fn batchable(jobs: &[(&NetPeer, Option<String>, String)]) -> bool {
+    jobs.iter().all(|(p, _, _)| p.pid.is_some())
+}
+
+/// Runs one script per peer: through one batch helper when there are
+/// [`BATCH_CHANGES`] or more, else one helper per peer, at most
+/// [`FAN_OUT`] at a time (each helper's events then name its peer and its
+/// change). Answers outputs in the order given.
 async fn run_each<R: Runtime>(
     rt: &R,
     image: &str,
     mesh: &Mesh,
     jobs: Vec<(&NetPeer, Option<String>, String)>,
 ) -> anyhow::Result<Vec<(String, String)>> {
+    if jobs.len() >= BATCH_CHANGES && batchable(&jobs) {
+        return run_batch(rt, image, mesh, jobs).await;
+    }
     futures::stream::iter(jobs)
         .map(|(peer, fault, script)| async move {
             let out = run_in(rt, image, mesh, peer, fault.as_deref(), script).await?;
@@ -483,6 +506,113 @@ async fn run_each<R: Runtime>(
         .buffered(FAN_OUT)
         .try_collect()
         .await
+}
+
+/// Marks the start of one job's output in [`run_batch`]'s.
+const JOB_MARK: &str = "### meshctl-job";
+/// Jobs [`run_batch`] runs at once.
+const BATCH_FAN_OUT: usize = 16;
+
+/// The script of [`run_batch`]: each peer's script in a file, run in
+/// that peer's network namespace (`nsenter -t <pid> -n`, the helper's own
+/// tools), [`BATCH_FAN_OUT`] at a time, then every output after a
+/// `### meshctl-job <i> <exit code>` line.
+pub fn batch_script(jobs: &[(i64, String)]) -> String {
+    let mut out = String::from(
+        "cd /tmp
+",
+    );
+    for (i, (_, script)) in jobs.iter().enumerate() {
+        out.push_str(&format!(
+            "cat > j{i} <<'MESHCTL_JOB_{i}'\n{script}\nMESHCTL_JOB_{i}\n"
+        ));
+    }
+    out.push_str("run() { nsenter -t \"$2\" -n sh \"j$1\" > \"o$1\" 2>&1; echo $? > \"r$1\"; }\n");
+    for (i, (pid, _)) in jobs.iter().enumerate() {
+        out.push_str(&format!("run {i} {pid} &\n"));
+        if (i + 1) % BATCH_FAN_OUT == 0 {
+            out.push_str("wait\n");
+        }
+    }
+    out.push_str("wait\n");
+    for i in 0..jobs.len() {
+        out.push_str(&format!("echo \"{JOB_MARK} {i} $(cat r{i})\"; cat o{i}\n"));
+    }
+    out
+}
+
+/// Splits [`batch_script`]'s output: job index → (exit code, output).
+pub fn split_batch(output: &str) -> BTreeMap<usize, (i32, String)> {
+    let mut jobs: BTreeMap<usize, (i32, String)> = BTreeMap::new();
+    let mut current: Option<usize> = None;
+    for line in output.lines() {
+        if let Some(rest) = line.strip_prefix(JOB_MARK) {
+            let mut t = rest.split_whitespace();
+            let i = t.next().and_then(|v| v.parse::<usize>().ok());
+            let rc = t.next().and_then(|v| v.parse::<i32>().ok()).unwrap_or(-1);
+            if let Some(i) = i {
+                jobs.insert(i, (rc, String::new()));
+                current = Some(i);
+                continue;
+            }
+        }
+        if let Some((_, out)) = current.and_then(|i| jobs.get_mut(&i)) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    jobs
+}
+
+/// Runs each job's script in its peer's network namespace with one helper
+/// in the host's PID namespace instead of one helper per peer. The
+/// helper's `meshctl.fault` is the first job's change and how many more
+/// there are. Answers outputs in the order given, or fails naming the
+/// first peer whose script failed.
+async fn run_batch<R: Runtime>(
+    rt: &R,
+    image: &str,
+    mesh: &Mesh,
+    jobs: Vec<(&NetPeer, Option<String>, String)>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let (first, fault, _) = jobs.first().context("no peer to act on")?;
+    let n = jobs.len();
+    let fault = fault.as_ref().map(|f| format!("{f} and {} more", n - 1));
+    let mut labels = helper_labels(rt, first, fault.as_deref()).await?;
+    labels.insert(LABEL_TARGET.into(), format!("{n} peers"));
+    let scripts: Vec<(i64, String)> = jobs
+        .iter()
+        .map(|(p, _, script)| (p.pid.unwrap_or(0), script.clone()))
+        .collect();
+    let spec = HelperSpec {
+        name: helper_name(mesh, first, "batch"),
+        image: image.to_string(),
+        cmd: vec!["sh".into(), "-c".into(), batch_script(&scripts)],
+        labels,
+        host_pids: true,
+        ..Default::default()
+    };
+    let out = rt.run_helper(&spec).await?;
+    if out.exit_code != 0 {
+        bail!(
+            "{} on {n} peers: exit code {}: {}",
+            fault.as_deref().unwrap_or("read network state"),
+            out.exit_code,
+            out.output.trim()
+        );
+    }
+    let mut split = split_batch(&out.output);
+    jobs.iter()
+        .enumerate()
+        .map(|(i, (p, fault, _))| {
+            let what = fault.as_deref().unwrap_or("read network state");
+            match split.remove(&i) {
+                Some((0, o)) => Ok((p.name.clone(), o)),
+                Some((rc, o)) => bail!("{what} on {}: exit code {rc}: {}", p.name, o.trim()),
+                None => bail!("{what} on {}: no output", p.name),
+            }
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- netem
@@ -612,6 +742,7 @@ async fn start_shaper(
         labels,
         extra_caps: vec!["NET_RAW".into()],
         memory_limit: Some(SHAPER_MEMORY),
+        host_pids: false,
     };
     rt.start_helper(&spec)
         .await
@@ -692,8 +823,12 @@ async fn read<R: Runtime + Images>(
         return Ok(Vec::new());
     }
     let image = tools_image(rt, progress).await?;
-    let jobs = targets.iter().map(|p| (*p, None, read_script(p))).collect();
-    let outs = run_each(rt, &image, mesh, jobs).await?;
+    let jobs: Vec<_> = targets.iter().map(|p| (*p, None, read_script(p))).collect();
+    let outs = if jobs.len() > 1 && batchable(&jobs) {
+        run_batch(rt, &image, mesh, jobs).await?
+    } else {
+        run_each(rt, &image, mesh, jobs).await?
+    };
     Ok(outs
         .into_iter()
         .map(|(name, out)| (name, KernelState::parse(&out)))

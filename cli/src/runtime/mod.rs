@@ -181,6 +181,8 @@ pub struct ContainerDetails {
     /// `network name → IPv4 address` of each network it is attached to
     /// (empty when it does not run).
     pub addresses: BTreeMap<String, String>,
+    /// Its main process on the host, while it runs.
+    pub pid: Option<i64>,
 }
 
 impl ContainerDetails {
@@ -267,6 +269,11 @@ pub struct HelperSpec {
     pub extra_caps: Vec<String>,
     /// Memory limit (and memory+swap: no swap), bytes.
     pub memory_limit: Option<i64>,
+    /// Instead of joining `target`'s network: no network of its own, the
+    /// host's PID namespace and `SYS_ADMIN` beside `NET_ADMIN`, so that
+    /// `nsenter -t <pid> -n` enters the network namespace of any container
+    /// by its [`ContainerDetails::pid`]: one helper for many containers.
+    pub host_pids: bool,
 }
 
 /// One thing that happened to an object, from the engine's event stream.

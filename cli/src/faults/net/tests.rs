@@ -5,6 +5,7 @@ fn peer(name: &str, ip: &str) -> NetPeer {
         name: name.into(),
         container: format!("c-{name}"),
         ip: ip.into(),
+        pid: None,
     }
 }
 
@@ -326,4 +327,29 @@ async fn shapers_start_and_stop_through_the_runtime() {
         1
     );
     assert!(shapers(&rt, "d").await.unwrap().is_empty());
+}
+
+#[test]
+fn a_batch_runs_every_read_in_its_peer_namespace_and_splits_back() {
+    let jobs = vec![
+        (101, "echo one\n".to_string()),
+        (202, "echo two\n".to_string()),
+    ];
+    let script = batch_script(&jobs);
+    assert!(script.contains("run 0 101 &"), "{script}");
+    assert!(script.contains("run 1 202 &"), "{script}");
+    assert!(
+        script.contains("nsenter -t \"$2\" -n sh \"j$1\""),
+        "{script}"
+    );
+    assert!(script.contains("<<'MESHCTL_JOB_1'\necho two\n"), "{script}");
+    let out =
+        "### meshctl-job 0 0\n## qdisc\nqdisc htb 1: root\n### meshctl-job 1 3\nno interface\n";
+    let split = split_batch(out);
+    assert_eq!(split[&0], (0, "## qdisc\nqdisc htb 1: root\n".to_string()));
+    assert_eq!(split[&1], (3, "no interface\n".to_string()));
+    assert_eq!(split.len(), 2);
+    // Many jobs wait in groups.
+    let many: Vec<(i64, String)> = (0..40).map(|i| (i, String::new())).collect();
+    assert_eq!(batch_script(&many).matches("\nwait\n").count(), 3);
 }

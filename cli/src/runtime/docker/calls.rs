@@ -247,6 +247,7 @@ impl DockerRuntime {
             image: config.and_then(|c| c.image.clone()).unwrap_or_default(),
             ports,
             addresses,
+            pid: state.and_then(|s| s.pid).filter(|p| *p > 0),
         }
     }
 }

@@ -73,13 +73,22 @@ impl DockerRuntime {
     /// engine's default set), no restart.
     async fn create_helper(&self, what: &str, spec: &HelperSpec) -> Result<String> {
         let mut caps = vec!["NET_ADMIN".to_string()];
+        if spec.host_pids {
+            caps.push("SYS_ADMIN".to_string());
+        }
         caps.extend(spec.extra_caps.iter().cloned());
+        let network_mode = if spec.host_pids {
+            "none".to_string()
+        } else {
+            format!("container:{}", spec.target)
+        };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: Some(spec.cmd.clone()),
             labels: Some(spec.labels.clone().into_iter().collect()),
             host_config: Some(HostConfig {
-                network_mode: Some(format!("container:{}", spec.target)),
+                network_mode: Some(network_mode),
+                pid_mode: spec.host_pids.then(|| "host".to_string()),
                 cap_add: Some(caps),
                 cap_drop: (!spec.extra_caps.is_empty()).then(|| vec!["ALL".into()]),
                 memory: spec.memory_limit,

@@ -290,6 +290,8 @@ impl Runtime for FakeRuntime {
             } else {
                 BTreeMap::new()
             },
+            // The fake has no processes: helpers join by container.
+            pid: None,
         }))
     }
 
