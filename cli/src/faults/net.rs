@@ -254,14 +254,18 @@ fn delete_rules_in(table: &str, comment: &str, prefix: bool) -> String {
     )
 }
 
-/// Appends `rules` (`-A CHAIN ...` lines) to the filter table in one call.
-fn append_rules(rules: &[String]) -> String {
-    if rules.is_empty() {
+/// Appends DROP rules in and out for every address of `cut` to the filter
+/// table, in one `iptables-restore` call.
+fn partition_rules(cut: &[&str]) -> String {
+    if cut.is_empty() {
         return String::new();
     }
     format!(
-        "iptables-restore --noflush <<'RULES'\n*filter\n{}\nCOMMIT\nRULES\n",
-        rules.join("\n")
+        "{{ echo '*filter'; for ip in {}; do \
+         echo \"-A INPUT -s $ip/32 -m comment --comment {RULE_PARTITION} -j DROP\"; \
+         echo \"-A OUTPUT -d $ip/32 -m comment --comment {RULE_PARTITION} -j DROP\"; \
+         done; echo COMMIT; }} | iptables-restore --noflush\n",
+        cut.join(" ")
     )
 }
 
@@ -575,9 +579,48 @@ async fn run_batch<R: Runtime>(
     mesh: &Mesh,
     jobs: Vec<(&NetPeer, Option<String>, String)>,
 ) -> anyhow::Result<Vec<(String, String)>> {
+    // One `sh -c` argument holds at most 128 KiB (MAX_ARG_STRLEN): the
+    // jobs go in chunks of at most BATCH_BYTES of script each.
+    let mut chunks: Vec<Vec<(&NetPeer, Option<String>, String)>> = Vec::new();
+    let mut size = 0usize;
+    for job in jobs {
+        let len = job.2.len() + 128;
+        if chunks.is_empty() || size + len > BATCH_BYTES {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+        size += len;
+        if let Some(c) = chunks.last_mut() {
+            c.push(job);
+        }
+    }
+    let outs: Vec<Vec<(String, String)>> = futures::stream::iter(chunks)
+        .map(|chunk| run_chunk(rt, image, mesh, chunk))
+        .buffered(FAN_OUT)
+        .try_collect()
+        .await?;
+    Ok(outs.into_iter().flatten().collect())
+}
+
+/// Script bytes one batch helper carries.
+const BATCH_BYTES: usize = 96 * 1024;
+
+/// One helper of [`run_batch`].
+async fn run_chunk<R: Runtime>(
+    rt: &R,
+    image: &str,
+    mesh: &Mesh,
+    jobs: Vec<(&NetPeer, Option<String>, String)>,
+) -> anyhow::Result<Vec<(String, String)>> {
     let (first, fault, _) = jobs.first().context("no peer to act on")?;
     let n = jobs.len();
-    let fault = fault.as_ref().map(|f| format!("{f} and {} more", n - 1));
+    let fault = fault.as_ref().map(|f| {
+        if n > 1 {
+            format!("{f} and {} more", n - 1)
+        } else {
+            f.clone()
+        }
+    });
     let mut labels = helper_labels(rt, first, fault.as_deref()).await?;
     labels.insert(LABEL_TARGET.into(), format!("{n} peers"));
     let scripts: Vec<(i64, String)> = jobs
@@ -954,21 +997,13 @@ pub async fn partition<R: Runtime + Images>(
             .filter(|(j, _)| *j != i)
             .flat_map(|(_, o)| o.iter().copied())
             .collect();
+        // The rules are written out in the peer's namespace from the list
+        // of addresses: a script of ~13 bytes per address, not ~150 per rule.
+        let cut: Vec<&str> = others.iter().map(|o| o.ip.as_str()).collect();
         for p in g {
-            let mut lines = Vec::new();
-            for o in &others {
-                lines.push(format!(
-                    "-A INPUT -s {}/32 -m comment --comment {RULE_PARTITION} -j DROP",
-                    o.ip
-                ));
-                lines.push(format!(
-                    "-A OUTPUT -d {}/32 -m comment --comment {RULE_PARTITION} -j DROP",
-                    o.ip
-                ));
-            }
-            rules += lines.len();
             let mut script = prelude(&p.ip);
-            script.push_str(&append_rules(&lines));
+            script.push_str(&partition_rules(&cut));
+            rules += 2 * cut.len();
             jobs.push((*p, Some(desc.clone()), script));
         }
     }
