@@ -86,6 +86,22 @@ pub struct FaultRecord {
     pub listeners_resumed_ms: Option<f64>,
 }
 
+impl FaultRecord {
+    /// An action as it was taken; the mesh's answer is filled in later.
+    fn taken(at_ms: f64, action: &str, target: String, ok: bool, result: String) -> FaultRecord {
+        FaultRecord {
+            at_ms,
+            action: action.to_string(),
+            target,
+            ok,
+            result,
+            tracker_dropped_ms: None,
+            topology_dropped_ms: None,
+            listeners_resumed_ms: None,
+        }
+    }
+}
+
 /// The listeners' view over one span of the run.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Phase {
@@ -227,16 +243,13 @@ pub async fn run<R: Runtime + Images>(
             except: c.except.clone(),
         };
         let on_event = |e: &churn::ChurnEvent| {
-            record(FaultRecord {
-                at_ms: offset + e.at_ms as f64,
-                action: e.action.as_str().to_string(),
-                target: e.target.clone(),
-                ok: e.ok,
-                result: e.result.clone(),
-                tracker_dropped_ms: None,
-                topology_dropped_ms: None,
-                listeners_resumed_ms: None,
-            })
+            record(FaultRecord::taken(
+                offset + e.at_ms as f64,
+                e.action.as_str(),
+                e.target.clone(),
+                e.ok,
+                e.result.clone(),
+            ))
         };
         churn::churn(rt, deployment, &copts, &on_event, done.cancelled()).await?;
         Ok(())
@@ -249,16 +262,13 @@ pub async fn run<R: Runtime + Images>(
             }
             let at_ms = elapsed_ms(started);
             let o = node::act(rt, t, Action::Restart, Duration::from_secs(5)).await;
-            record(FaultRecord {
+            record(FaultRecord::taken(
                 at_ms,
-                action: o.action.as_str().to_string(),
-                target: o.target,
-                ok: o.ok,
-                result: o.result,
-                tracker_dropped_ms: None,
-                topology_dropped_ms: None,
-                listeners_resumed_ms: None,
-            });
+                o.action.as_str(),
+                o.target,
+                o.ok,
+                o.result,
+            ));
         }
         Ok::<_, anyhow::Error>(())
     };
@@ -276,36 +286,32 @@ pub async fn run<R: Runtime + Images>(
             .collect::<Vec<_>>()
             .join(" | ");
         let r = net::partition(rt, deployment, groups, &crate::progress::Step::hidden()).await;
-        record(FaultRecord {
+        let result = match &r {
+            Ok(n) => format!("{n} rules"),
+            Err(e) => format!("{e:#}"),
+        };
+        record(FaultRecord::taken(
             at_ms,
-            action: "partition".into(),
-            target: desc,
-            ok: r.is_ok(),
-            result: match &r {
-                Ok(n) => format!("{n} rules"),
-                Err(e) => format!("{e:#}"),
-            },
-            tracker_dropped_ms: None,
-            topology_dropped_ms: None,
-            listeners_resumed_ms: None,
-        });
+            "partition",
+            desc,
+            r.is_ok(),
+            result,
+        ));
         // Healed after the hold, or when the swarm ends first.
         let _ = sleep_until_or(started, p.at + p.hold, &done).await;
         let at_ms = elapsed_ms(started);
         let h = net::heal(rt, deployment).await;
-        record(FaultRecord {
+        let result = match &h {
+            Ok(h) => format!("{} peers", h.peers.len()),
+            Err(e) => format!("{e:#}"),
+        };
+        record(FaultRecord::taken(
             at_ms,
-            action: "heal".into(),
-            target: "partition".into(),
-            ok: h.is_ok(),
-            result: match &h {
-                Ok(h) => format!("{} peers", h.peers.len()),
-                Err(e) => format!("{e:#}"),
-            },
-            tracker_dropped_ms: None,
-            topology_dropped_ms: None,
-            listeners_resumed_ms: None,
-        });
+            "heal",
+            "partition".into(),
+            h.is_ok(),
+            result,
+        ));
         Ok(())
     };
     let (swarm, c, r, p) = tokio::join!(swarm, churning, restarting, partitioning);
@@ -520,16 +526,7 @@ mod tests {
     }
 
     fn fault(at_ms: f64, action: &str, target: &str) -> FaultRecord {
-        FaultRecord {
-            at_ms,
-            action: action.into(),
-            target: target.into(),
-            ok: true,
-            result: String::new(),
-            tracker_dropped_ms: None,
-            topology_dropped_ms: None,
-            listeners_resumed_ms: None,
-        }
+        FaultRecord::taken(at_ms, action, target.into(), true, String::new())
     }
 
     #[test]

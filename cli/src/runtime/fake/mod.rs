@@ -480,19 +480,7 @@ impl Runtime for FakeRuntime {
     async fn run_helper(&self, spec: &HelperSpec) -> Result<ExecOutput> {
         let mut s = self.lock();
         let what = format!("run helper {}", spec.name);
-        if !s.images.contains_key(&spec.image) {
-            return Err(RuntimeError::NotFound {
-                what: format!("{what}: image {}", spec.image),
-            });
-        }
-        let target = s.get_mut(&what, &spec.target)?;
-        if target.state != ContainerState::Running {
-            return Err(RuntimeError::Conflict {
-                what,
-                message: format!("container {} is not running", target.name),
-            });
-        }
-        let target = target.name.clone();
+        let target = helper_target(&mut s, what, spec)?;
         s.calls
             .push(format!("helper {target} {}", spec.cmd.join(" ")));
         s.next_id += 1;
@@ -514,19 +502,7 @@ impl Runtime for FakeRuntime {
                 message: format!("the name {:?} is already in use", spec.name),
             });
         }
-        if !s.images.contains_key(&spec.image) {
-            return Err(RuntimeError::NotFound {
-                what: format!("{what}: image {}", spec.image),
-            });
-        }
-        let target = s.get_mut(&what, &spec.target)?;
-        if target.state != ContainerState::Running {
-            return Err(RuntimeError::Conflict {
-                what,
-                message: format!("container {} is not running", target.name),
-            });
-        }
-        let target = target.name.clone();
+        let target = helper_target(&mut s, what, spec)?;
         s.calls
             .push(format!("start-helper {target} {}", spec.cmd.join(" ")));
         s.next_id += 1;
@@ -709,3 +685,21 @@ impl Runtime for FakeRuntime {
 
 #[cfg(test)]
 mod tests;
+
+/// The name of a helper's target, checked as the engine would: the image
+/// exists and the target runs.
+fn helper_target(s: &mut State, what: String, spec: &HelperSpec) -> Result<String> {
+    if !s.images.contains_key(&spec.image) {
+        return Err(RuntimeError::NotFound {
+            what: format!("{what}: image {}", spec.image),
+        });
+    }
+    let target = s.get_mut(&what, &spec.target)?;
+    if target.state != ContainerState::Running {
+        return Err(RuntimeError::Conflict {
+            what,
+            message: format!("container {} is not running", target.name),
+        });
+    }
+    Ok(target.name.clone())
+}
