@@ -63,6 +63,7 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
             .push(wtx);
         let msg = ClientMessage::RequestPath {
             target: target.to_string(),
+            avoid: Vec::new(),
         };
         let text = serde_json::to_string(&msg).unwrap_or_default();
         if tx.send(text).is_ok() {

@@ -156,6 +156,7 @@ mod tests {
             rtt_ms: 1,
             addr: format!("{id}:8080"),
             edge: edge.map(str::to_string),
+            suspect: false,
         }
     }
 

@@ -150,6 +150,7 @@ fn main() {
         // Warm up and make sure every announce has landed.
         let req = message(&ClientMessage::RequestPath {
             target: "peer-10".into(),
+            avoid: Vec::new(),
         });
         loop {
             requester.send(req.clone()).await.expect("send");

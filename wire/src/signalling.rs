@@ -26,7 +26,15 @@ pub enum ClientMessage {
         neighbors: Vec<String>,
     },
     /// Ask for the shortest path from this peer to `target` in its room.
-    RequestPath { target: String },
+    /// `avoid` names peers the requester found failing (a relay that could
+    /// not be reached, refused or cut the stream): the path passes through
+    /// none of them, or there is none. The requester and the target are
+    /// never avoided.
+    RequestPath {
+        target: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        avoid: Vec<String>,
+    },
 }
 
 /// What the server sends.
@@ -79,8 +87,16 @@ mod tests {
         roundtrip(
             &ClientMessage::RequestPath {
                 target: "peer-30".into(),
+                avoid: vec![],
             },
             r#"{"type":"request_path","target":"peer-30"}"#,
+        );
+        roundtrip(
+            &ClientMessage::RequestPath {
+                target: "peer-30".into(),
+                avoid: vec!["peer-6".into()],
+            },
+            r#"{"type":"request_path","target":"peer-30","avoid":["peer-6"]}"#,
         );
         roundtrip(
             &ServerMessage::Path {

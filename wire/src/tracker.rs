@@ -5,6 +5,7 @@
 //! POST /heartbeat {"peer_id":"peer-1","segments":["s1","s2"]}        (neighbors optional too)
 //! GET  /segments/s1?region=eu&limit=5
 //!      {"segment":"s1","holders":[{"peer_id":"peer-1",...}],"edges":[{"peer_id":"peer-3",...,"edge":"edge-db-a"}]}
+//! POST /suspect   {"peer_id":"peer-1","suspect":"peer-7","reason":"connect refused"}
 //! GET  /peers     {"peers":[{"peer_id":"peer-1","region":"eu","rtt_ms":12,"edge":null,"segments":2,"last_seen_secs":3.5,...}]}
 //! ```
 
@@ -49,6 +50,19 @@ pub struct Heartbeat {
     pub neighbors: Option<Vec<String>>,
 }
 
+/// `POST /suspect`: `peer_id` (the reporter, whose token it must be) could
+/// not get a segment through or from `suspect`. One report changes nothing
+/// for anyone else; a holder reported by several distinct peers within a
+/// short window is demoted (listed after the others, marked `suspect`) until
+/// it heartbeats or announces again. No report evicts a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspect {
+    pub peer_id: String,
+    pub suspect: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// Answer of a successful announce or heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
@@ -66,6 +80,10 @@ pub struct Candidate {
     pub addr: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<String>,
+    /// Demoted: reported failing by several distinct peers, or missed its
+    /// heartbeats; listed after every candidate that is not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspect: bool,
 }
 
 /// `GET /segments/<segment>?region=<preferred>&limit=N`.
@@ -135,6 +153,30 @@ mod tests {
     }
 
     #[test]
+    fn suspect_report_and_demoted_candidate() {
+        roundtrip(
+            &Suspect {
+                peer_id: "peer-1".into(),
+                suspect: "peer-7".into(),
+                reason: None,
+            },
+            r#"{"peer_id":"peer-1","suspect":"peer-7"}"#,
+        );
+        let c = Candidate {
+            peer_id: "peer-7".into(),
+            region: "eu".into(),
+            rtt_ms: 5,
+            addr: "peer-7:8080".into(),
+            edge: None,
+            suspect: true,
+        };
+        roundtrip(
+            &c,
+            r#"{"peer_id":"peer-7","region":"eu","rtt_ms":5,"addr":"peer-7:8080","suspect":true}"#,
+        );
+    }
+
+    #[test]
     fn lookup_and_peers_roundtrip() {
         let c = Candidate {
             peer_id: "peer-3".into(),
@@ -142,6 +184,7 @@ mod tests {
             rtt_ms: 5,
             addr: "peer-3:8080".into(),
             edge: None,
+            suspect: false,
         };
         let l = SegmentLookup {
             segment: "s1".into(),

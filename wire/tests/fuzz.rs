@@ -175,6 +175,7 @@ fn candidate() -> impl Strategy<Value = Candidate> {
             rtt_ms,
             addr,
             edge,
+            suspect: false,
         },
     )
 }
@@ -225,7 +226,8 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
                 neighbors,
             }
         }),
-        text().prop_map(|target| ClientMessage::RequestPath { target }),
+        (text(), proptest::collection::vec(text(), 0..3))
+            .prop_map(|(target, avoid)| ClientMessage::RequestPath { target, avoid }),
     ]
 }
 

@@ -25,7 +25,7 @@ pub(super) fn encode(m: &ServerMessage) -> Option<Utf8Bytes> {
 /// requester's waiter for that target then gives up at once).
 pub(super) fn request_target(text: &str) -> Option<String> {
     match serde_json::from_str(text) {
-        Ok(ClientMessage::RequestPath { target }) => Some(target),
+        Ok(ClientMessage::RequestPath { target, .. }) => Some(target),
         _ => None,
     }
 }
@@ -73,7 +73,7 @@ pub(super) fn handle(inner: &Inner, me: &str, room: &str, text: &str) -> Option<
             }
             None
         }
-        ClientMessage::RequestPath { target } => {
+        ClientMessage::RequestPath { target, avoid: _ } => {
             if let Err(e) = wire::ids::validate_peer_id(&target) {
                 return Some(error(format!("target: {e}"), Some(target)));
             }

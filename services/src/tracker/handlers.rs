@@ -316,6 +316,7 @@ async fn lookup(
             rtt_ms,
             addr,
             edge,
+            suspect: false,
         };
         if r[0] == "h" {
             holders.push(c);

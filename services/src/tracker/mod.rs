@@ -615,6 +615,7 @@ mod tests {
             rtt_ms: rtt,
             addr: format!("{id}:8080"),
             edge: None,
+            suspect: false,
         }
     }
 
