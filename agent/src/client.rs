@@ -19,8 +19,13 @@ use std::time::Duration;
 /// Read buffer of one connection: fixed, so 50 concurrent relays cost 50
 /// small buffers, not 50 buffers grown to the segment's size.
 const READ_BUF: usize = 16 * 1024;
-/// Longest wait for a TCP connection.
+/// Longest wait for a TCP connection to a service.
 const CONNECT: Duration = Duration::from_secs(2);
+/// Longest wait for a TCP connection to a neighbor. A neighbor on the same
+/// network completes the handshake in well under a millisecond (its kernel
+/// does, even when the agent is busy); one that has not within a second is
+/// gone or cut off, and the next path is tried.
+pub const RELAY_CONNECT: Duration = Duration::from_secs(1);
 /// Largest control-plane answer read.
 const MAX_ANSWER: usize = 1 << 20;
 
@@ -30,6 +35,7 @@ pub type Response = hyper::Response<hyper::body::Incoming>;
 pub async fn connect(
     addr: SocketAddr,
     bind: Option<IpAddr>,
+    within: Duration,
 ) -> Result<tokio::net::TcpStream, String> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()
@@ -44,7 +50,7 @@ pub async fn connect(
                 .map_err(|e| format!("bind {ip}: {e}"))?;
         }
     }
-    let stream = tokio::time::timeout(CONNECT, socket.connect(addr))
+    let stream = tokio::time::timeout(within, socket.connect(addr))
         .await
         .map_err(|_| format!("connect {addr} timed out"))?
         .map_err(|e| format!("connect {addr}: {e}"))?;
@@ -59,15 +65,19 @@ pub async fn open(
     bind: Option<IpAddr>,
     req: hyper::Request<http_body_util::Full<Bytes>>,
 ) -> Result<Response, String> {
-    let mut sender = handshake(addr, bind).await?;
+    let mut sender = handshake(addr, bind, RELAY_CONNECT).await?;
     sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
 type Sender = SendRequest<http_body_util::Full<Bytes>>;
 
 /// A new HTTP/1 connection to `addr`, its driving task spawned.
-async fn handshake(addr: SocketAddr, bind: Option<IpAddr>) -> Result<Sender, String> {
-    let stream = connect(addr, bind).await?;
+async fn handshake(
+    addr: SocketAddr,
+    bind: Option<IpAddr>,
+    within: Duration,
+) -> Result<Sender, String> {
+    let stream = connect(addr, bind, within).await?;
     let (sender, conn) = hyper::client::conn::http1::Builder::new()
         .read_buf_exact_size(Some(READ_BUF))
         .handshake::<_, http_body_util::Full<Bytes>>(hyper_util::rt::TokioIo::new(stream))
@@ -172,7 +182,7 @@ impl Pool {
                     Some((addr, s)) => (addr, s, true),
                     None => {
                         let addr = resolve(host, port, bind).await?;
-                        (addr, handshake(addr, bind).await?, false)
+                        (addr, handshake(addr, bind, CONNECT).await?, false)
                     }
                 };
                 if let Err(e) = sender.ready().await {

@@ -30,9 +30,15 @@ const ANNOUNCE_GAP: Duration = Duration::from_secs(1);
 /// Reading topology's graph for edge peers when nothing else names one.
 const GRAPH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The route from this peer to `target`: `[me, ..., target]`.
+/// The route from this peer to `target`: `[me, ..., target]`, through none
+/// of the peers this agent suspects (see [`Inner::suspect`]): signalling is
+/// asked to avoid them; a cached or topology path through one is not used.
+/// When no path avoids them the answer is an error at once: the requester
+/// goes on to its next source instead of waiting on a dead hop again.
 pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, String> {
     let me = &inner.config.peer_id;
+    let avoid = inner.avoid(target);
+    let clear = |path: &[String]| crossing(path, &avoid).map(str::to_string);
     if let Some((at, path)) = inner
         .paths
         .cached
@@ -40,7 +46,7 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
         .unwrap_or_else(|p| p.into_inner())
         .get(target)
     {
-        if at.elapsed() < PATH_TTL {
+        if at.elapsed() < PATH_TTL && clear(path).is_none() {
             return Ok(path.clone());
         }
     }
@@ -63,12 +69,25 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
             .push(wtx);
         let msg = ClientMessage::RequestPath {
             target: target.to_string(),
-            avoid: Vec::new(),
+            avoid: avoid.clone(),
         };
         let text = serde_json::to_string(&msg).unwrap_or_default();
         if tx.send(text).is_ok() {
             match tokio::time::timeout(SIGNAL_ANSWER, wrx).await {
-                Ok(Ok(Ok(path))) => return Ok(path),
+                // A concurrent request's answer (with another avoid list)
+                // may have woken this one: checked like any other path.
+                Ok(Ok(Ok(path))) => match clear(&path) {
+                    None => return Ok(path),
+                    Some(p) => why = format!("signalling's path passes through {p}, which failed"),
+                },
+                // Signalling knows this peer's graph: when it finds no path
+                // around the failed peers, topology would not either.
+                Ok(Ok(Err(e))) if !avoid.is_empty() => {
+                    return Err(format!(
+                        "signalling: {e} (avoiding {}, which failed)",
+                        avoid.join(", ")
+                    ))
+                }
                 Ok(Ok(Err(e))) => why = format!("signalling: {e}"),
                 _ => why = "signalling did not answer".into(),
             }
@@ -78,9 +97,15 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
     }
     let from_topology = match &inner.config.topology_url {
         None => Err(why),
-        Some(topology) => path_from_topology(inner, topology, target)
-            .await
-            .map_err(|e| format!("{why}; topology: {e}")),
+        Some(topology) => match path_from_topology(inner, topology, target).await {
+            Ok(path) => match clear(&path) {
+                None => Ok(path),
+                Some(p) => Err(format!(
+                    "{why}; topology's path passes through {p}, which failed"
+                )),
+            },
+            Err(e) => Err(format!("{why}; topology: {e}")),
+        },
     };
     match from_topology {
         Ok(path) => {
@@ -93,6 +118,43 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
         }
         Err(e) => Err(e),
     }
+}
+
+/// The first peer strictly inside `path` (neither end) that is in `avoid`.
+fn crossing<'a>(path: &'a [String], avoid: &[String]) -> Option<&'a str> {
+    let inside = path
+        .get(1..path.len().saturating_sub(1))
+        .unwrap_or_default();
+    inside
+        .iter()
+        .find(|p| avoid.contains(p))
+        .map(String::as_str)
+}
+
+/// Tells the tracker that `suspect` could not be reached or did not answer
+/// on a route (`POST /suspect`), in the background. The tracker demotes a
+/// holder only when several distinct peers report it.
+pub fn report_suspect(inner: &Arc<Inner>, suspect: &str, reason: &str) {
+    let Some(tracker) = inner.config.tracker_url.clone() else {
+        return;
+    };
+    let body = wire::tracker::Suspect {
+        peer_id: inner.config.peer_id.clone(),
+        suspect: suspect.to_string(),
+        reason: Some(reason.chars().take(200).collect()),
+    };
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        match post_raw(&inner, &tracker, "/suspect", &body).await {
+            Ok(a) if (200..300).contains(&a.status) => {}
+            Ok(a) => {
+                tracing::debug!(suspect = %body.suspect, status = a.status, "the tracker did not take a report")
+            }
+            Err(e) => {
+                tracing::debug!(suspect = %body.suspect, error = %e, "cannot report a suspect")
+            }
+        }
+    });
 }
 
 async fn path_from_topology(
@@ -228,6 +290,25 @@ async fn get(inner: &Inner, base: &str, path_and_query: &str) -> Result<client::
     .await
 }
 
+/// POSTs `body` to the tracker with this peer's token.
+async fn post_raw<T: serde::Serialize>(
+    inner: &Inner,
+    tracker: &str,
+    path: &str,
+    body: &T,
+) -> Result<client::Answer, String> {
+    let json = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    client::call(
+        tracker,
+        path,
+        Some(json),
+        inner.config.token.as_deref(),
+        inner.config.bind_ip(),
+        CONTROL_TIMEOUT,
+    )
+    .await
+}
+
 enum Sent {
     Ok,
     Unknown,
@@ -238,20 +319,7 @@ async fn post<T: serde::Serialize>(inner: &Inner, path: &str, body: &T) -> Sent 
     let Some(tracker) = &inner.config.tracker_url else {
         return Sent::Ok;
     };
-    let json = match serde_json::to_vec(body) {
-        Ok(j) => j,
-        Err(e) => return Sent::Failed(e.to_string()),
-    };
-    let answer = client::call(
-        tracker,
-        path,
-        Some(json),
-        inner.config.token.as_deref(),
-        inner.config.bind_ip(),
-        CONTROL_TIMEOUT,
-    )
-    .await;
-    match answer {
+    match post_raw(inner, tracker, path, body).await {
         Ok(r) if (200..300).contains(&r.status) => match r.json::<Ack>() {
             Ok(_) => Sent::Ok,
             Err(e) => Sent::Failed(format!("bad answer: {e}")),
@@ -554,5 +622,29 @@ async fn signalling_session(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crossing;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn a_path_crosses_only_through_its_inner_peers() {
+        let path = v(&["a", "b", "c", "d"]);
+        assert_eq!(crossing(&path, &v(&["c"])), Some("c"));
+        assert_eq!(crossing(&path, &v(&["x", "b"])), Some("b"));
+        assert_eq!(
+            crossing(&path, &v(&["a", "d"])),
+            None,
+            "ends are not crossed"
+        );
+        assert_eq!(crossing(&path, &[]), None);
+        assert_eq!(crossing(&v(&["a", "d"]), &v(&["a", "d"])), None);
+        assert_eq!(crossing(&v(&["a"]), &v(&["a"])), None);
     }
 }

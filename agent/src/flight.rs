@@ -35,6 +35,9 @@ pub struct Head {
 pub struct FetchError {
     pub status: u16,
     pub message: String,
+    /// The peer on the route that could not be reached or did not answer
+    /// (sent back as `X-Mesh-Failed`), when one is to blame.
+    pub failed: Option<String>,
 }
 
 impl FetchError {
@@ -42,7 +45,14 @@ impl FetchError {
         Self {
             status,
             message: message.into(),
+            failed: None,
         }
+    }
+
+    /// The same error, blaming `peer`.
+    pub fn blaming(mut self, peer: Option<String>) -> Self {
+        self.failed = peer;
+        self
     }
 }
 

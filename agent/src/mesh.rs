@@ -74,9 +74,13 @@ pub fn join_or_lead(inner: &Arc<Inner>, id: &str, plan: Plan) -> Joined {
 }
 
 /// A failed attempt; `head_sent` when readers already got part of it.
+/// `err.failed` names a peer of the route that could not be reached or did
+/// not answer; `first_hand` when this peer saw that itself (its neighbor),
+/// not from a relay's `X-Mesh-Failed`.
 struct Failed {
     err: FetchError,
     head_sent: bool,
+    first_hand: bool,
 }
 
 impl Failed {
@@ -84,7 +88,15 @@ impl Failed {
         Failed {
             err: FetchError::new(status, msg),
             head_sent: false,
+            first_hand: false,
         }
+    }
+
+    /// The same failure, `peer` to blame (seen by this peer itself).
+    fn blaming(mut self, peer: &str) -> Self {
+        self.err.failed = Some(peer.to_string());
+        self.first_hand = true;
+        self
     }
 }
 
@@ -110,6 +122,12 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
     let mut nobody_has = true;
     let mut expand: Option<usize> = None;
     let mut tried_peers: HashSet<String> = HashSet::new();
+    // Sources tried again on a path around a failed relay.
+    let mut rerouted: HashSet<String> = HashSet::new();
+    // Whether every failure so far was a route that could not be had or a
+    // peer on it that did not answer, and which peers did not.
+    let mut only_unreachable = true;
+    let mut not_answering: Vec<String> = Vec::new();
 
     let mut sources: VecDeque<SourcePlan> = match &plan {
         Plan::Relay(route) if route.len() > 1 => {
@@ -237,11 +255,20 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
                         Err(e) => Err(Failed::before(502, e)),
                     },
                 };
-                if r.is_err() {
-                    // A failed or refused route is not reused, and a holder
-                    // that failed goes last for a while.
+                if let Err(f) = &r {
+                    // A failed or refused route is not reused. A relay on
+                    // the way that failed is avoided and the same source is
+                    // tried once more around it; a holder that failed itself
+                    // goes last for a while.
                     inner.paths.forget(target);
-                    inner.penalize(target);
+                    let around = f.err.failed.as_deref().is_some_and(|b| b != target)
+                        && !f.head_sent
+                        && rerouted.insert(target.clone());
+                    if around {
+                        sources.push_front(source.clone());
+                    } else {
+                        inner.penalize(target);
+                    }
                 }
                 r
             }
@@ -287,6 +314,20 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
             Err(f) => {
                 tracing::info!(%id, source = ?source, error = %f.err.message, "fetch attempt failed");
                 inner.stats.event(Some(&id), Event::UpstreamFailure);
+                let unreachable =
+                    f.err.message.starts_with("no route to ") || f.err.failed.is_some();
+                only_unreachable &= unreachable && f.err.status != 404;
+                if let Some(b) = &f.err.failed {
+                    // Paths avoid it for a while; the tracker hears of it
+                    // only from the peer that saw it (and demotes it only
+                    // when several did).
+                    if inner.suspect(b) && f.first_hand {
+                        control::report_suspect(&inner, b, &f.err.message);
+                    }
+                    if !not_answering.contains(b) {
+                        not_answering.push(b.clone());
+                    }
+                }
                 if f.err.status != 404 {
                     nobody_has = false;
                 }
@@ -314,7 +355,24 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
         }
     }
     let err = last.unwrap_or_else(|| FetchError::new(502, format!("no source for {id}")));
-    let err = if tried > 1 && !nobody_has && !matches!(err.status, 503 | 504) {
+    let err = if matches!(plan, Plan::Client) && tried > 0 && only_unreachable && !nobody_has {
+        // Every route failed on the way, none at a source: this peer is cut
+        // off from every holder and edge (a partition, or its neighbors are
+        // gone). Said at once, not after the deadline.
+        let who = if not_answering.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} did not answer)", not_answering.join(", "))
+        };
+        FetchError::new(
+            503,
+            format!(
+                "cannot reach any source of {id}: {tried} routes failed on the way{who}; \
+                 {me} may be cut off from every holder and edge peer; last: {}",
+                err.message
+            ),
+        )
+    } else if tried > 1 && !nobody_has && !matches!(err.status, 503 | 504) {
         FetchError::new(
             502,
             format!("{tried} sources failed; last: {}", err.message),
@@ -423,12 +481,14 @@ async fn attempt(
     let open = open_relay(inner, next, id, route);
     let resp = match tokio::time::timeout(head_deadline, open).await {
         Err(_) => {
-            return Err(Failed::before(
-                504,
-                format!("{} did not answer in time", next.id),
-            ))
+            return Err(
+                Failed::before(504, format!("{} did not answer in time", next.id))
+                    .blaming(&next.id),
+            )
         }
-        Ok(Err(e)) => return Err(Failed::before(502, format!("{}: {e}", next.id))),
+        Ok(Err(e)) => {
+            return Err(Failed::before(502, format!("{}: {e}", next.id)).blaming(&next.id))
+        }
         Ok(Ok(r)) => r,
     };
     if resp.status() != hyper::StatusCode::OK {
@@ -438,6 +498,14 @@ async fn attempt(
             502
         };
         let code = resp.status();
+        // A relay names the hop after it that failed; believed only for a
+        // peer further down this very route.
+        let failed = resp
+            .headers()
+            .get(relay::FAILED)
+            .and_then(|v| v.to_str().ok())
+            .filter(|b| route[1..].iter().any(|r| r == b))
+            .map(str::to_string);
         let body = tokio::time::timeout(
             RELAY_IDLE.min(deadline.saturating_duration_since(Instant::now())),
             http_body_util::Limited::new(resp.into_body(), 4096).collect(),
@@ -447,10 +515,9 @@ async fn attempt(
         .and_then(|r| r.ok())
         .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
         .unwrap_or_default();
-        return Err(Failed::before(
-            status,
-            format!("{} answered {code}: {body}", next.id),
-        ));
+        let mut f = Failed::before(status, format!("{} answered {code}: {body}", next.id));
+        f.err.failed = failed;
+        return Err(f);
     }
     let header = |name: &str| {
         resp.headers()
@@ -528,6 +595,7 @@ async fn attempt(
     let fail = |msg: String| Failed {
         err: FetchError::new(502, msg),
         head_sent: true,
+        first_hand: false,
     };
     let mut body = resp.into_body();
     let mut acc = BytesMut::with_capacity(len as usize);

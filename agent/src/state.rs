@@ -47,6 +47,9 @@ pub struct Inner {
     misses: Mutex<LruCache<String, Instant>>,
     // std Mutex: holders that failed to serve, until when they go last.
     penalties: Mutex<LruCache<String, Instant>>,
+    // std Mutex: peers that could not be reached or did not answer on a
+    // route, until when paths avoid them.
+    suspects: Mutex<LruCache<String, Instant>>,
     /// Kept-alive connections to the tracker shared by candidate lookups.
     pub tracker: client::Pool,
 }
@@ -75,6 +78,9 @@ impl Inner {
                 NonZeroUsize::new(config.miss_cache_entries).unwrap_or(NonZeroUsize::MIN),
             )),
             penalties: Mutex::new(LruCache::new(
+                NonZeroUsize::new(PENALTY_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+            )),
+            suspects: Mutex::new(LruCache::new(
                 NonZeroUsize::new(PENALTY_ENTRIES).unwrap_or(NonZeroUsize::MIN),
             )),
             tracker: client::Pool::new(config.tracker_connections, config.tracker_lookups_max),
@@ -140,6 +146,35 @@ impl Inner {
         }
     }
 
+    /// `peer` could not be reached or did not answer on a route: for
+    /// `HOLDER_PENALTY_SEC` it goes last as a source and paths avoid it.
+    /// Answers whether it was not suspected already (then it is worth
+    /// telling the tracker).
+    pub fn suspect(&self, peer: &str) -> bool {
+        if peer == self.config.peer_id || self.config.holder_penalty.is_zero() {
+            return false;
+        }
+        self.penalize(peer);
+        let now = Instant::now();
+        let until = now + self.config.holder_penalty;
+        let mut m = self.suspects.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = m.peek(peer).is_none_or(|u| *u <= now);
+        m.put(peer.to_string(), until);
+        fresh
+    }
+
+    /// The peers paths should avoid now (at most [`MAX_AVOID`]), `target`
+    /// excepted: a route may still end at a suspect.
+    pub fn avoid(&self, target: &str) -> Vec<String> {
+        let now = Instant::now();
+        let m = self.suspects.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter()
+            .filter(|(p, until)| **until > now && p.as_str() != target)
+            .map(|(p, _)| p.clone())
+            .take(MAX_AVOID)
+            .collect()
+    }
+
     /// The edge peers this agent remembers.
     pub fn remembered_edges(&self) -> BTreeMap<String, Option<String>> {
         self.edges.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -159,6 +194,9 @@ impl Inner {
 
 /// Most holders remembered as having failed (the least recent forgotten first).
 const PENALTY_ENTRIES: usize = 256;
+/// Most peers one path request asks signalling to avoid (the most recently
+/// suspected first).
+pub const MAX_AVOID: usize = 32;
 
 /// Bytes reserved against the cache's byte budget while a transfer (an
 /// ingest body, a relay, an edge read) is in memory; released when dropped.
@@ -269,5 +307,40 @@ pub async fn expiry_loop(inner: Arc<Inner>, cancel: CancellationToken) {
             _ = until_next => {}
             _ = inner.expiring_added.notified() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inner(penalty: &str) -> Inner {
+        let env: HashMap<String, String> = [("PEER_ID", "peer-1"), ("HOLDER_PENALTY_SEC", penalty)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Inner::new(Config::from_env_map(&env).expect("config"))
+    }
+
+    #[test]
+    fn a_suspect_is_avoided_by_paths_except_as_their_target() {
+        let i = inner("10");
+        assert!(i.suspect("peer-7"), "first suspicion is news");
+        assert!(!i.suspect("peer-7"), "the second is not");
+        assert!(i.penalized("peer-7"), "it also goes last as a source");
+        assert!(i.suspect("peer-9"));
+        let mut avoid = i.avoid("peer-3");
+        avoid.sort();
+        assert_eq!(avoid, vec!["peer-7".to_string(), "peer-9".to_string()]);
+        assert_eq!(i.avoid("peer-7"), vec!["peer-9".to_string()]);
+        assert!(!i.suspect("peer-1"), "never itself");
+        assert!(!i.avoid("peer-3").contains(&"peer-1".to_string()));
+    }
+
+    #[test]
+    fn no_penalty_means_no_suspicion() {
+        let i = inner("0");
+        assert!(!i.suspect("peer-7"));
+        assert!(i.avoid("peer-3").is_empty());
     }
 }

@@ -16,6 +16,12 @@
 //! X-Mesh-Route: peer-1,peer-6,peer-18,peer-30   (serving peer first, the source last)
 //! X-Mesh-Hops: 3
 //! ```
+//!
+//! An error answer of a relay whose next hop failed names that hop:
+//!
+//! ```text
+//! 502  X-Mesh-Failed: peer-18
+//! ```
 
 /// The remaining route of a relay request; the full route on responses.
 pub const ROUTE: &str = "x-mesh-route";
@@ -27,6 +33,11 @@ pub const SOURCE: &str = "x-mesh-source";
 pub const HOPS: &str = "x-mesh-hops";
 /// SHA-256 (hex) of the body, sent by the holder for ids that do not carry one.
 pub const SHA256: &str = "x-mesh-sha256";
+/// On a relay's error answer: the peer further down the route that could
+/// not be reached or did not answer in time, so the requester asks for a
+/// path around it (`X-Mesh-Failed: peer-18`). Only a peer on the route the
+/// requester sent is believed.
+pub const FAILED: &str = "x-mesh-failed";
 
 /// Where a response's bytes came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -441,5 +441,12 @@ fn failed(inner: &Inner, asker: Asker, id: &str, e: FetchError) -> Response {
         inner.stats.event(Some(id), Event::ClientFailure);
     }
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    error(status, None, e.message)
+    let mut resp = error(status, None, e.message);
+    if let Some(v) = e
+        .failed
+        .and_then(|p| axum::http::HeaderValue::from_str(&p).ok())
+    {
+        resp.headers_mut().insert(relay::FAILED, v);
+    }
+    resp
 }
