@@ -11,6 +11,12 @@
 //! elsewhere is fresh for the cache's TTL after it left its source (ingest
 //! or an edge database), then it counts as absent and is dropped, so the
 //! next request fetches it again and the inventory stops naming it.
+//!
+//! An expired copy is not forgotten at once: the last few small ones are
+//! kept aside, stale, for a client request whose every source failed (the
+//! peer is cut off from the mesh) to be answered with them, marked as stale
+//! (HTTP's stale-if-error): a published song's playlist does not change
+//! while the peer is cut off, and its segments are in the cache anyway.
 
 use bytes::Bytes;
 use lru::LruCache;
@@ -55,7 +61,15 @@ pub struct Cache {
     evictions: u64,
     /// How long an expiring copy stays fresh.
     ttl: Duration,
+    /// Expired copies kept for stale-if-error, at most [`STALE_ENTRIES`] of
+    /// at most [`STALE_MAX_BYTES`] each.
+    stale: LruCache<String, Arc<Segment>>,
 }
+
+/// Most expired copies kept aside for stale-if-error.
+pub const STALE_ENTRIES: usize = 16;
+/// Largest expired copy kept aside (a playlist of a few hundred segments).
+pub const STALE_MAX_BYTES: u64 = 16 * 1024;
 
 /// The segment does not fit even in an empty cache.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,6 +85,9 @@ impl Cache {
             max_bytes,
             evictions: 0,
             ttl,
+            stale: LruCache::new(
+                std::num::NonZeroUsize::new(STALE_ENTRIES).unwrap_or(std::num::NonZeroUsize::MIN),
+            ),
         }
     }
 
@@ -107,7 +124,12 @@ impl Cache {
             .map(|(k, _)| k.clone())
             .collect();
         for id in &dead {
-            self.remove(id);
+            if let Some(seg) = self.lru.pop(id) {
+                self.bytes -= seg.len;
+                if seg.len <= STALE_MAX_BYTES {
+                    self.stale.put(id.clone(), seg);
+                }
+            }
         }
         let next = self.lru.iter().filter_map(|(_, s)| self.expires(s)).min();
         (dead.len(), next)
@@ -146,7 +168,19 @@ impl Cache {
         }
     }
 
+    /// An expired copy of `id` (still in the cache, or kept aside), for a
+    /// request nothing else can answer.
+    pub fn stale(&mut self, id: &str) -> Option<Arc<Segment>> {
+        let now = Instant::now();
+        match self.lru.peek(id) {
+            Some(s) if self.expired(s, now) => Some(s.clone()),
+            Some(_) => None,
+            None => self.stale.get(id).cloned(),
+        }
+    }
+
     pub fn remove(&mut self, id: &str) -> bool {
+        self.stale.pop(id);
         match self.lru.pop(id) {
             Some(seg) => {
                 self.bytes -= seg.len;
@@ -195,6 +229,47 @@ mod tests {
             Bytes::from(vec![0u8; n]),
             String::new(),
         ))
+    }
+
+    #[test]
+    fn an_expired_copy_is_kept_aside_as_stale() {
+        let ttl = Duration::from_millis(10);
+        let mut c = Cache::new(10, 1 << 20, ttl);
+        let old = Instant::now() - Duration::from_secs(1);
+        let fresh_copy = |n: usize| {
+            Arc::new(Segment {
+                pieces: vec![Bytes::from(vec![1u8; n])],
+                len: n as u64,
+                sha256: String::new(),
+                fresh_since: Some(old),
+            })
+        };
+        c.insert("a.m3u8".into(), fresh_copy(100), 0).unwrap();
+        c.insert(
+            "big.m3u8".into(),
+            fresh_copy(STALE_MAX_BYTES as usize + 1),
+            0,
+        )
+        .unwrap();
+        assert!(c.get("a.m3u8").is_none(), "expired is a miss");
+        assert_eq!(
+            c.stale("a.m3u8").map(|s| s.len),
+            Some(100),
+            "before the purge"
+        );
+        let (dropped, _) = c.purge_expired(Instant::now());
+        assert_eq!(dropped, 2);
+        assert_eq!(c.bytes(), 0, "stale copies are not in the cache");
+        assert!(c.get("a.m3u8").is_none());
+        assert_eq!(
+            c.stale("a.m3u8").map(|s| s.len),
+            Some(100),
+            "after the purge"
+        );
+        assert!(c.stale("big.m3u8").is_none(), "too large to keep aside");
+        assert!(c.stale("other.m3u8").is_none());
+        c.remove("a.m3u8");
+        assert!(c.stale("a.m3u8").is_none(), "a removed id is gone for good");
     }
 
     #[test]

@@ -384,8 +384,10 @@ async fn respond_flight(
     let wait = inner.config.fetch_deadline + Duration::from_secs(5);
     let head = match tokio::time::timeout(wait, flight.head()).await {
         Ok(Ok(h)) => h,
-        Ok(Err(e)) => return failed(&inner, asker, &id, e),
-        Err(_) => return failed(&inner, asker, &id, FetchError::new(504, "fetch timed out")),
+        Ok(Err(e)) => return stale_or_failed(&inner, asker, id, e),
+        Err(_) => {
+            return stale_or_failed(&inner, asker, id, FetchError::new(504, "fetch timed out"))
+        }
     };
     // A client hears where the bytes really came from: another peer's
     // cache ("peer") or an edge database ("edge"). Hops pass the original
@@ -434,6 +436,29 @@ async fn respond_flight(
         }
     });
     head_response(&id, &meta, Body::from_stream(stream))
+}
+
+/// A client whose fetch failed with no source reachable (not a 404) gets
+/// an expired copy if this peer kept one, marked stale (`Warning: 110`,
+/// RFC 9111 §5.5; `Age` says how old); else the error.
+fn stale_or_failed(inner: &Arc<Inner>, asker: Asker, id: String, e: FetchError) -> Response {
+    if asker == Asker::Client && e.status != 404 {
+        let stale = inner
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stale(&id);
+        if let Some(seg) = stale {
+            tracing::info!(%id, error = %e.message, "no source reachable: serving a stale copy");
+            let mut r = respond_hit(inner, asker, id, seg);
+            r.headers_mut().insert(
+                "warning",
+                HeaderValue::from_static("110 - \"Response is Stale\""),
+            );
+            return r;
+        }
+    }
+    failed(inner, asker, &id, e)
 }
 
 fn failed(inner: &Inner, asker: Asker, id: &str, e: FetchError) -> Response {
