@@ -57,6 +57,13 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let sender = match sender {
+        Some(_) if !inner.paths.may_ask() => {
+            why = "over this peer's rate of path requests".into();
+            None
+        }
+        s => s,
+    };
     if let Some(tx) = sender {
         let (wtx, wrx) = oneshot::channel();
         inner
@@ -92,7 +99,7 @@ pub async fn path_to(inner: &Arc<Inner>, target: &str) -> Result<Vec<String>, St
                 _ => why = "signalling did not answer".into(),
             }
         }
-    } else {
+    } else if why.is_empty() {
         why = "signalling not connected".into();
     }
     let from_topology = match &inner.config.topology_url {

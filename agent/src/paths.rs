@@ -12,15 +12,42 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) type PathAnswer = Result<Vec<String>, String>;
 
 /// Routes from this peer to others: signalling first, topology as fallback.
-#[derive(Default)]
 pub struct Paths {
     // std Mutexes: short map updates, never held across an await.
+    /// Path requests this peer may send to signalling: below the server's
+    /// per-socket limit (10/s, burst 100, then it closes the socket), so a
+    /// peer whose misses all fail at once (cut off, or its neighbors gone)
+    /// does not get its socket closed and drop out of everyone's paths.
+    pub(crate) budget: Mutex<gate::Bucket>,
     pub(crate) outgoing: Mutex<Option<mpsc::UnboundedSender<String>>>,
     pub(crate) waiters: Mutex<HashMap<String, Vec<oneshot::Sender<PathAnswer>>>>,
     pub(crate) cached: Mutex<HashMap<String, (Instant, Vec<String>)>>,
 }
 
+/// Path requests per second, and at once, a peer sends to signalling.
+pub const PATH_REQUEST_RATE: u32 = 8;
+pub const PATH_REQUEST_BURST: u32 = 50;
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            budget: Mutex::new(gate::Bucket::new(PATH_REQUEST_RATE, PATH_REQUEST_BURST)),
+            outgoing: Mutex::default(),
+            waiters: Mutex::default(),
+            cached: Mutex::default(),
+        }
+    }
+}
+
 impl Paths {
+    /// Whether a path request may be sent to signalling now.
+    pub fn may_ask(&self) -> bool {
+        self.budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(Instant::now())
+    }
+
     pub fn signalling_connected(&self) -> bool {
         self.outgoing
             .lock()

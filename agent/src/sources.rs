@@ -2,12 +2,18 @@
 //! so it can be tested alone.
 //!
 //! ```text
-//! holders (tracker's order; those that failed a moment ago last)
+//! the first FIRST_HOLDERS holders (tracker's order; those that failed a
+//!             moment ago, or that the tracker marks suspect, last)
 //! this peer's own edge database (edge peers)
 //! edge peers: the tracker's, then those remembered from earlier lookups,
 //!             alternating between edge databases (a, b, a, b, ...), those
 //!             that failed a moment ago last
+//! the other holders
 //! ```
+//!
+//! Holders past the first few come after the edges: when the first ones
+//! all failed (peers dying faster than the tracker learns it), an edge is
+//! likelier to answer than the next holder, and each try costs a path.
 //!
 //! Remembered edge peers make a miss end somewhere when the tracker is
 //! unreachable, restarting or lost its state (it then knows no holder and
@@ -27,6 +33,9 @@ pub enum SourcePlan {
     /// This peer's own edge database.
     OwnEdge,
 }
+
+/// Holders tried before the edges.
+pub const FIRST_HOLDERS: usize = 4;
 
 /// Most edge peers an agent remembers.
 pub const MAX_REMEMBERED_EDGES: usize = 64;
@@ -49,19 +58,19 @@ pub struct Known<'a> {
 pub fn client_sources(k: &Known, failed: impl Fn(&str) -> bool) -> Vec<SourcePlan> {
     let mut seen: HashSet<&str> = HashSet::from([k.me]);
     let mut out = Vec::new();
-    let holders: Vec<&str> = k
+    let holders: Vec<&Candidate> = k
         .holders
         .iter()
-        .map(|c| c.peer_id.as_str())
-        .filter(|p| seen.insert(p))
+        .filter(|c| seen.insert(c.peer_id.as_str()))
         .collect();
-    let (fresh, late): (Vec<&str>, Vec<&str>) = holders.into_iter().partition(|p| !failed(p));
-    out.extend(
-        fresh
-            .into_iter()
-            .chain(late)
-            .map(|p| SourcePlan::Peer(p.to_string())),
-    );
+    let (fresh, late): (Vec<&Candidate>, Vec<&Candidate>) = holders
+        .into_iter()
+        .partition(|c| !c.suspect && !failed(&c.peer_id));
+    let mut holders = fresh
+        .into_iter()
+        .chain(late)
+        .map(|c| SourcePlan::Peer(c.peer_id.clone()));
+    out.extend(holders.by_ref().take(FIRST_HOLDERS));
     if k.own_edge {
         out.push(SourcePlan::OwnEdge);
     }
@@ -80,6 +89,7 @@ pub fn client_sources(k: &Known, failed: impl Fn(&str) -> bool) -> Vec<SourcePla
                 .map(|p| SourcePlan::Peer(p.to_string())),
         );
     }
+    out.extend(holders);
     out
 }
 
@@ -197,6 +207,25 @@ mod tests {
         assert_eq!(
             names(&client_sources(&k, |p| p == "h1")),
             ["h2", "h1", "<own edge>", "a1", "b1", "a2", "a3"]
+        );
+    }
+
+    #[test]
+    fn a_few_holders_then_the_edges_then_the_rest_suspects_last() {
+        let mut holders: Vec<Candidate> = (1..=7).map(|i| c(&format!("h{i}"), None)).collect();
+        holders[0].suspect = true;
+        let edges = [c("a1", Some("edge-db-a")), c("b1", Some("edge-db-b"))];
+        let none = BTreeMap::new();
+        let k = Known {
+            me: "me",
+            own_edge: false,
+            holders: &holders,
+            edges: &edges,
+            remembered: &none,
+        };
+        assert_eq!(
+            names(&client_sources(&k, |p| p == "h2")),
+            ["h3", "h4", "h5", "h6", "a1", "b1", "h7", "h1", "h2"]
         );
     }
 

@@ -39,7 +39,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+mod bucket;
 mod limits;
+pub use bucket::Bucket;
 pub use limits::{Limits, LimitsError};
 
 /// Serves `router` on `listener` within `limits` until `stop` is cancelled,

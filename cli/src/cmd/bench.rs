@@ -70,9 +70,14 @@ pub struct ChurnArgs {
     /// Seconds over which the listeners' starts are spread at random.
     #[arg(long, default_value_t = 5.0)]
     pub spread: f64,
-    /// Further attempts at a failed or corrupt segment.
-    #[arg(long, default_value_t = 2)]
+    /// Further attempts at a failed or corrupt segment, each after a pause
+    /// (--retry-pause)
+    #[arg(long, default_value_t = 4)]
     pub retries: u32,
+    /// Seconds before the k-th further attempt: k times this, as players
+    /// back off (4 retries at 0.5 s wait 5 s in all, about one segment at 2×)
+    #[arg(long, default_value_t = 0.5)]
+    pub retry_pause: f64,
     /// Seconds for each request.
     #[arg(long, default_value_t = 10)]
     pub request_timeout: u64,
@@ -161,21 +166,15 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     }
 }
 
-/// Each running peer's mesh neighbours, from topology's live graph.
+/// Each running peer's fallbacks (its mesh neighbours, then peers two hops
+/// away), from topology's live graph.
 async fn neighbours(
     rt: &meshctl::runtime::DockerRuntime,
     name: &str,
     peers: &[PeerRef],
 ) -> anyhow::Result<(BTreeMap<String, Vec<String>>, MeshView)> {
     let g = meshctl::graph::graph(rt, name).await?;
-    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for [a, b] in &g.links {
-        map.entry(a.clone()).or_default().push(b.clone());
-        map.entry(b.clone()).or_default().push(a.clone());
-    }
-    for v in map.values_mut() {
-        v.sort_by_key(|p| meshctl::labels::natural_key(p));
-    }
+    let map = swarm::fallbacks_of(&g.links);
     let view = MeshView {
         peers: peers.iter().map(|p| p.name.clone()).collect(),
         links: g.links,
@@ -187,6 +186,9 @@ async fn neighbours(
 async fn run_churn(args: ChurnArgs, name: &str) -> anyhow::Result<()> {
     if !(args.spread.is_finite() && args.spread >= 0.0) {
         bail!("--spread must be a number of seconds ≥ 0");
+    }
+    if !(args.retry_pause.is_finite() && (0.0..=60.0).contains(&args.retry_pause)) {
+        bail!("--retry-pause must be a number of seconds from 0 to 60");
     }
     let d = super::discover(name).await?;
     let peers = meshctl::songs::running_peers(&d);
@@ -214,6 +216,7 @@ async fn run_churn(args: ChurnArgs, name: &str) -> anyhow::Result<()> {
             spread: Duration::from_secs_f64(args.spread),
             request_timeout: Duration::from_secs(args.request_timeout),
             retries: args.retries,
+            retry_pause: Duration::from_secs_f64(args.retry_pause),
             fallbacks: if args.no_failover {
                 BTreeMap::new()
             } else {
@@ -282,6 +285,7 @@ async fn run_swarm(args: SwarmArgs, name: &str) -> anyhow::Result<()> {
             spread: Duration::from_secs_f64(args.spread),
             request_timeout: Duration::from_secs(args.request_timeout),
             retries: args.retries,
+            retry_pause: Duration::ZERO,
             fallbacks: if args.failover {
                 neighbours(&meshctl::runtime::connect().await?, name, &peers)
                     .await?

@@ -42,6 +42,10 @@ pub struct SwarmOptions {
     pub request_timeout: Duration,
     /// Further attempts at a failed or corrupt segment.
     pub retries: u32,
+    /// Pause before the k-th further attempt: k times this (a linear
+    /// backoff, as players do: hls.js waits 1 s, 2 s, ... by default).
+    /// Zero: at once.
+    pub retry_pause: Duration,
     /// Peer name → the peers its listeners move to after a failed request,
     /// in order (its neighbours). Empty: a listener stays on its peer.
     pub fallbacks: BTreeMap<String, Vec<String>>,
@@ -50,6 +54,57 @@ pub struct SwarmOptions {
     /// [`BUFFER_SEGMENTS`] before it has played. `None`: every segment as
     /// fast as the mesh answers.
     pub speed: Option<f64>,
+}
+
+/// Most peers a listener may move on to after its own.
+pub const MAX_FALLBACKS: usize = 8;
+
+/// Each peer's fallbacks for its listeners, from the mesh links: its
+/// neighbours, then the peers two hops away (each group in natural order),
+/// at most [`MAX_FALLBACKS`]. Peers two hops away matter when churn takes
+/// a peer's neighbours down with it: they are reached by other links.
+pub fn fallbacks_of(links: &[[String; 2]]) -> BTreeMap<String, Vec<String>> {
+    let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for [a, b] in links {
+        next.entry(a).or_default().push(b);
+        next.entry(b).or_default().push(a);
+    }
+    let natural = |v: &mut Vec<&str>| {
+        v.sort_by_key(|p| crate::labels::natural_key(p));
+        v.dedup();
+    };
+    next.iter()
+        .map(|(&me, near)| {
+            let mut near = near.clone();
+            natural(&mut near);
+            let mut far: Vec<&str> = near
+                .iter()
+                .flat_map(|n| next.get(n).into_iter().flatten().copied())
+                .filter(|p| *p != me && !near.contains(p))
+                .collect();
+            natural(&mut far);
+            let all = near
+                .into_iter()
+                .chain(far)
+                .take(MAX_FALLBACKS)
+                .map(str::to_string)
+                .collect();
+            (me.to_string(), all)
+        })
+        .collect()
+}
+
+/// How long a peer that failed a listener is passed over by its failovers.
+const FAILED_FOR: Duration = Duration::from_secs(10);
+
+/// The chain index after `cur` to fail over to: the next one that has not
+/// failed within [`FAILED_FOR`], or simply the next when all have.
+fn next_peer(failed_at: &[Option<Instant>], cur: usize) -> usize {
+    let n = failed_at.len().max(1);
+    (1..n)
+        .map(|k| (cur + k) % n)
+        .find(|&i| failed_at[i].is_none_or(|t| t.elapsed() >= FAILED_FOR))
+        .unwrap_or((cur + 1) % n)
 }
 
 /// Segments a paced listener fetches ahead of the playhead.
@@ -225,12 +280,19 @@ async fn listen(
     };
     let base = |p: &PeerRef| format!("{}/songs/{song}", p.url.trim_end_matches('/'));
     let mut cur = 0usize;
+    // When each peer of the chain last failed this listener: a failover
+    // skips those that failed within FAILED_FOR, as a player marks a
+    // redundant stream bad for a while.
+    let mut failed_at: Vec<Option<Instant>> = vec![None; chain.len()];
     // One item (the playlist, then each segment) with retries, moving along
     // the chain after a failure.
     let mut fetch = async |run: &mut Run, path: &str, want: Option<&str>, playlist: bool| {
         let at_ms = started.elapsed().as_secs_f64() * 1000.0;
         for attempt in 0..=opts.retries {
             run.report.retries += usize::from(attempt > 0);
+            if attempt > 0 && !opts.retry_pause.is_zero() {
+                tokio::time::sleep(opts.retry_pause * attempt).await;
+            }
             let peer = &chain[cur % chain.len()];
             let g = get(
                 &http,
@@ -257,7 +319,8 @@ async fn listen(
             }
             run.report.error = g.error;
             if chain.len() > 1 && attempt < opts.retries {
-                cur += 1;
+                failed_at[cur % chain.len()] = Some(Instant::now());
+                cur = next_peer(&failed_at, cur);
                 run.report.failovers += 1;
             }
         }
@@ -454,4 +517,47 @@ pub async fn swarm_from(
     timeline.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
     report.timeline = timeline;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallbacks_are_neighbours_then_two_hops_away() {
+        let l = |a: &str, b: &str| [a.to_string(), b.to_string()];
+        // p1 - p2 - p3 - p4, p1 - p10, p2 - p5
+        let links = [
+            l("p1", "p2"),
+            l("p2", "p3"),
+            l("p3", "p4"),
+            l("p1", "p10"),
+            l("p2", "p5"),
+        ];
+        let f = fallbacks_of(&links);
+        assert_eq!(f["p1"], ["p2", "p10", "p3", "p5"]);
+        assert_eq!(f["p4"], ["p3", "p2"]);
+        assert_eq!(f["p2"], ["p1", "p3", "p5", "p4", "p10"]);
+        let now = Instant::now();
+        let long_ago = now.checked_sub(FAILED_FOR * 2);
+        assert_eq!(next_peer(&[None, None, None], 0), 1);
+        assert_eq!(
+            next_peer(&[None, Some(now), None], 0),
+            2,
+            "skips a recent failure"
+        );
+        assert_eq!(
+            next_peer(&[None, long_ago, None], 0),
+            1,
+            "a failure long ago is forgiven"
+        );
+        assert_eq!(
+            next_peer(&[Some(now), Some(now), Some(now)], 2),
+            0,
+            "all failed: the next"
+        );
+        assert_eq!(next_peer(&[None, Some(now), Some(now)], 1), 0);
+        let star: Vec<[String; 2]> = (2..=20).map(|i| l("p1", &format!("p{i}"))).collect();
+        assert_eq!(fallbacks_of(&star)["p1"].len(), MAX_FALLBACKS);
+    }
 }
