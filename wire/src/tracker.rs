@@ -58,7 +58,8 @@ pub struct Heartbeat {
 /// `TRACKER_SUSPECT_WINDOW_SECONDS` (default 30) is demoted (listed after
 /// the others, marked `suspect`) until one window after the last report
 /// that kept the quorum, or until it announces again; a heartbeat does not
-/// end it. No report evicts a peer. `reason`: at most 200 bytes of text.
+/// end it. No report evicts a peer. `reason`: at most 200 characters
+/// (control characters are shown as spaces).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suspect {
     pub peer_id: String,

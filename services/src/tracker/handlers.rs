@@ -268,9 +268,12 @@ async fn report_suspect(
             format!("peer {:?} cannot report itself", r.peer_id),
         ));
     }
-    if let Some(reason) = &r.reason {
-        suspect::check_reason(reason).map_err(|e| ApiError::field("reason", e))?;
-    }
+    let reason = match &r.reason {
+        Some(reason) => {
+            Some(suspect::clean_reason(reason).map_err(|e| ApiError::field("reason", e))?)
+        }
+        None => None,
+    };
     let mut inv = inner.scripts.suspect.prepare_invoke();
     inv.arg(inner.cutoff(now_ms()))
         .arg(&r.peer_id)
@@ -299,10 +302,8 @@ async fn report_suspect(
         1,
     );
     if let Some(reporters) = demoted {
-        let reason = r
-            .reason
-            .clone()
-            .filter(|r| !r.is_empty())
+        let reason = reason
+            .filter(|r| !r.trim().is_empty())
             .unwrap_or_else(|| suspect::REPORTED.into());
         tracing::info!(
             peer = r.suspect,

@@ -38,8 +38,8 @@
 //! whose reports and demotion are over is dropped, else the one reported
 //! least recently), each with at most [`MAX_REPORTERS`] reporters (the
 //! oldest report is dropped), and at most [`MAX_LATE`] peers marked late.
-//! A reason is at most [`MAX_REASON`] bytes of text without control
-//! characters.
+//! A reason is at most [`MAX_REASON`] characters (the agent cuts its error
+//! text to that); control characters in it are shown as spaces.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -51,7 +51,7 @@ pub const MAX_REPORTERS: usize = 64;
 /// Most peers marked late (their missed-heartbeat event recorded) at once;
 /// beyond it a late peer is still demoted, its event is not recorded.
 pub const MAX_LATE: usize = 65_536;
-/// Longest `reason` of a report, bytes.
+/// Longest `reason` of a report, characters.
 pub const MAX_REASON: usize = 200;
 /// Default quorum (`TRACKER_SUSPECT_QUORUM`).
 pub const DEFAULT_QUORUM: usize = 2;
@@ -60,15 +60,17 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(30);
 /// `reason` of a `peer_suspected` event whose last report gave none.
 pub const REPORTED: &str = "reported failing";
 
-/// Whether `reason` may be kept and shown: short text, no control characters.
-pub fn check_reason(reason: &str) -> Result<(), String> {
-    if reason.len() > MAX_REASON {
-        return Err(format!("{} bytes, at most {MAX_REASON}", reason.len()));
+/// `reason` as kept and shown: refused past [`MAX_REASON`] characters;
+/// control characters (a line break in an error text) become spaces.
+pub fn clean_reason(reason: &str) -> Result<String, String> {
+    let n = reason.chars().count();
+    if n > MAX_REASON {
+        return Err(format!("{n} characters, at most {MAX_REASON}"));
     }
-    if reason.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(())
+    Ok(reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect())
 }
 
 struct Entry {
@@ -322,9 +324,13 @@ mod tests {
 
     #[test]
     fn reasons_are_short_text() {
-        assert!(check_reason("connect refused").is_ok());
-        assert!(check_reason(&"x".repeat(MAX_REASON)).is_ok());
-        assert!(check_reason(&"x".repeat(MAX_REASON + 1)).is_err());
-        assert!(check_reason("a\nb").is_err());
+        assert_eq!(
+            clean_reason("connect refused").as_deref(),
+            Ok("connect refused")
+        );
+        // Characters, not bytes: 200 two-byte characters pass.
+        assert!(clean_reason(&"é".repeat(MAX_REASON)).is_ok());
+        assert!(clean_reason(&"x".repeat(MAX_REASON + 1)).is_err());
+        assert_eq!(clean_reason("a\nb\u{1b}c").as_deref(), Ok("a b c"));
     }
 }
