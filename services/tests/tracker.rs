@@ -649,6 +649,20 @@ async fn redis_losing_its_state_brings_the_peers_back_at_once() {
     let t = tracker(cfg).await;
     t.wait_healthy().await;
     let (addr, mut calls) = recording_peer().await;
+    // The tracker's first reading of the epoch finds a fresh Redis and asks
+    // every peer it knows to announce: let it happen before p1 is known.
+    eventually("the tracker wrote its epoch", || async {
+        let mut c = redis.conn().await;
+        redis::cmd("EXISTS")
+            .arg("mesh:epoch")
+            .query_async::<i64>(&mut c)
+            .await
+            .unwrap_or(0)
+            == 1
+    })
+    .await;
+    // It reads the known peers right after writing the epoch.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut body = announce("p1", "eu", 5, &[], &["s1"]);
     body["addr"] = json!(addr.to_string());
     let p1_token = wire::auth::peer_token("tok", "p1");
@@ -665,17 +679,7 @@ async fn redis_losing_its_state_brings_the_peers_back_at_once() {
         .expect("lookup");
     assert!(r.headers().get(wire::tracker::ANNOUNCE_HEADER).is_none());
 
-    // Give the tracker time to read the epoch once, then lose everything.
-    eventually("the tracker wrote its epoch", || async {
-        let mut c = redis.conn().await;
-        redis::cmd("EXISTS")
-            .arg("mesh:epoch")
-            .query_async::<i64>(&mut c)
-            .await
-            .unwrap_or(0)
-            == 1
-    })
-    .await;
+    // Then lose everything.
     assert!(
         tokio::time::timeout(Duration::from_millis(300), calls.recv())
             .await
