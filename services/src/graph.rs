@@ -165,6 +165,19 @@ impl MeshGraph {
 
     /// Breadth-first shortest path, both ends included.
     pub fn shortest_path(&self, from: &str, to: &str) -> Result<Vec<String>, PathError> {
+        self.shortest_path_avoiding::<&str>(from, to, &[])
+    }
+
+    /// Breadth-first shortest path from `from` to `to` through none of the
+    /// peers named in `avoid`. The two ends are never avoided, and names that
+    /// are not present are ignored; [`MeshGraph::avoided`] tells which ones
+    /// took effect.
+    pub fn shortest_path_avoiding<S: AsRef<str>>(
+        &self,
+        from: &str,
+        to: &str,
+        avoid: &[S],
+    ) -> Result<Vec<String>, PathError> {
         let &src = self
             .ids
             .get(from)
@@ -177,8 +190,18 @@ impl MeshGraph {
             return Ok(vec![from.to_string()]);
         }
         // Ids are dense (freed ones are reused), so predecessors fit a Vec.
+        // An avoided peer is marked as seen before the search starts, so it
+        // is never entered (and never left).
         const UNSEEN: u32 = u32::MAX;
+        const AVOIDED: u32 = u32::MAX - 1;
         let mut prev = vec![UNSEEN; self.names.len()];
+        for name in avoid {
+            if let Some(&id) = self.ids.get(name.as_ref()) {
+                if id != src && id != dst {
+                    prev[id as usize] = AVOIDED;
+                }
+            }
+        }
         let mut queue = VecDeque::from([src]);
         prev[src as usize] = src;
         while let Some(node) = queue.pop_front() {
@@ -204,6 +227,18 @@ impl MeshGraph {
             from: from.to_string(),
             to: to.to_string(),
         })
+    }
+
+    /// The names of `avoid` that [`MeshGraph::shortest_path_avoiding`] acts
+    /// on: present peers other than `from` and `to`, each once, in order.
+    pub fn avoided<'a, S: AsRef<str>>(&self, from: &str, to: &str, avoid: &'a [S]) -> Vec<&'a str> {
+        let mut v: Vec<&str> = Vec::new();
+        for name in avoid.iter().map(AsRef::as_ref) {
+            if name != from && name != to && self.contains(name) && !v.contains(&name) {
+                v.push(name);
+            }
+        }
+        v
     }
 }
 
@@ -286,5 +321,98 @@ mod tests {
             g.shortest_path("p1", "lone"),
             Err(PathError::NoPath { .. })
         ));
+    }
+
+    /// A line a-b-c and a second way a-d-c.
+    fn two_ways() -> MeshGraph {
+        let mut g = MeshGraph::new();
+        for (p, n) in [
+            ("a", vec!["b", "d"]),
+            ("b", vec!["a", "c"]),
+            ("c", vec!["b", "d"]),
+            ("d", vec!["a", "c"]),
+        ] {
+            g.upsert(p, &s(&n));
+        }
+        g
+    }
+
+    #[test]
+    fn avoiding_a_peer_takes_the_other_way_or_none() {
+        let g = two_ways();
+        assert_eq!(g.shortest_path("a", "c").unwrap(), s(&["a", "b", "c"]));
+        let none: [&str; 0] = [];
+        assert_eq!(
+            g.shortest_path_avoiding("a", "c", &none).unwrap(),
+            s(&["a", "b", "c"])
+        );
+        assert_eq!(
+            g.shortest_path_avoiding("a", "c", &["b"]).unwrap(),
+            s(&["a", "d", "c"])
+        );
+        assert_eq!(
+            g.shortest_path_avoiding("a", "c", &["d"]).unwrap(),
+            s(&["a", "b", "c"])
+        );
+        assert_eq!(
+            g.shortest_path_avoiding("a", "c", &["b", "d"]),
+            Err(PathError::NoPath {
+                from: "a".into(),
+                to: "c".into()
+            })
+        );
+        // Avoiding leaves the graph as it was.
+        assert_eq!(g.shortest_path("a", "c").unwrap(), s(&["a", "b", "c"]));
+    }
+
+    #[test]
+    fn the_ends_and_unknown_names_are_never_avoided() {
+        let g = two_ways();
+        assert_eq!(
+            g.shortest_path_avoiding("a", "c", &["a", "c", "zzz", "b"])
+                .unwrap(),
+            s(&["a", "d", "c"])
+        );
+        assert_eq!(
+            g.shortest_path_avoiding("a", "b", &["b", "a"]).unwrap(),
+            s(&["a", "b"])
+        );
+        assert_eq!(
+            g.shortest_path_avoiding("a", "a", &["a"]).unwrap(),
+            s(&["a"])
+        );
+        assert_eq!(
+            g.shortest_path_avoiding("x", "c", &["b"]),
+            Err(PathError::UnknownFrom("x".into()))
+        );
+        assert_eq!(
+            g.avoided("a", "c", &["a", "b", "zzz", "b", "d", "c"]),
+            ["b", "d"]
+        );
+        assert!(g.avoided("a", "c", &["zzz"]).is_empty());
+    }
+
+    #[test]
+    fn avoiding_finds_a_longer_way_around() {
+        // A ring of six: p0..p5. Avoiding p1 sends p0 -> p2 the long way.
+        let mut g = MeshGraph::new();
+        for i in 0..6 {
+            let n = [format!("p{}", (i + 5) % 6), format!("p{}", (i + 1) % 6)];
+            g.upsert(&format!("p{i}"), &n);
+        }
+        assert_eq!(g.shortest_path("p0", "p2").unwrap(), s(&["p0", "p1", "p2"]));
+        assert_eq!(
+            g.shortest_path_avoiding("p0", "p2", &["p1"]).unwrap(),
+            s(&["p0", "p5", "p4", "p3", "p2"])
+        );
+        // A freed and reused id is avoided by its new name only.
+        g.remove("p4");
+        assert!(g.shortest_path_avoiding("p0", "p2", &["p1"]).is_err());
+        g.upsert("p4", &s(&["p3", "p5"]));
+        assert_eq!(
+            g.shortest_path_avoiding("p0", "p2", &["p1", "p4-old"])
+                .unwrap(),
+            s(&["p0", "p5", "p4", "p3", "p2"])
+        );
     }
 }

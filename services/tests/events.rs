@@ -62,8 +62,15 @@ async fn announce_and_expiry_reach_tracker_and_topology_feeds() {
         }
         let k = kinds(&events(&t, 3).await);
         if k.contains(&("peer_expired", "p3".into())) {
-            // Heartbeats are not events: only the expiry came after seq 3.
-            assert_eq!(k, [("peer_expired", "p3".to_string())]);
+            // Heartbeats are not events: after seq 3 only p3's expiry came,
+            // after (at most once) its demotion for missing heartbeats (late
+            // after half the TTL, 1 s here, swept every 250 ms).
+            let (last, before) = k.split_last().expect("the expiry");
+            assert_eq!(*last, ("peer_expired", "p3".to_string()), "{k:?}");
+            assert!(
+                before.len() <= 1 && before.iter().all(|e| *e == ("peer_suspected", "p3".into())),
+                "{k:?}"
+            );
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -363,3 +363,93 @@ async fn metrics_and_shutdown_close_sockets() {
     assert!(a.closed().await, "shutdown closes sockets");
     stopping.await.expect("join").expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn request_path_avoids_the_named_peers() {
+    let s = signalling(cfg()).await;
+    // A line a - b - c plus a second way a - d - c.
+    let mut a = ws_connect(&s, "a", "r", None).await;
+    let mut b = ws_connect(&s, "b", "r", None).await;
+    let mut c = ws_connect(&s, "c", "r", None).await;
+    let mut d = ws_connect(&s, "d", "r", None).await;
+    a.announce(&["b", "d"]).await;
+    b.announce(&["a", "c"]).await;
+    c.announce(&["b", "d"]).await;
+    d.announce(&["a", "c"]).await;
+    eventually("room has its 4 edges", || async {
+        room_json(&s).await["r"]["edges"]
+            .as_array()
+            .map(|a| a.len())
+            == Some(4)
+    })
+    .await;
+    let request =
+        |avoid: &[&str]| serde_json::json!({"type": "request_path", "target": "c", "avoid": avoid});
+
+    // Avoiding b: the way through d, pushed to a, d and c (not b).
+    a.send(request(&["b"])).await;
+    for ws in [&mut a, &mut d, &mut c] {
+        assert_eq!(ws.recv_path().await, ["a", "d", "c"]);
+    }
+    // Avoiding d: through b. The ends and unknown names are never avoided.
+    a.send(request(&["d", "a", "c", "ghost"])).await;
+    for ws in [&mut a, &mut b, &mut c] {
+        assert_eq!(ws.recv_path().await, ["a", "b", "c"]);
+    }
+    // Avoiding both: the error names the target and the avoided peers.
+    a.send(request(&["b", "d"])).await;
+    let m = a.recv().await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(m["target"], "c", "{m}");
+    let err = m["error"].as_str().expect("error text");
+    assert!(
+        err.contains("no path") && err.contains(r#"avoiding ["b", "d"]"#),
+        "{err}"
+    );
+    // Without avoid (an agent that never sends it): the shortest path as
+    // before, and b was not pushed anything by the requests it was avoided in.
+    a.request_path("c").await;
+    for ws in [&mut a, &mut b, &mut c] {
+        assert_eq!(ws.recv_path().await, ["a", "b", "c"]);
+    }
+    // d's next message is the answer to its own request: it got nothing
+    // from the request that avoided it or from the failed one.
+    d.request_path("a").await;
+    assert_eq!(d.recv_path().await, ["d", "a"]);
+    assert_eq!(a.recv_path().await, ["d", "a"]);
+
+    // Refused avoid lists name the field and the target; the socket stays usable.
+    let too_many: Vec<String> = (0..=services::signalling::MAX_AVOID)
+        .map(|i| format!("x{i}"))
+        .collect();
+    for (msg, needle) in [
+        (
+            serde_json::json!({"type": "request_path", "target": "c", "avoid": too_many}),
+            "avoid: 65 listed, at most 64",
+        ),
+        (
+            serde_json::json!({"type": "request_path", "target": "c", "avoid": ["b", "../x"]}),
+            "avoid[1]",
+        ),
+        (
+            serde_json::json!({"type": "request_path", "target": "c", "avoid": "b"}),
+            "avoid",
+        ),
+    ] {
+        a.send(msg.clone()).await;
+        let m = a.recv().await;
+        assert_eq!(m["type"], "error", "{msg}: {m}");
+        let err = m["error"].as_str().expect("error text");
+        assert!(
+            err.contains(needle),
+            "{msg}: {err:?} should name {needle:?}"
+        );
+    }
+    a.send(request(&["b"])).await;
+    assert_eq!(a.recv_path().await, ["a", "d", "c"]);
+    let metrics = get_text(&s.url("/metrics")).await;
+    assert!(
+        metrics.contains("signalling_avoiding_requests_total 4"),
+        "{metrics}"
+    );
+}

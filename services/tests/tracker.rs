@@ -649,6 +649,20 @@ async fn redis_losing_its_state_brings_the_peers_back_at_once() {
     let t = tracker(cfg).await;
     t.wait_healthy().await;
     let (addr, mut calls) = recording_peer().await;
+    // The tracker's first reading of the epoch finds a fresh Redis and asks
+    // every peer it knows to announce: let it happen before p1 is known.
+    eventually("the tracker wrote its epoch", || async {
+        let mut c = redis.conn().await;
+        redis::cmd("EXISTS")
+            .arg("mesh:epoch")
+            .query_async::<i64>(&mut c)
+            .await
+            .unwrap_or(0)
+            == 1
+    })
+    .await;
+    // It reads the known peers right after writing the epoch.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut body = announce("p1", "eu", 5, &[], &["s1"]);
     body["addr"] = json!(addr.to_string());
     let p1_token = wire::auth::peer_token("tok", "p1");
@@ -665,17 +679,7 @@ async fn redis_losing_its_state_brings_the_peers_back_at_once() {
         .expect("lookup");
     assert!(r.headers().get(wire::tracker::ANNOUNCE_HEADER).is_none());
 
-    // Give the tracker time to read the epoch once, then lose everything.
-    eventually("the tracker wrote its epoch", || async {
-        let mut c = redis.conn().await;
-        redis::cmd("EXISTS")
-            .arg("mesh:epoch")
-            .query_async::<i64>(&mut c)
-            .await
-            .unwrap_or(0)
-            == 1
-    })
-    .await;
+    // Then lose everything.
     assert!(
         tokio::time::timeout(Duration::from_millis(300), calls.recv())
             .await
@@ -708,5 +712,334 @@ async fn redis_losing_its_state_brings_the_peers_back_at_once() {
     assert!(
         metrics.contains("tracker_state_losses_total 1"),
         "{metrics}"
+    );
+}
+
+// ---- Suspicion: POST /suspect, missed heartbeats ----
+
+fn report(reporter: &str, suspect: &str) -> serde_json::Value {
+    json!({"peer_id": reporter, "suspect": suspect, "reason": "connect refused"})
+}
+
+fn suspects(c: &[wire::tracker::Candidate]) -> Vec<&str> {
+    c.iter()
+        .filter(|c| c.suspect)
+        .map(|c| c.peer_id.as_str())
+        .collect()
+}
+
+/// The `peer_suspected` events of the tracker, in order: (peer, reporters, reason).
+async fn suspected_events(t: &Service) -> Vec<(String, Vec<String>, String)> {
+    let r: wire::events::EventsResponse = get_as(&t.url("/events")).await;
+    r.events
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            wire::events::EventKind::PeerSuspected {
+                peer,
+                reporters,
+                reason,
+            } => Some((peer, reporters, reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sets `peer`'s last-seen time `secs` seconds in the past, as if it had
+/// been silent that long.
+async fn age(redis: &Redis, peer: &str, secs: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let mut conn = redis.conn().await;
+    let _: () = redis::cmd("ZADD")
+        .arg("mesh:seen")
+        .arg(now - secs * 1000)
+        .arg(peer)
+        .query_async(&mut conn)
+        .await
+        .expect("age a peer");
+}
+
+#[tokio::test]
+async fn a_quorum_of_distinct_reporters_demotes_a_holder_and_one_does_not() {
+    let redis = Redis::start().await;
+    let t = tracker_up(&redis, None, LONG).await;
+    for (p, rtt) in [("p1", 1), ("p2", 2), ("p3", 3), ("p4", 4)] {
+        let (status, body) = post(&t.url("/announce"), &announce(p, "eu", rtt, &[], &["s1"])).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let edge = json!({"peer_id":"e1","region":"eu","rtt_ms":1,"neighbors":[],"segments":[],"edge":"edge-db-a"});
+    post(&t.url("/announce"), &edge).await;
+    post(&t.url("/announce"), &json!({"peer_id":"e2","region":"eu","rtt_ms":9,"neighbors":[],"segments":[],"edge":"edge-db-b"})).await;
+    let lookup = t.url("/segments/s1?region=eu");
+    let l: SegmentLookup = get_as(&lookup).await;
+    assert_eq!(ids(&l.holders), ["p1", "p2", "p3", "p4"]);
+
+    // One report changes nothing; the same reporter again does not count twice.
+    for _ in 0..3 {
+        let (status, body) = post(&t.url("/suspect"), &report("p2", "p1")).await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(
+            (body["peer_id"].as_str(), body["suspect"].as_str()),
+            (Some("p2"), Some("p1"))
+        );
+    }
+    let l: SegmentLookup = get_as(&lookup).await;
+    assert_eq!(ids(&l.holders), ["p1", "p2", "p3", "p4"]);
+    assert!(suspects(&l.holders).is_empty());
+    assert!(suspected_events(&t).await.is_empty());
+
+    // A second, distinct reporter: p1 goes to the back, marked suspect.
+    let (status, body) = post(&t.url("/suspect"), &json!({"peer_id":"p3","suspect":"p1"})).await;
+    assert_eq!(status, 202, "{body}");
+    let l: SegmentLookup = get_as(&lookup).await;
+    assert_eq!(ids(&l.holders), ["p2", "p3", "p4", "p1"]);
+    assert_eq!(suspects(&l.holders), ["p1"]);
+    // On the wire: "suspect":true for p1 only.
+    let (_, raw) = get_json(&lookup).await;
+    assert_eq!(raw["holders"][3]["suspect"], true, "{raw}");
+    assert!(raw["holders"][0].get("suspect").is_none(), "{raw}");
+    // A limit cuts the demoted holder first.
+    let l: SegmentLookup = get_as(&t.url("/segments/s1?region=eu&limit=3")).await;
+    assert_eq!(ids(&l.holders), ["p2", "p3", "p4"]);
+
+    // Recorded once, with the reporters; more reports record nothing more.
+    post(&t.url("/suspect"), &report("p4", "p1")).await;
+    let ev = suspected_events(&t).await;
+    assert_eq!(
+        ev,
+        [(
+            "p1".to_string(),
+            vec!["p2".to_string(), "p3".to_string()],
+            "reported failing".to_string()
+        )]
+    );
+    let metrics = get_text(&t.url("/metrics")).await;
+    for line in [
+        "tracker_suspect_reports_total 5",
+        "tracker_peers_suspected_total 1",
+        "tracker_suspected_peers 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+
+    // Never taken out: p1 is still live, and its heartbeat does not clear
+    // the demotion (it shows the tracker reaches p1, not that peers do).
+    let peers: PeersResponse = get_as(&t.url("/peers")).await;
+    assert!(peers.peers.iter().any(|p| p.peer_id == "p1"));
+    let (status, _) = post(&t.url("/heartbeat"), &json!({"peer_id":"p1"})).await;
+    assert_eq!(status, 200);
+    let l: SegmentLookup = get_as(&lookup).await;
+    assert_eq!(ids(&l.holders), ["p2", "p3", "p4", "p1"]);
+    // An announce (a new start) clears it.
+    post(&t.url("/announce"), &announce("p1", "eu", 1, &[], &["s1"])).await;
+    let l: SegmentLookup = get_as(&lookup).await;
+    assert_eq!(ids(&l.holders), ["p1", "p2", "p3", "p4"]);
+    assert!(suspects(&l.holders).is_empty());
+
+    // Edge peers are demoted the same way, in the edges list.
+    post(&t.url("/suspect"), &report("p1", "e1")).await;
+    post(&t.url("/suspect"), &report("p2", "e1")).await;
+    let l: SegmentLookup = get_as(&lookup).await;
+    assert_eq!(ids(&l.edges), ["e2", "e1"]);
+    assert_eq!(suspects(&l.edges), ["e1"]);
+    assert_eq!(ids(&l.holders), ["p1", "p2", "p3", "p4"]);
+    let ev = suspected_events(&t).await;
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[1].0, "e1");
+    assert_eq!(ev[1].2, "connect refused");
+}
+
+#[tokio::test]
+async fn suspect_reports_are_checked() {
+    let redis = Redis::start().await;
+    let t = tracker_up(&redis, None, LONG).await;
+    for p in ["p1", "p2"] {
+        post(&t.url("/announce"), &announce(p, "eu", 1, &[], &["s1"])).await;
+    }
+    let url = t.url("/suspect");
+    let (status, body) = post(&url, &report("p1", "p1")).await;
+    assert_error(status, &body, 400, "cannot report itself");
+    assert_eq!(body["field"], "suspect");
+    let (status, body) = post(&url, &report("p1", "ghost")).await;
+    assert_error(status, &body, 404, "\"ghost\"");
+    assert_eq!(body["field"], "suspect");
+    let (status, body) = post(&url, &report("stranger", "p1")).await;
+    assert_error(status, &body, 404, "announce again");
+    assert_eq!(body["field"], "peer_id");
+    let (status, body) = post(&url, &report("p1", "../x")).await;
+    assert_error(status, &body, 400, "suspect");
+    let (status, body) = post(&url, &report("", "p2")).await;
+    assert_error(status, &body, 400, "peer_id");
+    let long = json!({"peer_id":"p1","suspect":"p2","reason":"x".repeat(201)});
+    let (status, body) = post(&url, &long).await;
+    assert_error(status, &body, 400, "reason");
+    let (status, body) = post(&url, &json!({"peer_id":"p1"})).await;
+    assert_error(status, &body, 400, "suspect");
+    // 200 characters pass even when they are more bytes (the agent cuts its
+    // error text at 200 characters); a line break is shown as a space.
+    let wide = json!({"peer_id":"p1","suspect":"p2","reason":"é".repeat(200)});
+    let (status, body) = post(&url, &wide).await;
+    assert_eq!(status, 202, "{body}");
+    let ctl = json!({"peer_id":"p2","suspect":"p1","reason":"refused\nby peer"});
+    let (status, body) = post(&url, &ctl).await;
+    assert_eq!(status, 202, "{body}");
+    let two = json!({"peer_id":"p2","suspect":"p3","reason":"refused\nby peer"});
+    post(&t.url("/announce"), &announce("p3", "eu", 1, &[], &["s1"])).await;
+    let (status, _) = post(&url, &two).await;
+    assert_eq!(status, 202);
+    let (status, _) = post(&url, &json!({"peer_id":"p1","suspect":"p3"})).await;
+    assert_eq!(status, 202);
+    let ev = suspected_events(&t).await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(
+        ev[0].2, "reported failing",
+        "the last report gave no reason"
+    );
+    let three = json!({"peer_id":"p3","suspect":"p1","reason":"refused\nby peer"});
+    let (status, _) = post(&url, &three).await;
+    assert_eq!(status, 202);
+    let ev = suspected_events(&t).await;
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(
+        (ev[1].0.as_str(), ev[1].2.as_str()),
+        ("p1", "refused by peer")
+    );
+    // An expired suspect is unknown, too.
+    age(&redis, "p2", 601).await;
+    let (status, body) = post(&url, &report("p1", "p2")).await;
+    assert_error(status, &body, 404, "\"p2\"");
+    // The five accepted reports were counted, nothing refused was.
+    let metrics = get_text(&t.url("/metrics")).await;
+    assert!(
+        metrics.contains("tracker_suspect_reports_total 5"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_token_reports_only_as_its_own_peer() {
+    let redis = Redis::start().await;
+    let mut cfg = tracker_config(&redis, None, LONG);
+    cfg.token = Some("tok".into());
+    let t = tracker(cfg).await;
+    t.wait_healthy().await;
+    for p in ["a", "b", "c"] {
+        let body = announce(p, "eu", 1, &[], &["s1"]).to_string();
+        let (status, _) = post_raw(&t.url("/announce"), body, Some("tok")).await;
+        assert_eq!(status, 200);
+    }
+    let token_a = wire::auth::peer_token("tok", "a");
+    let url = t.url("/suspect");
+    let as_b = json!({"peer_id":"b","suspect":"c"}).to_string();
+    let (status, body) = post_raw(&url, as_b.clone(), Some(&token_a)).await;
+    assert_error(status, &body, 403, "may not act as peer \"b\"");
+    let (status, body) = post_raw(&url, as_b.clone(), None).await;
+    assert_error(status, &body, 401, "token");
+    // Posing as b twice with a's token did not make a quorum with a's own report.
+    let (status, _) = post_raw(&url, as_b, Some(&token_a)).await;
+    assert_eq!(status, 403);
+    let as_a = json!({"peer_id":"a","suspect":"c"}).to_string();
+    let (status, body) = post_raw(&url, as_a, Some(&token_a)).await;
+    assert_eq!(status, 202, "{body}");
+    let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+    assert!(suspects(&l.holders).is_empty(), "one real reporter only");
+    // b's own token counts: now c is demoted.
+    let token_b = wire::auth::peer_token("tok", "b");
+    let as_b = json!({"peer_id":"b","suspect":"c"}).to_string();
+    let (status, _) = post_raw(&url, as_b, Some(&token_b)).await;
+    assert_eq!(status, 202);
+    let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
+    assert_eq!(ids(&l.holders), ["a", "b", "c"]);
+    assert_eq!(suspects(&l.holders), ["c"]);
+}
+
+#[tokio::test]
+async fn a_holder_late_with_its_heartbeats_is_listed_last_before_it_expires() {
+    let redis = Redis::start().await;
+    // TTL 600 s: late after 300 s (half the TTL), expired after 600 s.
+    let t = tracker_up(&redis, None, LONG).await;
+    for (p, rtt) in [("p1", 1), ("p2", 2), ("p3", 3)] {
+        post(&t.url("/announce"), &announce(p, "eu", rtt, &[], &["s1"])).await;
+    }
+    let lookup = t.url("/segments/s1?region=eu");
+    age(&redis, "p1", 200).await;
+    let l: SegmentLookup = get_as(&lookup).await;
+    assert_eq!(ids(&l.holders), ["p1", "p2", "p3"], "200 s is not late");
+    assert!(suspects(&l.holders).is_empty());
+
+    age(&redis, "p1", 301).await;
+    for _ in 0..3 {
+        let l: SegmentLookup = get_as(&lookup).await;
+        assert_eq!(ids(&l.holders), ["p2", "p3", "p1"]);
+        assert_eq!(suspects(&l.holders), ["p1"]);
+    }
+    // Still live: listed, in /peers, and its heartbeat is taken.
+    let peers: PeersResponse = get_as(&t.url("/peers")).await;
+    assert_eq!(peers.peers.len(), 3);
+    let ev = suspected_events(&t).await;
+    assert_eq!(
+        ev,
+        [("p1".to_string(), vec![], "missed heartbeats".to_string())],
+        "recorded once, not per lookup"
+    );
+    let (status, _) = post(&t.url("/heartbeat"), &json!({"peer_id":"p1"})).await;
+    assert_eq!(status, 200);
+    let l: SegmentLookup = get_as(&lookup).await;
+    assert_eq!(ids(&l.holders), ["p1", "p2", "p3"]);
+    assert!(suspects(&l.holders).is_empty());
+    // Late again after being heard from: recorded again.
+    age(&redis, "p1", 400).await;
+    let l: SegmentLookup = get_as(&lookup).await;
+    assert_eq!(suspects(&l.holders), ["p1"]);
+    assert_eq!(suspected_events(&t).await.len(), 2);
+    let metrics = get_text(&t.url("/metrics")).await;
+    assert!(metrics.contains("tracker_late_peers_total 2"), "{metrics}");
+    assert!(metrics.contains("tracker_late_peers 1"), "{metrics}");
+    // Past the TTL it is gone, as before.
+    age(&redis, "p1", 601).await;
+    let l: SegmentLookup = get_as(&lookup).await;
+    assert_eq!(ids(&l.holders), ["p2", "p3"]);
+}
+
+#[tokio::test]
+async fn a_late_peer_nobody_looks_up_is_recorded_by_the_sweep() {
+    let redis = Redis::start().await;
+    let mut cfg = tracker_config(&redis, None, LONG);
+    // Late after 2 s: the sweep runs every 500 ms.
+    cfg.suspect_after = Some(Duration::from_secs(2));
+    let t = tracker(cfg).await;
+    t.wait_healthy().await;
+    post(
+        &t.url("/announce"),
+        &announce("quiet", "eu", 1, &[], &["s7"]),
+    )
+    .await;
+    post(
+        &t.url("/announce"),
+        &announce("busy", "eu", 2, &[], &["s7"]),
+    )
+    .await;
+    age(&redis, "quiet", 10).await;
+    let quiet_events = |ev: Vec<(String, Vec<String>, String)>| {
+        ev.into_iter()
+            .filter(|e| e.0 == "quiet")
+            .collect::<Vec<_>>()
+    };
+    eventually("the sweep records quiet as late", || async {
+        !quiet_events(suspected_events(&t).await).is_empty()
+    })
+    .await;
+    let (status, _) = post(&t.url("/heartbeat"), &json!({"peer_id":"busy"})).await;
+    assert_eq!(status, 200);
+    // The lookup agrees and records nothing twice.
+    let l: SegmentLookup = get_as(&t.url("/segments/s7")).await;
+    assert_eq!(ids(&l.holders), ["busy", "quiet"]);
+    assert_eq!(suspects(&l.holders), ["quiet"]);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        quiet_events(suspected_events(&t).await),
+        [("quiet".to_string(), vec![], "missed heartbeats".to_string())]
     );
 }

@@ -4,7 +4,9 @@
 //! agent and services read them back, so each is spelled once, here.
 //!
 //! ```text
-//! tracker    http://tracker:7070       TRACKER_ADDR, REDIS_ADDR, TOPOLOGY_URL, TRACKER_TTL_SECONDS
+//! tracker    http://tracker:7070       TRACKER_ADDR, REDIS_ADDR, TOPOLOGY_URL, TRACKER_TTL_SECONDS,
+//!                                      TRACKER_SUSPECT_QUORUM, TRACKER_SUSPECT_WINDOW_SECONDS,
+//!                                      TRACKER_SUSPECT_AFTER_SECONDS
 //! topology   http://topology:8090      TOPOLOGY_ADDR
 //! signalling ws://signalling:7080/ws   SIGNAL_ADDR, SIGNAL_PING_SECONDS
 //! peer       http://peer-N:8080        PEER_ID, NEIGHBORS, TRACKER_URL, SIGNAL_URL, ...
@@ -86,6 +88,15 @@ pub mod env {
     pub const SIGNAL_PING_SECONDS: &str = "SIGNAL_PING_SECONDS";
     pub const REDIS_ADDR: &str = "REDIS_ADDR";
     pub const TRACKER_TTL_SECONDS: &str = "TRACKER_TTL_SECONDS";
+    /// Distinct peers that must report a peer failing (`POST /suspect`)
+    /// within the window before the tracker demotes it in lookups.
+    pub const TRACKER_SUSPECT_QUORUM: &str = "TRACKER_SUSPECT_QUORUM";
+    /// How long a failure report counts, and how long a demotion by reports
+    /// lasts after the last one, in seconds.
+    pub const TRACKER_SUSPECT_WINDOW_SECONDS: &str = "TRACKER_SUSPECT_WINDOW_SECONDS";
+    /// Seconds without a heartbeat after which a live peer is demoted in
+    /// lookups (before its TTL ends it); about two heartbeat intervals.
+    pub const TRACKER_SUSPECT_AFTER_SECONDS: &str = "TRACKER_SUSPECT_AFTER_SECONDS";
 
     // The databases (the official PostgreSQL image's contract).
     pub const POSTGRES_DB: &str = "POSTGRES_DB";

@@ -23,6 +23,9 @@
 //! ```text
 //! tracker     peer_announced {peer, region, edge?}   an announce was accepted
 //!             peer_expired   {peer}                  the reaper removed a peer past its TTL
+//!             peer_suspected {peer, reporters, reason}  a peer was demoted in lookups: distinct
+//!                                                    peers reported it failing (reporters), or it
+//!                                                    missed its heartbeats (reporters empty)
 //! topology    peer_added     {peer}                  a peer new to the graph
 //!             edge_added     {a, b}                  both ends list each other now (a < b)
 //!             edge_removed   {a, b}                  a listing or an end went away
@@ -45,6 +48,10 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// Most peer names a `path_pushed` event keeps (the first ones and the
 /// target); `hops` counts the whole path. Bounds one event's size.
 pub const MAX_PATH_SHOWN: usize = 16;
+
+/// `reason` of a `peer_suspected` event for a peer that was not heard from
+/// for longer than the tracker's `TRACKER_SUSPECT_AFTER_SECONDS`.
+pub const MISSED_HEARTBEATS: &str = "missed heartbeats";
 
 /// Answer of `GET /events`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +88,17 @@ pub enum EventKind {
     },
     PeerExpired {
         peer: String,
+    },
+    /// The tracker demoted `peer` in its lookups (listed last, marked
+    /// `suspect`): `reporters` are the distinct peers that reported it
+    /// failing within the window (sorted), or none when it missed its
+    /// heartbeats; `reason` is the last report's reason or
+    /// [`MISSED_HEARTBEATS`]. Recorded once per demotion.
+    PeerSuspected {
+        peer: String,
+        #[serde(default)]
+        reporters: Vec<String>,
+        reason: String,
     },
     PeerAdded {
         peer: String,
@@ -155,6 +173,7 @@ impl EventKind {
         match self {
             EventKind::PeerAnnounced { .. } => "peer_announced",
             EventKind::PeerExpired { .. } => "peer_expired",
+            EventKind::PeerSuspected { .. } => "peer_suspected",
             EventKind::PeerAdded { .. } => "peer_added",
             EventKind::PeerRemoved { .. } => "peer_removed",
             EventKind::EdgeAdded { .. } => "edge_added",
@@ -172,6 +191,7 @@ impl EventKind {
         match self {
             EventKind::PeerAnnounced { peer, .. }
             | EventKind::PeerExpired { peer }
+            | EventKind::PeerSuspected { peer, .. }
             | EventKind::PeerAdded { peer }
             | EventKind::PeerRemoved { peer }
             | EventKind::SocketOpened { peer, .. }
@@ -255,6 +275,39 @@ mod tests {
         assert_eq!(hops, 39);
         assert_eq!(shown.len(), MAX_PATH_SHOWN);
         assert_eq!(shown.last().map(String::as_str), Some("peer-39"));
+    }
+
+    #[test]
+    fn peer_suspected_shape() {
+        let e = Event {
+            seq: 4,
+            at_ms: 7,
+            kind: EventKind::PeerSuspected {
+                peer: "peer-7".into(),
+                reporters: vec!["peer-1".into(), "peer-2".into()],
+                reason: "connect refused".into(),
+            },
+        };
+        roundtrip(
+            &e,
+            r#"{"seq":4,"at_ms":7,"kind":"peer_suspected","peer":"peer-7","reporters":["peer-1","peer-2"],"reason":"connect refused"}"#,
+        );
+        assert_eq!(
+            (e.kind.name(), e.kind.target()),
+            ("peer_suspected", "peer-7".into())
+        );
+        let late: Event = serde_json::from_str(
+            r#"{"seq":5,"at_ms":8,"kind":"peer_suspected","peer":"peer-3","reason":"missed heartbeats"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            late.kind,
+            EventKind::PeerSuspected {
+                peer: "peer-3".into(),
+                reporters: vec![],
+                reason: MISSED_HEARTBEATS.into(),
+            }
+        );
     }
 
     #[test]

@@ -51,10 +51,15 @@ pub struct Heartbeat {
 }
 
 /// `POST /suspect`: `peer_id` (the reporter, whose token it must be) could
-/// not get a segment through or from `suspect`. One report changes nothing
-/// for anyone else; a holder reported by several distinct peers within a
-/// short window is demoted (listed after the others, marked `suspect`) until
-/// it heartbeats or announces again. No report evicts a peer.
+/// not get a segment through or from `suspect`. Both must be live peers, and
+/// a peer cannot report itself; the tracker answers 202 with the report
+/// (without `reason`). One report changes nothing for anyone else; a peer
+/// reported by `TRACKER_SUSPECT_QUORUM` distinct peers (default 2) within
+/// `TRACKER_SUSPECT_WINDOW_SECONDS` (default 30) is demoted (listed after
+/// the others, marked `suspect`) until one window after the last report
+/// that kept the quorum, or until it announces again; a heartbeat does not
+/// end it. No report evicts a peer. `reason`: at most 200 characters
+/// (control characters are shown as spaces).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suspect {
     pub peer_id: String,
@@ -80,8 +85,9 @@ pub struct Candidate {
     pub addr: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<String>,
-    /// Demoted: reported failing by several distinct peers, or missed its
-    /// heartbeats; listed after every candidate that is not.
+    /// Demoted: reported failing by several distinct peers, or not heard
+    /// from for `TRACKER_SUSPECT_AFTER_SECONDS` (about two heartbeat
+    /// intervals) though still live; listed after every candidate that is not.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspect: bool,
 }

@@ -38,6 +38,15 @@ struct Args {
     /// Recent events kept for GET /events (the oldest fall out).
     #[arg(long, env = "TRACKER_EVENTS", default_value_t = services::events::DEFAULT_CAPACITY as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     events: u32,
+    /// Distinct peers that must report a peer failing within the window to demote it in lookups.
+    #[arg(long, env = env::TRACKER_SUSPECT_QUORUM, default_value_t = tracker::suspect::DEFAULT_QUORUM as u32, value_parser = clap::value_parser!(u32).range(1..=tracker::suspect::MAX_REPORTERS as i64))]
+    suspect_quorum: u32,
+    /// Seconds a failure report counts, and a demotion by reports lasts after the last one.
+    #[arg(long, env = env::TRACKER_SUSPECT_WINDOW_SECONDS, default_value_t = tracker::suspect::DEFAULT_WINDOW.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    suspect_window_seconds: u64,
+    /// Seconds without a heartbeat after which a live peer is listed last in lookups, marked suspect (default: half the TTL; the TTL or more turns it off).
+    #[arg(long, env = env::TRACKER_SUSPECT_AFTER_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
+    suspect_after_seconds: Option<u64>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -56,6 +65,9 @@ async fn main() -> anyhow::Result<()> {
         body_timeout: Duration::from_secs(args.body_timeout_seconds),
         http: cli::http_limits()?,
         events: args.events as usize,
+        suspect_quorum: args.suspect_quorum as usize,
+        suspect_window: Duration::from_secs(args.suspect_window_seconds),
+        suspect_after: args.suspect_after_seconds.map(Duration::from_secs),
     };
     let listener = cli::bind(&args.addr).await?;
     tracker::run(config, listener, cli::shutdown_signal()).await

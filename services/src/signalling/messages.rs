@@ -3,7 +3,7 @@
 //! error naming what was wrong.
 
 use super::members::Outbound;
-use super::{count, Inner};
+use super::{count, Inner, MAX_AVOID};
 use crate::graph::PathError;
 use crate::http;
 use axum::extract::ws::Utf8Bytes;
@@ -73,15 +73,29 @@ pub(super) fn handle(inner: &Inner, me: &str, room: &str, text: &str) -> Option<
             }
             None
         }
-        ClientMessage::RequestPath { target, avoid: _ } => {
+        ClientMessage::RequestPath { target, avoid } => {
             if let Err(e) = wire::ids::validate_peer_id(&target) {
                 return Some(error(format!("target: {e}"), Some(target)));
+            }
+            if avoid.len() > MAX_AVOID {
+                return Some(error(
+                    format!("avoid: {} listed, at most {MAX_AVOID}", avoid.len()),
+                    Some(target),
+                ));
+            }
+            for (i, a) in avoid.iter().enumerate() {
+                if let Err(e) = wire::ids::validate_peer_id(a) {
+                    return Some(error(format!("avoid[{i}]: {e}"), Some(target)));
+                }
             }
             let rooms = inner.rooms();
             let Some(r) = rooms.rooms.get(room) else {
                 return Some(error("connection is closing", Some(target)));
             };
-            match r.graph.shortest_path(me, &target) {
+            if !avoid.is_empty() {
+                count(&inner.metrics, "avoiding_requests_total", 1);
+            }
+            match r.graph.shortest_path_avoiding(me, &target, &avoid) {
                 Ok(path) => {
                     count(&inner.metrics, "paths_computed_total", 1);
                     inner
@@ -105,7 +119,14 @@ pub(super) fn handle(inner: &Inner, me: &str, room: &str, text: &str) -> Option<
                         }
                         PathError::UnknownFrom(f) => format!("unknown peer {f:?} in room {room:?}"),
                         PathError::NoPath { from, to } => {
-                            format!("no path from {from:?} to {to:?} in room {room:?}")
+                            let avoided = r.graph.avoided(&from, &to, &avoid);
+                            if avoided.is_empty() {
+                                format!("no path from {from:?} to {to:?} in room {room:?}")
+                            } else {
+                                format!(
+                                    "no path from {from:?} to {to:?} in room {room:?} avoiding {avoided:?}"
+                                )
+                            }
                         }
                     };
                     Some(error(text, Some(target)))
@@ -129,6 +150,7 @@ fn explain_bad_message(text: &str) -> String {
     #[allow(dead_code)]
     struct RequestFields {
         target: String,
+        avoid: Option<Vec<String>>,
     }
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,

@@ -5,8 +5,10 @@
 //! GET /ws?peer=<name>&room=<interest>     (Authorization: Bearer <token> when MESH_TOKEN is set)
 //!   → {"type":"announce","peer":"peer-1","room":"rock","neighbors":["peer-2","peer-5"]}
 //!   → {"type":"request_path","target":"peer-30"}
+//!   → {"type":"request_path","target":"peer-30","avoid":["peer-6"]}   (a path through none of them)
 //!   ← {"type":"path","path":["peer-1","peer-6","peer-18","peer-30"]}   to every peer on it
 //!   ← {"type":"error","error":"no path from \"peer-1\" to \"peer-30\" in room \"rock\"","target":"peer-30"}
+//!   ← {"type":"error","error":"no path from \"peer-1\" to \"peer-30\" in room \"rock\" avoiding [\"peer-6\"]","target":"peer-30"}
 //! GET /rooms    {"rooms":{"rock":{"edges":[["peer-1","peer-2"]],"peers":["peer-1","peer-2"]}}}
 //! GET /events?after=<seq>&limit=<n>   paths pushed, sockets opened and closed (see crate::events)
 //! GET /healthz, /metrics
@@ -16,6 +18,15 @@
 //! edge counts when both ends list each other and both are connected, so a
 //! room member's one-sided claims change nobody's routes. A disconnect
 //! removes the peer, its edges and (when it was the last) the room at once.
+//!
+//! **Routing around failing peers.** A `request_path` may name peers to
+//! `avoid` (relays the requester found failing): the answer is the shortest
+//! path through none of them, or an error naming the `target` and the peers
+//! that were avoided. The requester and the target are never avoided and
+//! names not connected in the room are ignored; each name must be a valid
+//! peer id and at most [`MAX_AVOID`] may be given (an error naming `avoid`
+//! otherwise). Avoiding changes nothing for anyone else: it is one search
+//! with those peers left out, the graph stays as announced.
 //! The server pings every `ping_interval`; a socket silent for two intervals
 //! is dropped.
 //!
@@ -148,6 +159,9 @@ impl Config {
 /// larger than itself. Real messages (a request, an announce of a few
 /// names) fit.
 pub const READ_BUFFER: usize = 1024;
+/// Most names one `request_path` may `avoid`: a requester names the
+/// relays it saw fail, a handful; more is refused with an error.
+pub const MAX_AVOID: usize = 64;
 /// Messages queued for one slow socket before further ones are dropped.
 const OUTBOX: usize = 64;
 
@@ -177,8 +191,12 @@ impl Inner {
     }
 }
 
-const COUNTERS: [(&str, &str); 8] = [
+const COUNTERS: [(&str, &str); 9] = [
     ("paths_computed_total", "Paths computed and sent."),
+    (
+        "avoiding_requests_total",
+        "request_path messages that named peers to avoid.",
+    ),
     (
         "path_failures_total",
         "request_path answered with an error.",

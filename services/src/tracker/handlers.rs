@@ -1,5 +1,6 @@
 //! The tracker's HTTP endpoints: request checks, announce, heartbeat,
-//! lookup, the live peer list, health and metrics, over [`super::Inner`].
+//! failure reports, lookup, the live peer list, health and metrics, over
+//! [`super::Inner`].
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
@@ -11,11 +12,11 @@ use axum::{Json, Router};
 use std::collections::BTreeMap;
 
 use wire::contract::ports;
-use wire::tracker::{Ack, Announce, Candidate, Heartbeat, PeersResponse, SegmentLookup};
+use wire::tracker::{Ack, Announce, Candidate, Heartbeat, PeersResponse, SegmentLookup, Suspect};
 
 use super::{
-    inventory_hash, now_ms, redis_down, scripts, topology_upsert, AppState, Inner, DEFAULT_LIMIT,
-    MAX_LIMIT, REDIS_DEADLINE,
+    inventory_hash, now_ms, redis_down, scripts, suspect, topology_upsert, AppState, Inner,
+    DEFAULT_LIMIT, MAX_LIMIT, REDIS_DEADLINE,
 };
 use crate::http::{self, ApiError, Caller, JsonBody};
 use crate::metrics::Metrics;
@@ -24,7 +25,8 @@ use wire::auth::Identity;
 pub(super) fn router(state: AppState, metrics: Metrics, guard: http::Guard) -> Router {
     let r = Router::new()
         .route("/announce", http::guarded(post(announce), guard.clone()))
-        .route("/heartbeat", http::guarded(post(heartbeat), guard))
+        .route("/heartbeat", http::guarded(post(heartbeat), guard.clone()))
+        .route("/suspect", http::guarded(post(report_suspect), guard))
         .route("/segments/{segment}", get(lookup))
         .route("/peers", get(peers))
         .route("/events", state.inner.events.route())
@@ -134,6 +136,8 @@ async fn announce(
         inv.arg(seg);
     }
     let _: i64 = inner.invoke(&inv).await?;
+    // A new start: whatever was suspected of the old process goes.
+    inner.suspicions().forget(&a.peer_id);
     inner.remember_inventory(&a.peer_id, inventory_hash(&a.segments));
     inner.remember_peer(&a.peer_id, &addr);
     inner
@@ -216,6 +220,7 @@ async fn heartbeat(
     match answer.first().map(String::as_str) {
         Some("gone") => inner.forget_inventory(&h.peer_id),
         _ => {
+            inner.suspicions().heard_from(&h.peer_id);
             if let (Some(hash), true) = (inv_hash, send_inventory) {
                 inner.remember_inventory(&h.peer_id, hash);
             }
@@ -246,11 +251,95 @@ async fn heartbeat(
     }))
 }
 
+/// `POST /suspect`: `peer_id` reports `suspect` failing. Counted towards a
+/// demotion (see [`super::suspect`]); answered 202 with the report as taken.
+async fn report_suspect(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    JsonBody(r): JsonBody<Suspect>,
+) -> Result<(StatusCode, Json<Suspect>), ApiError> {
+    let inner = &s.inner;
+    http::valid("peer_id", &r.peer_id, wire::ids::validate_peer_id)?;
+    may_act_as(&who, &r.peer_id)?;
+    http::valid("suspect", &r.suspect, wire::ids::validate_peer_id)?;
+    if r.suspect == r.peer_id {
+        return Err(ApiError::field(
+            "suspect",
+            format!("peer {:?} cannot report itself", r.peer_id),
+        ));
+    }
+    let reason = match &r.reason {
+        Some(reason) => {
+            Some(suspect::clean_reason(reason).map_err(|e| ApiError::field("reason", e))?)
+        }
+        None => None,
+    };
+    let mut inv = inner.scripts.suspect.prepare_invoke();
+    inv.arg(inner.cutoff(now_ms()))
+        .arg(&r.peer_id)
+        .arg(&r.suspect);
+    let (reporter_live, suspect_live): (i64, i64) = inner.invoke(&inv).await?;
+    if reporter_live == 0 {
+        return Err(ApiError::status_field(
+            StatusCode::NOT_FOUND,
+            "peer_id",
+            format!("peer {:?} is unknown or expired: announce again", r.peer_id),
+        ));
+    }
+    if suspect_live == 0 {
+        return Err(ApiError::status_field(
+            StatusCode::NOT_FOUND,
+            "suspect",
+            format!("peer {:?} is unknown or expired", r.suspect),
+        ));
+    }
+    let demoted = inner
+        .suspicions()
+        .report(&r.peer_id, &r.suspect, std::time::Instant::now());
+    inner.metrics.inc(
+        "suspect_reports_total",
+        "Accepted reports of a failing peer.",
+        1,
+    );
+    if let Some(reporters) = demoted {
+        let reason = reason
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or_else(|| suspect::REPORTED.into());
+        tracing::info!(
+            peer = r.suspect,
+            reporters = reporters.len(),
+            reason,
+            "peer reported failing by a quorum; demoted in lookups"
+        );
+        inner.metrics.inc(
+            "peers_suspected_total",
+            "Peers demoted in lookups after reports from a quorum of distinct peers.",
+            1,
+        );
+        inner.events.record(wire::events::EventKind::PeerSuspected {
+            peer: r.suspect.clone(),
+            reporters,
+            reason,
+        });
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Suspect {
+            peer_id: r.peer_id,
+            suspect: r.suspect,
+            reason: None,
+        }),
+    ))
+}
+
+/// Candidates not suspected first, then the preferred region, then RTT,
+/// then peer id.
 pub(super) fn sort_candidates(v: &mut [Candidate], region: Option<&str>) {
     v.sort_by(|a, b| {
         let far = |c: &Candidate| region.is_some_and(|r| c.region != r);
-        far(a)
-            .cmp(&far(b))
+        a.suspect
+            .cmp(&b.suspect)
+            .then(far(a).cmp(&far(b)))
             .then(a.rtt_ms.cmp(&b.rtt_ms))
             .then_with(|| a.peer_id.cmp(&b.peer_id))
     });
@@ -301,28 +390,48 @@ async fn lookup(
         },
     };
     let caller = lookup_caller(&headers, inner.secret.as_deref(), &q);
+    let now = now_ms();
     let mut inv = inner.scripts.lookup.prepare_invoke();
     inv.arg(&segment)
-        .arg(inner.cutoff(now_ms()))
-        .arg(caller.as_deref().unwrap_or(""));
+        .arg(inner.cutoff(now))
+        .arg(caller.as_deref().unwrap_or(""))
+        .arg(inner.late_cutoff(now));
     let flat: Vec<String> = inner.invoke(&inv).await?;
     let unknown_caller = flat.first().map(String::as_str) == Some("0");
     let (mut holders, mut edges) = (Vec::new(), Vec::new());
+    let mut late: Vec<&str> = Vec::new();
     for r in flat.get(1..).unwrap_or_default().chunks_exact(3) {
         let (region, rtt_ms, addr, edge) = scripts::unpack_info(&r[2]);
+        // Upper case: live but missed its heartbeats.
+        let missed = r[0] == "H" || r[0] == "E";
+        if missed && !late.contains(&r[1].as_str()) {
+            late.push(&r[1]);
+        }
         let c = Candidate {
             peer_id: r[1].clone(),
             region,
             rtt_ms,
             addr,
             edge,
-            suspect: false,
+            suspect: missed,
         };
-        if r[0] == "h" {
+        if r[0].eq_ignore_ascii_case("h") {
             holders.push(c);
         } else {
             edges.push(c);
         }
+    }
+    {
+        let suspicions = inner.suspicions();
+        if suspicions.any_reported() {
+            let at = std::time::Instant::now();
+            for c in holders.iter_mut().chain(edges.iter_mut()) {
+                c.suspect = c.suspect || suspicions.is_demoted(&c.peer_id, at);
+            }
+        }
+    }
+    if !late.is_empty() {
+        inner.note_late(late);
     }
     sort_candidates(&mut holders, region.map(String::as_str));
     sort_candidates(&mut edges, region.map(String::as_str));
@@ -368,11 +477,27 @@ async fn healthz(State(s): State<AppState>) -> Response {
 
 async fn metrics_text(State(s): State<AppState>) -> Response {
     let inner = &s.inner;
-    let mut gauges = vec![(
-        "topology_backlog",
-        "Changes waiting to reach topology.",
-        inner.topology.backlog() as f64,
-    )];
+    let (reported, late) = {
+        let s = inner.suspicions();
+        (s.demoted_count(std::time::Instant::now()), s.late_count())
+    };
+    let mut gauges = vec![
+        (
+            "topology_backlog",
+            "Changes waiting to reach topology.",
+            inner.topology.backlog() as f64,
+        ),
+        (
+            "suspected_peers",
+            "Peers demoted in lookups by a quorum of reports now.",
+            reported as f64,
+        ),
+        (
+            "late_peers",
+            "Live peers marked late (missed heartbeats) and not heard from since.",
+            late as f64,
+        ),
+    ];
     let mut conn = inner.redis.clone();
     let live = tokio::time::timeout(
         REDIS_DEADLINE,

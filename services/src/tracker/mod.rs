@@ -5,8 +5,9 @@
 //! POST /announce   Announce  → 200 Ack        (full state; upserts topology)
 //! POST /heartbeat  Heartbeat → 200 Ack, or 404 "announce again" when unknown/expired
 //! GET  /segments/<segment>?region=<preferred>&limit=N → SegmentLookup
+//! POST /suspect    Suspect   → 202 (a peer reports another failing; see [`suspect`])
 //! GET  /peers      → PeersResponse (live peers, sorted by id)
-//! GET  /events?after=<seq>&limit=<n> → EventsResponse (announces, expiries; see crate::events)
+//! GET  /events?after=<seq>&limit=<n> → EventsResponse (announces, expiries, suspicions; see crate::events)
 //! GET  /healthz, /metrics
 //! ```
 //!
@@ -16,10 +17,18 @@
 //! With Redis down, every endpoint answers 503 and the connection manager
 //! reconnects by itself. When Redis comes back empty, the tracker notices
 //! within a second and asks the peers to announce again ([`epoch`]).
+//!
+//! A lookup lists the holders (and edge peers) it has reason to doubt after
+//! all the others, marked `suspect`: those a quorum of distinct peers
+//! reported failing within a window (`TRACKER_SUSPECT_QUORUM`, default 2;
+//! `TRACKER_SUSPECT_WINDOW_SECONDS`, default 30), and those not heard from
+//! for `TRACKER_SUSPECT_AFTER_SECONDS` (default half the TTL) though still
+//! live. Reports never remove a peer; see [`suspect`].
 
 pub mod epoch;
 mod handlers;
 pub mod scripts;
+pub mod suspect;
 pub mod sync;
 
 use handlers::router;
@@ -75,9 +84,20 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Connection limits (`HTTP_*`, see the gate crate).
     pub http: gate::Limits,
-    /// Recent events kept for `GET /events` (`TRACKER_EVENTS`): announces
-    /// and expiries. Default 4,096.
+    /// Recent events kept for `GET /events` (`TRACKER_EVENTS`): announces,
+    /// expiries and suspicions. Default 4,096.
     pub events: usize,
+    /// Distinct reporters that demote a peer (`TRACKER_SUSPECT_QUORUM`),
+    /// 1 to [`suspect::MAX_REPORTERS`]. Default 2.
+    pub suspect_quorum: usize,
+    /// How long a report counts, and a demotion by reports lasts after the
+    /// last one (`TRACKER_SUSPECT_WINDOW_SECONDS`). Default 30 s.
+    pub suspect_window: Duration,
+    /// A live peer not heard from for this long is demoted in lookups
+    /// (`TRACKER_SUSPECT_AFTER_SECONDS`). `None` means half the TTL: 60 s
+    /// with the default 120 s TTL, two of the agent's default 30 s heartbeat
+    /// intervals. At least 100 ms; the TTL or more turns it off.
+    pub suspect_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -94,6 +114,9 @@ impl Default for Config {
             body_timeout: Duration::from_secs(10),
             http: gate::Limits::service(),
             events: crate::events::DEFAULT_CAPACITY,
+            suspect_quorum: suspect::DEFAULT_QUORUM,
+            suspect_window: suspect::DEFAULT_WINDOW,
+            suspect_after: None,
         }
     }
 }
@@ -126,6 +149,10 @@ struct AppState {
 struct Inner {
     redis: ConnectionManager,
     ttl: Duration,
+    /// A live peer not heard from for this long is demoted.
+    suspect_after: Duration,
+    // std Mutex: a few map operations per call, never across an await.
+    suspicions: std::sync::Mutex<suspect::Suspicions>,
     max_segments: usize,
     max_neighbors: usize,
     metrics: Metrics,
@@ -155,6 +182,8 @@ struct Scripts {
     lookup: redis::Script,
     peers: redis::Script,
     reap: redis::Script,
+    suspect: redis::Script,
+    late: redis::Script,
 }
 
 /// Why a Redis call failed, as an answer.
@@ -214,6 +243,45 @@ impl Inner {
 
     fn cutoff(&self, now: u64) -> u64 {
         now.saturating_sub(self.ttl.as_millis() as u64)
+    }
+
+    /// Live peers last seen before this are late (missed heartbeats).
+    fn late_cutoff(&self, now: u64) -> u64 {
+        now.saturating_sub(self.suspect_after.as_millis() as u64)
+    }
+
+    fn suspicions(&self) -> std::sync::MutexGuard<'_, suspect::Suspicions> {
+        self.suspicions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records `peer_suspected` for each of `peers` found late that was not
+    /// marked late already (once per peer until it is heard from again).
+    fn note_late<'a>(&self, peers: impl IntoIterator<Item = &'a str>) {
+        let fresh: Vec<String> = {
+            let mut s = self.suspicions();
+            peers
+                .into_iter()
+                .filter(|p| s.note_late(p))
+                .map(str::to_string)
+                .collect()
+        };
+        if fresh.is_empty() {
+            return;
+        }
+        for peer in &fresh {
+            tracing::info!(peer, "peer missed its heartbeats; demoted in lookups");
+        }
+        self.metrics.inc(
+            "late_peers_total",
+            "Peers demoted in lookups for missing their heartbeats.",
+            fresh.len() as u64,
+        );
+        self.events
+            .record_all(fresh.into_iter().map(|peer| EventKind::PeerSuspected {
+                peer,
+                reporters: Vec::new(),
+                reason: wire::events::MISSED_HEARTBEATS.into(),
+            }));
     }
 
     /// Runs one script invocation with a deadline; errors become 503.
@@ -330,6 +398,18 @@ pub async fn run(
         ("heartbeats_total", "Accepted heartbeats."),
         ("lookups_total", "Segment lookups answered."),
         ("reaped_peers_total", "Peers removed after missing the TTL."),
+        (
+            "suspect_reports_total",
+            "Accepted reports of a failing peer.",
+        ),
+        (
+            "peers_suspected_total",
+            "Peers demoted in lookups after reports from a quorum of distinct peers.",
+        ),
+        (
+            "late_peers_total",
+            "Peers demoted in lookups for missing their heartbeats.",
+        ),
         ("redis_errors_total", "Redis calls that failed."),
         ("topology_errors_total", "Calls to topology that failed."),
         (
@@ -353,9 +433,18 @@ pub async fn run(
         .min(ttl / 4)
         .max(Duration::from_millis(10));
     let guard = http::Guard::new(token_cfg.as_deref(), config.max_body, config.body_timeout);
+    let suspect_after = config
+        .suspect_after
+        .unwrap_or(ttl / 2)
+        .max(Duration::from_millis(100));
     let inner = Arc::new(Inner {
         redis,
         ttl,
+        suspect_after,
+        suspicions: std::sync::Mutex::new(suspect::Suspicions::new(
+            config.suspect_quorum,
+            config.suspect_window,
+        )),
         max_segments: config.max_segments,
         max_neighbors: config.max_neighbors,
         metrics: metrics.clone(),
@@ -367,6 +456,8 @@ pub async fn run(
             lookup: redis::Script::new(scripts::LOOKUP),
             peers: redis::Script::new(scripts::PEERS),
             reap: redis::Script::new(scripts::REAP),
+            suspect: redis::Script::new(scripts::SUSPECT),
+            late: redis::Script::new(scripts::LATE),
         },
         inventories: std::sync::Mutex::new(std::collections::HashMap::new()),
         known: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -386,6 +477,7 @@ pub async fn run(
     let reaper = tokio::spawn(reaper(inner.clone(), reap_every, stop.clone()));
     let epochs = tokio::spawn(epoch_loop(inner.clone(), stop.clone()));
     let watch = tokio::spawn(topology_watch(inner.clone(), stop.clone()));
+    let lateness = tokio::spawn(late_watch(inner.clone(), stop.clone()));
     let router = router(AppState { inner }, metrics, guard);
     let result = tokio::select! {
         r = http::serve(listener, router, limits, stop.clone()) => r,
@@ -394,6 +486,7 @@ pub async fn run(
     stop.cancel();
     let _ = epochs.await;
     let _ = watch.await;
+    let _ = lateness.await;
     let _ = sync_task.await;
     let _ = watcher.await;
     result
@@ -434,6 +527,12 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
                     inner.forget_peer(peer);
                     inner.topology.push(peer, Change::Delete);
                 }
+                if !gone.is_empty() {
+                    let mut s = inner.suspicions();
+                    for peer in &gone {
+                        s.forget(peer);
+                    }
+                }
                 inner.events.record_all(
                     gone.iter()
                         .map(|peer| EventKind::PeerExpired { peer: peer.clone() }),
@@ -472,6 +571,39 @@ async fn reaper(inner: Arc<Inner>, every: Duration, stop: CancellationToken) {
                 }
                 last_resync = Some(tokio::time::Instant::now());
             }
+        }
+    }
+}
+
+/// Most late peers one sweep of [`late_watch`] reads.
+const LATE_BATCH: usize = 4096;
+
+/// Every quarter of `suspect_after` (or of the TTL, when shorter): records `peer_suspected` for live peers that
+/// missed their heartbeats and no lookup has listed yet, and drops
+/// suspicions that are over. One Redis round trip (a range read of
+/// `mesh:seen`).
+async fn late_watch(inner: Arc<Inner>, stop: CancellationToken) {
+    let every = (inner.suspect_after / 4)
+        .min(inner.ttl / 4)
+        .max(Duration::from_millis(50));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        inner.suspicions().prune(std::time::Instant::now());
+        if inner.suspect_after >= inner.ttl {
+            continue;
+        }
+        let now = now_ms();
+        let mut inv = inner.scripts.late.prepare_invoke();
+        inv.arg(inner.cutoff(now))
+            .arg(inner.late_cutoff(now))
+            .arg(LATE_BATCH);
+        if let Ok(late) = inner.invoke::<Vec<String>>(&inv).await {
+            inner.note_late(late.iter().map(String::as_str));
         }
     }
 }
@@ -567,6 +699,7 @@ async fn epoch_loop(inner: Arc<Inner>, stop: CancellationToken) {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .clear();
+                inner.suspicions().clear();
             }
             epoch::Seen::StartedEmpty => {}
         }
@@ -633,6 +766,25 @@ mod tests {
         sort_candidates(&mut v, None);
         let ids: Vec<_> = v.iter().map(|c| c.peer_id.as_str()).collect();
         assert_eq!(ids, ["d", "a", "b", "c"]);
+    }
+
+    #[test]
+    fn suspects_go_after_every_other_candidate() {
+        let mut v = vec![
+            Candidate {
+                suspect: true,
+                ..c("a", "eu", 1)
+            },
+            c("b", "us", 50),
+            c("c", "eu", 30),
+            Candidate {
+                suspect: true,
+                ..c("d", "us", 2)
+            },
+        ];
+        sort_candidates(&mut v, Some("eu"));
+        let ids: Vec<_> = v.iter().map(|c| c.peer_id.as_str()).collect();
+        assert_eq!(ids, ["c", "b", "a", "d"]);
     }
 
     #[test]

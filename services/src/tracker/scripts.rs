@@ -106,12 +106,15 @@ return {'ok'}
     )
 }
 
-/// ARGV: segment, cutoff_ms, caller (a peer id, or '' when unknown).
-/// Returns '1' when the caller is '' or a live peer, '0' when it is not
-/// (it should announce again), then flat rows of `kind ('h' holder / 'e'
-/// edge), peer, info` for live peers.
+/// ARGV: segment, cutoff_ms, caller (a peer id, or '' when unknown),
+/// late_ms. Returns '1' when the caller is '' or a live peer, '0' when it
+/// is not (it should announce again), then flat rows of `kind, peer, info`
+/// for live peers. `kind` is 'h' (holder) or 'e' (edge peer), upper case
+/// ('H', 'E') for a peer last seen before `late_ms` (it missed its
+/// heartbeats: the tracker demotes it).
 pub const LOOKUP: &str = r#"
 local cutoff = tonumber(ARGV[2])
+local late = tonumber(ARGV[4])
 local out = {'1'}
 if ARGV[3] ~= '' then
   local sc = redis.call('ZSCORE', 'mesh:seen', ARGV[3])
@@ -120,6 +123,7 @@ if ARGV[3] ~= '' then
   end
 end
 local function emit(kind, members)
+  local lkind = string.upper(kind)
   -- unpack() has a stack limit: read in slices.
   for first = 1, #members, 1000 do
     local slice = {}
@@ -127,10 +131,13 @@ local function emit(kind, members)
     local scores = redis.call('ZMSCORE', 'mesh:seen', unpack(slice))
     local infos = redis.call('HMGET', 'mesh:info', unpack(slice))
     for i, p in ipairs(slice) do
-      if scores[i] and tonumber(scores[i]) >= cutoff and infos[i] then
-        out[#out + 1] = kind
-        out[#out + 1] = p
-        out[#out + 1] = infos[i]
+      if scores[i] and infos[i] then
+        local sc = tonumber(scores[i])
+        if sc >= cutoff then
+          if sc < late then out[#out + 1] = lkind else out[#out + 1] = kind end
+          out[#out + 1] = p
+          out[#out + 1] = infos[i]
+        end
       end
     end
   end
@@ -138,6 +145,29 @@ end
 emit('h', redis.call('SMEMBERS', 'mesh:holders:' .. ARGV[1]))
 emit('e', redis.call('SMEMBERS', 'mesh:edges'))
 return out
+"#;
+
+/// ARGV: cutoff_ms, reporter, suspect. Returns `{reporter_live, suspect_live}`
+/// as 1 or 0 (live: seen within the TTL and announced).
+pub const SUSPECT: &str = r#"
+local cutoff = tonumber(ARGV[1])
+local out = {}
+for i = 2, 3 do
+  local sc = redis.call('ZSCORE', 'mesh:seen', ARGV[i])
+  if sc and tonumber(sc) >= cutoff and redis.call('HEXISTS', 'mesh:info', ARGV[i]) == 1 then
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"#;
+
+/// ARGV: cutoff_ms, late_ms, limit. Returns up to `limit` live peers last
+/// seen before `late_ms` (they missed their heartbeats), oldest first.
+pub const LATE: &str = r#"
+if tonumber(ARGV[2]) <= tonumber(ARGV[1]) then return {} end
+return redis.call('ZRANGEBYSCORE', 'mesh:seen', ARGV[1], '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 "#;
 
 /// ARGV: cutoff_ms. Returns flat rows of
