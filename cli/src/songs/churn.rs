@@ -77,6 +77,9 @@ pub struct FaultRecord {
     pub target: String,
     pub ok: bool,
     pub result: String,
+    /// Until the tracker demoted the peer as suspect (reports of several
+    /// peers, or missed heartbeats; peer faults).
+    pub tracker_suspected_ms: Option<f64>,
     /// Until the tracker expired the peer (peer faults).
     pub tracker_dropped_ms: Option<f64>,
     /// Until topology removed the peer or one of its edges (peer faults).
@@ -95,6 +98,7 @@ impl FaultRecord {
             target,
             ok,
             result,
+            tracker_suspected_ms: None,
             tracker_dropped_ms: None,
             topology_dropped_ms: None,
             listeners_resumed_ms: None,
@@ -339,7 +343,8 @@ pub async fn run<R: Runtime + Images>(
     Ok(report)
 }
 
-/// A tracker or topology event that drops a peer: (wall ms, service, peer).
+/// A tracker or topology event that drops or demotes a peer: (wall ms,
+/// `tracker` | `topology` | `suspect`, peer).
 type Drop = (f64, &'static str, String);
 
 async fn read_feeds(http: &reqwest::Client, feeds: &Feeds) -> Vec<Drop> {
@@ -362,6 +367,10 @@ async fn read_feeds(http: &reqwest::Client, feeds: &Feeds) -> Vec<Drop> {
         for e in feed.events {
             use wire::events::EventKind as K;
             let peers: Vec<String> = match e.kind {
+                K::PeerSuspected { peer, .. } if service == "tracker" => {
+                    out.push((e.at_ms as f64, "suspect", peer));
+                    continue;
+                }
                 K::PeerExpired { peer } | K::PeerRemoved { peer } => vec![peer],
                 K::EdgeRemoved { a, b } if service == "topology" => vec![a, b],
                 _ => continue,
@@ -420,6 +429,7 @@ pub fn analyse(
                 .map(|(at, _, _)| at - wall)
                 .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))))
         };
+        f.tracker_suspected_ms = first("suspect");
         f.tracker_dropped_ms = first("tracker");
         f.topology_dropped_ms = first("topology");
         let listeners: BTreeSet<usize> = swarm
@@ -581,6 +591,11 @@ mod tests {
                 "peer-2".to_string(),
             ),
             (1_000_000.0 + 1000.0, "tracker", "peer-2".to_string()),
+            (
+                1_000_000.0 + 2000.0 + 700.0,
+                "suspect",
+                "peer-2".to_string(),
+            ),
         ];
         let r = analyse(7, swarm, faults, &drops, 1_000_000.0);
         assert_eq!(r.listeners_dead, 1);
@@ -596,6 +611,7 @@ mod tests {
         assert_eq!(r.phases[2].segments, 2);
         assert_eq!(r.phases[0].p2p_ratio, Some(0.5));
         let kill = &r.faults[0];
+        assert_eq!(kill.tracker_suspected_ms, Some(700.0));
         assert_eq!(kill.tracker_dropped_ms, Some(2500.0));
         assert_eq!(kill.topology_dropped_ms, Some(2600.0));
         // Listener 1's next good segment ended at 6010 ms.

@@ -9,10 +9,12 @@
 //! through. Agent counters are read before and after, so the report also
 //! carries what the peers counted, and the database reads of the run.
 //!
-//! With `fallbacks` (a peer's mesh neighbours), a listener whose request
-//! failed (refused, cut, 5xx, timed out) asks the next peer of its list for
-//! the next attempt, as a player with backup streams does: a listener whose
-//! peer dies goes on through a neighbour. Each such move is a failover.
+//! With `fallbacks` (a peer's mesh neighbours, then peers two hops away), a
+//! listener whose request failed (refused, cut, 5xx, timed out) asks the
+//! next peer of its list for the next attempt, as a player with backup
+//! streams does, passing over peers that failed it a moment ago: a listener
+//! whose peer dies goes on through another. Each such move is a failover.
+//! `retry_pause` spaces the attempts out as a player's backoff does.
 
 use std::collections::BTreeMap;
 

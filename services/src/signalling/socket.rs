@@ -32,7 +32,7 @@ pub(super) async fn run(mut slot: Slot, socket: WebSocket) {
         inner.stop.clone(),
     ));
     let c = &inner.config;
-    let mut bucket = Bucket::new(c.msg_rate, c.msg_burst);
+    let mut bucket = gate::Bucket::new(c.msg_rate, c.msg_burst);
     let mut over_rate = 0u32;
     let mut writer_done = false;
     let silence = c.ping_interval * 2;
@@ -178,58 +178,5 @@ async fn write(
         if sink.send(frame).await.is_err() {
             return;
         }
-    }
-}
-
-/// A token bucket: `burst` messages at once, refilled at `rate` per second.
-struct Bucket {
-    tokens: f64,
-    burst: f64,
-    rate: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn new(rate: u32, burst: u32) -> Self {
-        Self {
-            tokens: f64::from(burst),
-            burst: f64::from(burst),
-            rate: f64::from(rate),
-            at: Instant::now(),
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.at = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Bucket;
-    use std::time::{Duration, Instant};
-
-    #[test]
-    fn bucket_allows_the_burst_then_the_rate() {
-        let t0 = Instant::now();
-        let mut b = Bucket::new(10, 5);
-        b.at = t0;
-        assert!((0..5).all(|_| b.take(t0)));
-        assert!(!b.take(t0));
-        // 10/s: one more after 100 ms, not two.
-        let t1 = t0 + Duration::from_millis(100);
-        assert!(b.take(t1));
-        assert!(!b.take(t1));
-        // Refill stops at the burst.
-        let t2 = t1 + Duration::from_secs(60);
-        assert_eq!((0..10).filter(|_| b.take(t2)).count(), 5);
     }
 }
