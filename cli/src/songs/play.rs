@@ -28,7 +28,7 @@
 //! those addresses, so `ffmpeg` with `http_proxy` pointing here plays it
 //! from the host. Any other host is refused: it is not an open proxy.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -133,6 +133,9 @@ struct ProxyState {
     routes: Routes,
     // std Mutexes: read or replaced, never held across an await.
     urls: Mutex<BTreeMap<String, String>>,
+    /// Every peer name the proxy has known: a mesh address of a peer that
+    /// died stays a peer of the deployment (answered 502, not 403).
+    known: Mutex<BTreeSet<String>>,
     /// Per asked peer: the position in its failover order that last answered.
     current: Mutex<HashMap<String, usize>>,
     last_discovery: tokio::sync::Mutex<Option<Instant>>,
@@ -165,6 +168,15 @@ impl RecordingProxy {
         let addr = listener.local_addr()?;
         let state = Arc::new(ProxyState {
             urls: Mutex::new(routes.urls.clone()),
+            known: Mutex::new(
+                routes
+                    .urls
+                    .keys()
+                    .chain(routes.fallbacks.keys())
+                    .chain(routes.fallbacks.values().flatten())
+                    .cloned()
+                    .collect(),
+            ),
             routes,
             current: Mutex::new(HashMap::new()),
             last_discovery: tokio::sync::Mutex::new(None),
@@ -250,6 +262,10 @@ async fn refresh(st: &ProxyState) {
         return;
     }
     if let Ok(Ok(urls)) = tokio::time::timeout(REDISCOVER_TIMEOUT, rediscover()).await {
+        st.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(urls.keys().cloned());
         *st.urls.lock().unwrap_or_else(|p| p.into_inner()) = urls;
     }
     *last = Some(Instant::now());
@@ -324,12 +340,10 @@ async fn forward(State(st): State<Arc<ProxyState>>, method: Method, uri: Uri) ->
     }
     if uri.authority().is_some() {
         let known = |p: &str| {
-            st.routes.fallbacks.contains_key(p)
-                || st
-                    .urls
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .contains_key(p)
+            st.known
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(p)
         };
         match mesh_peer(&uri, known) {
             Ok(peer) => fetch.asked = peer,
@@ -637,6 +651,9 @@ pub async fn play_with(
         // The master playlist names peers by their mesh addresses; the
         // proxy maps them to their published ports.
         cmd.env("http_proxy", format!("http://{}", proxy.addr));
+        // Through a proxy, ffmpeg's HLS keep-alive tries to reuse one
+        // connection for every variant's host and warns when it cannot.
+        cmd.args(["-http_persistent", "0"]);
         cmd.arg("-i")
             .arg(format!("http://{}:{}{path}", opts.peer, ports::PEER));
     } else {
@@ -766,12 +783,15 @@ mod tests {
         (format!("http://{addr}"), hits)
     }
 
-    /// A loopback URL where nothing listens.
-    async fn dead_url() -> String {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        drop(l);
-        format!("http://{addr}")
+    /// A loopback URL that refuses connections: a bound socket that does
+    /// not listen, so no other test can take its port while it lives.
+    struct Dead(#[allow(dead_code)] tokio::net::TcpSocket, String);
+
+    async fn dead_url() -> Dead {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = s.local_addr().unwrap();
+        Dead(s, format!("http://{addr}"))
     }
 
     fn routes(peer: &str, urls: &[(&str, &str)], fallbacks: &[(&str, &[&str])]) -> Routes {
@@ -831,7 +851,12 @@ mod tests {
         let (spare, spare_hits) = fake_peer("p4", 200).await;
         let r = routes(
             "p1",
-            &[("p1", &dead), ("p2", &sick), ("p3", &good), ("p4", &spare)],
+            &[
+                ("p1", &dead.1),
+                ("p2", &sick),
+                ("p3", &good),
+                ("p4", &spare),
+            ],
             &[("p1", &["p2", "p3", "p4"])],
         );
         let proxy = RecordingProxy::start(
@@ -893,7 +918,7 @@ mod tests {
     async fn a_dead_peer_is_found_again_at_its_new_port() {
         let dead = dead_url().await;
         let (moved, _) = fake_peer("p1", 200).await;
-        let mut r = routes("p1", &[("p1", &dead)], &[]);
+        let mut r = routes("p1", &[("p1", &dead.1)], &[]);
         let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = asked.clone();
         r.rediscover = Some(Arc::new(move || {
@@ -916,6 +941,27 @@ mod tests {
         proxy.finish().await;
     }
 
+    #[tokio::test]
+    async fn a_peer_gone_from_the_deployment_is_still_a_peer_that_does_not_answer() {
+        let dead = dead_url().await;
+        let mut r = routes("peer-1", &[("peer-1", &dead.1)], &[]);
+        r.rediscover = Some(Arc::new(|| Box::pin(async { Ok(BTreeMap::new()) })));
+        let proxy = RecordingProxy::start(
+            r,
+            crate::songs::http_client().unwrap(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        let ask = "GET http://peer-1:8080/x.ts HTTP/1.1\r\nHost: peer-1:8080\r\nConnection: close\r\n\r\n";
+        for _ in 0..2 {
+            let a = raw(proxy.addr, ask).await;
+            assert!(a.starts_with("HTTP/1.1 502"), "{a}");
+        }
+        let log = proxy.finish().await;
+        assert_eq!(log[1].failed_attempts, ["peer-1: not running"]);
+    }
+
     /// Sends `request` as raw HTTP/1.1 to `addr`; returns the status line.
     async fn raw(addr: SocketAddr, request: &str) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -934,7 +980,7 @@ mod tests {
         let proxy = RecordingProxy::start(
             routes(
                 "peer-1",
-                &[("peer-1", &dead), ("peer-2", &p2), ("peer-3", &p3)],
+                &[("peer-1", &dead.1), ("peer-2", &p2), ("peer-3", &p3)],
                 &[("peer-2", &["peer-1", "peer-3"]), ("peer-1", &["peer-2"])],
             ),
             crate::songs::http_client().unwrap(),
@@ -960,7 +1006,7 @@ mod tests {
             assert!(a.starts_with("HTTP/1.1 403"), "{host}: {a}");
         }
         let log = proxy.finish().await;
-        assert_eq!(log.len(), 6);
+        assert_eq!(log.len(), 6, "{log:#?}");
         assert_eq!(log[0].asked, "peer-2");
         assert_eq!(log[0].id, "t.m3u8");
         assert_eq!(
