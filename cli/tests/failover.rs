@@ -27,7 +27,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 mod support;
-use support::{command, meshctl, run_id, tone, Guard, DOCKER_LOCK};
+use support::{command, meshctl, poll, run_id, tone, Guard, DOCKER_LOCK};
 
 const PEERS: usize = 8;
 const SONG_SECS: u32 = 30;
@@ -302,12 +302,24 @@ async fn a_listener_finishes_the_song_through_another_peer_when_its_peer_dies() 
     let host = "peer-7";
     let theirs = graph.get(host).cloned().unwrap_or_default();
     let url = peer_url(&name, host).await?;
-    let (status, text) = get(&format!("{url}/songs/fo/master.m3u8")).await?;
-    assert_eq!(status, 200, "{text}");
+    // A neighbour that failed peer-7 in the last HOLDER_PENALTY_SEC (10 s;
+    // a relay through the dead peer-8 may have) is left out for that long:
+    // then every neighbour is back.
+    let text = poll("peer-7's master lists every neighbour", T, async || {
+        let (status, text) = get(&format!("{url}/songs/fo/master.m3u8")).await?;
+        if status != 200 {
+            bail!("{status}: {text}");
+        }
+        let listed = theirs
+            .iter()
+            .all(|p| text.contains(&format!("http://{p}:8080/")));
+        Ok(listed.then_some(text))
+    })
+    .await?;
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("#EXTM3U"), "{text}");
     let rest: Vec<&str> = lines.collect();
-    assert!(rest.len() >= 4 && rest.len().is_multiple_of(2), "{text}");
+    assert_eq!(rest.len(), 2 * (1 + theirs.len()), "{text}");
     let attrs: BTreeSet<&str> = rest.iter().step_by(2).copied().collect();
     assert_eq!(attrs.len(), 1, "attributes differ: {text}");
     let attrs = attrs.into_iter().next().unwrap_or_default();
@@ -324,15 +336,8 @@ async fn a_listener_finishes_the_song_through_another_peer_when_its_peer_dies() 
         })
         .collect::<anyhow::Result<_>>()?;
     assert_eq!(located[0], host, "{text}");
-    for p in &located[1..] {
-        assert!(
-            theirs.contains(p),
-            "{p} is not a neighbour of {host}: {text}"
-        );
-    }
-    let (status, text) = get(&format!("{url}/songs/nosuchsong/master.m3u8")).await?;
-    assert_eq!(status, 404, "{text}");
-    assert!(text.contains("no song"), "{text}");
+    let others: BTreeSet<String> = located[1..].iter().cloned().collect();
+    assert_eq!(&others, &theirs, "{text}");
 
     // ffmpeg plays it through the proxy, every variant's peer by its mesh
     // address.
@@ -397,5 +402,14 @@ async fn a_listener_finishes_the_song_through_another_peer_when_its_peer_dies() 
         "after the kill, (asked, answered): {later:?}; failovers by the proxy: {}",
         r["totals"]["failovers"]
     );
+
+    // A song nobody holds: a 404 that says so (asked last: the misses
+    // behind it may make the peer set its edge neighbours aside for a while).
+    let url = peer_url(&name, "peer-3").await?;
+    let (status, text) = get(&format!("{url}/songs/nosuchsong/master.m3u8")).await?;
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("no song"), "{text}");
+    let (_, text) = get(&format!("{url}/songs/fo/master.m3u8")).await?;
+    eprintln!("peer-3's master of fo right after that 404:\n{text}");
     Ok(())
 }
