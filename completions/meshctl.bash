@@ -1798,13 +1798,17 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__play)
-            opts="-h -V --peer --request-timeout --timeout --format --name --help --version"
+            opts="-h -V --peer --failover --no-failover --master --speed --request-timeout --timeout --format --name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --peer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --speed)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

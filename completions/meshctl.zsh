@@ -298,10 +298,14 @@ _arguments "${_arguments_options[@]}" : \
 (play)
 _arguments "${_arguments_options[@]}" : \
 '--peer=[The peer to play through; default the last running peer without an edge database (usually far from both edges)]:PEER:_default' \
-'--request-timeout=[Seconds for each request through the peer]:REQUEST_TIMEOUT:_default' \
+'--speed=[ffmpeg reads at this many times real time (\`-readrate\`), like a listener; default\: as fast as it can]:SPEED:_default' \
+'--request-timeout=[Seconds for each request through the proxy, failovers included (one peer gets at most a third of it)]:REQUEST_TIMEOUT:_default' \
 '--timeout=[Seconds for the whole play]:TIMEOUT:_default' \
 '--format=[]:FORMAT:(table json)' \
 '--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
+'--failover[After a failed request (refused, cut, timed out, 5xx) ask the peer'\''s mesh neighbours, one after another, at once (the default)]' \
+'--no-failover[Every request goes to the one peer; its failures reach ffmpeg]' \
+'--master[Play the peer'\''s master playlist (\`/songs/<song>/master.m3u8\`\: the peer, then its live neighbours, as redundant streams) by its mesh address, through the proxy as ffmpeg'\''s \`http_proxy\`]' \
 '-h[Print help]' \
 '--help[Print help]' \
 '-V[Print version]' \
@@ -895,7 +899,7 @@ _meshctl_commands() {
 'image:Save images to a tar archive and load them elsewhere, without a registry (the Engine API'\''s \`docker save\` / \`docker load\`)' \
 'legacy:The legacy launcher\: capped BusyBox-only containers (no agent, no databases)' \
 'publish:Publish a song\: cut audio (or an HLS folder) into content-addressed AAC/MPEG-TS segments, store them in origin-db in one transaction, and wait until both edge databases hold them' \
-'play:Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, and how long it took' \
+'play:Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, which peer answered, and how long it took. When the peer fails, the proxy moves to its mesh neighbours, as a player with backup streams does' \
 'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
 'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
 'netem:Shape links\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace). Where the kernel has no sch_netem, delay, jitter, corruption and duplication are applied by a \`mesh-shaper\` container per shaped direction (NFQUEUE)' \
@@ -1005,7 +1009,7 @@ _meshctl__subcmd__help_commands() {
 'image:Save images to a tar archive and load them elsewhere, without a registry (the Engine API'\''s \`docker save\` / \`docker load\`)' \
 'legacy:The legacy launcher\: capped BusyBox-only containers (no agent, no databases)' \
 'publish:Publish a song\: cut audio (or an HLS folder) into content-addressed AAC/MPEG-TS segments, store them in origin-db in one transaction, and wait until both edge databases hold them' \
-'play:Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, and how long it took' \
+'play:Play a song through a peer with an unmodified ffmpeg behind a recording proxy, and show where each segment came from (cache, peer, edge), over how many hops, which peer answered, and how long it took. When the peer fails, the proxy moves to its mesh neighbours, as a player with backup streams does' \
 'stats:Show per song what the mesh carried\: cache hits, relays, edge database reads, origin to edges, and the peer-to-peer ratio against its (N-1)/N ceiling' \
 'bench:Load the mesh\: \`bench swarm\` makes every peer play a song at once and reports the p2p ratio, database reads per segment, latency and failures' \
 'netem:Shape links\: delay, jitter, loss, rate, corruption, duplication on a peer'\''s mesh interface (Linux \`tc\` and \`iptables\`, applied by a one-shot helper container in the peer'\''s network namespace). Where the kernel has no sch_netem, delay, jitter, corruption and duplication are applied by a \`mesh-shaper\` container per shaped direction (NFQUEUE)' \

@@ -163,6 +163,17 @@ impl Inner {
         fresh
     }
 
+    /// Whether `peer` could not be reached or did not answer a moment ago
+    /// (a holder that only lacked an id is not suspected).
+    pub fn suspected(&self, peer: &str) -> bool {
+        let now = Instant::now();
+        self.suspects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .peek(peer)
+            .is_some_and(|until| *until > now)
+    }
+
     /// The peers paths should avoid now (at most [`MAX_AVOID`]), `target`
     /// excepted: a route may still end at a suspect.
     pub fn avoid(&self, target: &str) -> Vec<String> {
@@ -328,6 +339,12 @@ mod tests {
         assert!(i.suspect("peer-7"), "first suspicion is news");
         assert!(!i.suspect("peer-7"), "the second is not");
         assert!(i.penalized("peer-7"), "it also goes last as a source");
+        assert!(i.suspected("peer-7"));
+        i.penalize("peer-8");
+        assert!(
+            !i.suspected("peer-8"),
+            "a holder that failed to serve is not a suspect"
+        );
         assert!(i.suspect("peer-9"));
         let mut avoid = i.avoid("peer-3");
         avoid.sort();

@@ -3,6 +3,7 @@
 //! ```text
 //! GET|HEAD /segments/{id}                 a hit, or a miss fetched through the mesh
 //! GET|HEAD /songs/{song}/playlist.m3u8    the playlist, stored under id <song>.m3u8
+//! GET|HEAD /songs/{song}/master.m3u8      redundant streams: this peer, then live neighbours (master)
 //! GET|HEAD /songs/{song}/{segment-id}     a segment, relative to the playlist
 //! POST     /segments?id=<id>&sha256=<hex> raw bytes (or the JSON form of wire::agent::IngestJson)
 //! GET      /inventory | /stats | /metrics | /healthz
@@ -21,6 +22,7 @@
 //! `wire::ErrorBody` JSON. Ingest lives in [`ingest`].
 
 mod ingest;
+mod master;
 
 use crate::cache::Segment;
 use crate::flight::{FetchError, Flight, Next};
@@ -48,6 +50,10 @@ pub fn router(inner: Arc<Inner>) -> Router {
     // pointed at any peer.
     let media = Router::new()
         .route("/segments/{id}", get(get_segment).options(preflight))
+        .route(
+            "/songs/{song}/master.m3u8",
+            get(master::get_master).options(preflight),
+        )
         .route(
             "/songs/{song}/{file}",
             get(get_song_file).options(preflight),

@@ -148,7 +148,7 @@ fn parse_amount(s: &str) -> Result<Amount, String> {
     Amount::parse("--kill", s).map_err(|e| format!("{e:#}"))
 }
 
-fn parse_speed(s: &str) -> Result<f64, String> {
+pub(super) fn parse_speed(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("--speed {s:?}: give a factor above 0 (1 is real time)")),
@@ -168,7 +168,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
 
 /// Each running peer's fallbacks (its mesh neighbours, then peers two hops
 /// away), from topology's live graph.
-async fn neighbours(
+pub(super) async fn neighbours(
     rt: &meshctl::runtime::DockerRuntime,
     name: &str,
     peers: &[PeerRef],

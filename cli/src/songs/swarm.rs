@@ -379,6 +379,24 @@ async fn listen(
     run
 }
 
+/// The peers a listener of `own` asks, in order: `own`, then its fallbacks
+/// (its mesh neighbours, then peers two hops away) that `known` accepts,
+/// each once. A listener moves
+/// one step along this list after a failed request, wrapping around.
+pub fn failover_order(
+    own: &str,
+    fallbacks: &BTreeMap<String, Vec<String>>,
+    known: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut chain = vec![own.to_string()];
+    for f in fallbacks.get(own).into_iter().flatten() {
+        if known(f) && !chain.contains(f) {
+            chain.push(f.clone());
+        }
+    }
+    chain
+}
+
 /// Runs the swarm over `peers` (every peer of the mesh; `edge` set for edge peers).
 pub async fn swarm(
     peers: &[PeerRef],
@@ -416,12 +434,12 @@ pub async fn swarm_from(
             Duration::from_millis(rng.random_range(0..spread_ms))
         };
         let own = &peers[i % peers.len()];
-        let mut chain = vec![own.clone()];
-        for f in opts.fallbacks.get(&own.name).into_iter().flatten() {
-            if let Some(p) = peers.iter().find(|p| p.name == *f && p.name != own.name) {
-                chain.push(p.clone());
-            }
-        }
+        let chain = failover_order(&own.name, &opts.fallbacks, |f| {
+            peers.iter().any(|p| p.name == f)
+        })
+        .iter()
+        .filter_map(|f| peers.iter().find(|p| p.name == *f).cloned())
+        .collect();
         set.spawn(listen(
             i,
             chain,

@@ -38,7 +38,7 @@ fn short_id(id: &str) -> String {
 /// `meshctl play`: one row per request, then the total.
 pub fn play(r: &PlayReport) -> String {
     let mut t = table(&[
-        "#", "segment", "status", "source", "hops", "bytes", "latency", "sha256",
+        "#", "segment", "status", "peer", "source", "hops", "bytes", "latency", "sha256",
     ]);
     for (i, f) in r.fetches.iter().enumerate() {
         t.add_row(vec![
@@ -48,6 +48,11 @@ pub fn play(r: &PlayReport) -> String {
                 "-".into()
             } else {
                 f.status.to_string()
+            }),
+            Cell::new(match (&f.peer, f.failovers) {
+                (None, _) => "-".to_string(),
+                (Some(p), 0) => p.clone(),
+                (Some(p), n) => format!("{p} ({n} failover{})", if n == 1 { "" } else { "s" }),
             }),
             Cell::new(f.source.map_or("-", |s| s.as_str())),
             Cell::new(f.hops.map_or_else(|| "-".into(), |h| h.to_string())),
@@ -65,17 +70,19 @@ pub fn play(r: &PlayReport) -> String {
         Cell::new("total"),
         Cell::new(format!("{} segments", tot.segments)),
         Cell::new(format!("{} failed", tot.failed)),
+        Cell::new(format!("{} failovers", tot.failovers)),
         Cell::new(format!("p2p {}", pct(tot.p2p_ratio))),
         Cell::new(tot.max_hops.map_or_else(|| "-".into(), |h| format!("≤{h}"))),
         Cell::new(tot.bytes),
         Cell::new(format!("p50 {}", ms(tot.latency_p50_ms))),
         Cell::new(format!("{} corrupt", tot.corrupt)),
     ]);
-    right(&mut t, 4);
+    right(&mut t, 5);
     let mut out = format!("{t}\n");
     out.push_str(&format!(
-        "{} through {}: ffmpeg decoded {} of audio in {:.1} s (exit {}); cache {}, peer {}, edge {}\n",
+        "{}{} through {}: ffmpeg decoded {} of audio in {:.1} s (exit {}); cache {}, peer {}, edge {}\n",
         r.song,
+        if r.master { " (master playlist)" } else { "" },
         r.peer,
         r.decoded_secs
             .map_or_else(|| "nothing".into(), |s| format!("{s:.1} s")),
@@ -86,13 +93,40 @@ pub fn play(r: &PlayReport) -> String {
         human_bytes(tot.peer_bytes),
         human_bytes(tot.edge_bytes),
     ));
+    let by_peer: Vec<String> = tot
+        .by_peer
+        .iter()
+        .map(|(p, n)| format!("{p} {n}"))
+        .collect();
+    out.push_str(&format!(
+        "answers by peer: {}; {} failovers ({})\n",
+        if by_peer.is_empty() {
+            "none".into()
+        } else {
+            by_peer.join(", ")
+        },
+        tot.failovers,
+        if r.failover {
+            "to the peer's mesh neighbours"
+        } else {
+            "off"
+        },
+    ));
     for m in &r.ffmpeg_messages {
         out.push_str(&format!("ffmpeg: {m}\n"));
     }
-    out.push_str(&format!(
-        "play it yourself: ffmpeg -i {} -f null -   (or ffplay / VLC / hls.js on the same URL)\n",
-        r.url
-    ));
+    if r.master {
+        out.push_str(&format!(
+            "the master playlist {} names peers by mesh address (http://<peer>:8080): \
+             a player outside the mesh needs a proxy that maps them, as meshctl play --master runs\n",
+            r.url
+        ));
+    } else {
+        out.push_str(&format!(
+            "play it yourself: ffmpeg -i {} -f null -   (or ffplay / VLC / hls.js on the same URL)\n",
+            r.url
+        ));
+    }
     out
 }
 
