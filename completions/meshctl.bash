@@ -320,7 +320,7 @@ _meshctl() {
             return 0
             ;;
         meshctl__subcmd__bench__subcmd__churn)
-            opts="-h -V --song --listeners --spread --retries --request-timeout --no-failover --speed --kill --every --kill-from --mode --restart-after --except --restart --restart-at --restart-gap --partition-around --partition-random --partition-at --partition-for --seed --format --name --help --version"
+            opts="-h -V --song --listeners --spread --retries --retry-pause --request-timeout --no-failover --speed --kill --every --kill-from --mode --restart-after --except --restart --restart-at --restart-gap --partition-around --partition-random --partition-at --partition-for --seed --format --name --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -339,6 +339,10 @@ _meshctl() {
                     return 0
                     ;;
                 --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-pause)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -211,7 +211,8 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_s
 complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from churn" -l song -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from churn" -l listeners -d 'Listeners; default one per running peer' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from churn" -l spread -d 'Seconds over which the listeners\' starts are spread at random' -r
-complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from churn" -l retries -d 'Further attempts at a failed or corrupt segment' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from churn" -l retries -d 'Further attempts at a failed or corrupt segment, each after a pause (--retry-pause)' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from churn" -l retry-pause -d 'Seconds before the k-th further attempt: k times this, as players back off (4 retries at 0.5 s wait 5 s in all, about one segment at 2×)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from churn" -l request-timeout -d 'Seconds for each request' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from churn" -l speed -d 'Pace each listener like a player at this many times real time (3 segments ahead of the playhead), so faults hit a playing swarm' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand bench; and __fish_seen_subcommand_from churn" -l kill -d 'Take down this many live peers each round: a count or a share (10%)' -r

@@ -364,7 +364,8 @@ _arguments "${_arguments_options[@]}" : \
 '--song=[]:SONG:_default' \
 '--listeners=[Listeners; default one per running peer]:LISTENERS:_default' \
 '--spread=[Seconds over which the listeners'\'' starts are spread at random]:SPREAD:_default' \
-'--retries=[Further attempts at a failed or corrupt segment]:RETRIES:_default' \
+'--retries=[Further attempts at a failed or corrupt segment, each after a pause (--retry-pause)]:RETRIES:_default' \
+'--retry-pause=[Seconds before the k-th further attempt\: k times this, as players back off (4 retries at 0.5 s wait 5 s in all, about one segment at 2×)]:RETRY_PAUSE:_default' \
 '--request-timeout=[Seconds for each request]:REQUEST_TIMEOUT:_default' \
 '--speed=[Pace each listener like a player at this many times real time (3 segments ahead of the playhead), so faults hit a playing swarm]:SPEED:_default' \
 '--kill=[Take down this many live peers each round\: a count or a share (10%)]:N|P%:_default' \

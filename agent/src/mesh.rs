@@ -258,7 +258,7 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
                 if let Err(f) = &r {
                     // A failed or refused route is not reused. A relay on
                     // the way that failed is avoided and the same source is
-                    // tried once more around it; a holder that failed itself
+                    // tried once more around it; a source that failed itself
                     // goes last for a while.
                     inner.paths.forget(target);
                     let around = f.err.failed.as_deref().is_some_and(|b| b != target)
@@ -266,7 +266,10 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
                         && rerouted.insert(target.clone());
                     if around {
                         sources.push_front(source.clone());
-                    } else {
+                    } else if f.err.status != 404 {
+                        // One that only lacked the id answered: it is not
+                        // put last for other ids (an edge peer asked for a
+                        // song that does not exist stays first for the rest).
                         inner.penalize(target);
                     }
                 }

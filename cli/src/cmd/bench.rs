@@ -166,7 +166,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
     }
 }
 
-/// Each running peer's fallbacks (its mesh neighbours, then peers two hops
+/// Each running peer's fallbacks (its mesh neighbours and peers two hops
 /// away), from topology's live graph.
 pub(super) async fn neighbours(
     rt: &meshctl::runtime::DockerRuntime,

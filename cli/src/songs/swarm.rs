@@ -9,7 +9,7 @@
 //! through. Agent counters are read before and after, so the report also
 //! carries what the peers counted, and the database reads of the run.
 //!
-//! With `fallbacks` (a peer's mesh neighbours, then peers two hops away), a
+//! With `fallbacks` (a peer's mesh neighbours and peers two hops away), a
 //! listener whose request failed (refused, cut, 5xx, timed out) asks the
 //! next peer of its list for the next attempt, as a player with backup
 //! streams does, passing over peers that failed it a moment ago: a listener
@@ -62,9 +62,10 @@ pub struct SwarmOptions {
 pub const MAX_FALLBACKS: usize = 8;
 
 /// Each peer's fallbacks for its listeners, from the mesh links: its
-/// neighbours, then the peers two hops away (each group in natural order),
-/// at most [`MAX_FALLBACKS`]. Peers two hops away matter when churn takes
-/// a peer's neighbours down with it: they are reached by other links.
+/// neighbours and the peers two hops away, taken in turn (each group in
+/// natural order), at most [`MAX_FALLBACKS`]. Peers two hops away matter
+/// when churn takes a peer's neighbours down with it, or leaves the peer
+/// and a neighbour as an island: they are reached by other links.
 pub fn fallbacks_of(links: &[[String; 2]]) -> BTreeMap<String, Vec<String>> {
     let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for [a, b] in links {
@@ -85,12 +86,16 @@ pub fn fallbacks_of(links: &[[String; 2]]) -> BTreeMap<String, Vec<String>> {
                 .filter(|p| *p != me && !near.contains(p))
                 .collect();
             natural(&mut far);
-            let all = near
-                .into_iter()
-                .chain(far)
-                .take(MAX_FALLBACKS)
-                .map(str::to_string)
-                .collect();
+            let (mut near, mut far) = (near.into_iter(), far.into_iter());
+            let mut all = Vec::new();
+            while all.len() < MAX_FALLBACKS {
+                let (a, b) = (near.next(), far.next());
+                if a.is_none() && b.is_none() {
+                    break;
+                }
+                all.extend(a.into_iter().chain(b).map(str::to_string));
+            }
+            all.truncate(MAX_FALLBACKS);
             (me.to_string(), all)
         })
         .collect()
@@ -380,7 +385,7 @@ async fn listen(
 }
 
 /// The peers a listener of `own` asks, in order: `own`, then its fallbacks
-/// (its mesh neighbours, then peers two hops away) that `known` accepts,
+/// (its mesh neighbours and peers two hops away, in turn) that `known` accepts,
 /// each once. A listener moves
 /// one step along this list after a failed request, wrapping around.
 pub fn failover_order(
@@ -544,7 +549,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fallbacks_are_neighbours_then_two_hops_away() {
+    fn fallbacks_take_neighbours_and_two_hops_away_in_turn() {
         let l = |a: &str, b: &str| [a.to_string(), b.to_string()];
         // p1 - p2 - p3 - p4, p1 - p10, p2 - p5
         let links = [
@@ -555,9 +560,9 @@ mod tests {
             l("p2", "p5"),
         ];
         let f = fallbacks_of(&links);
-        assert_eq!(f["p1"], ["p2", "p10", "p3", "p5"]);
+        assert_eq!(f["p1"], ["p2", "p3", "p10", "p5"]);
         assert_eq!(f["p4"], ["p3", "p2"]);
-        assert_eq!(f["p2"], ["p1", "p3", "p5", "p4", "p10"]);
+        assert_eq!(f["p2"], ["p1", "p4", "p3", "p10", "p5"]);
         let now = Instant::now();
         let long_ago = now.checked_sub(FAILED_FOR * 2);
         assert_eq!(next_peer(&[None, None, None], 0), 1);
