@@ -1,6 +1,8 @@
 //! `down`: removes a deployment's containers, networks and volumes, found by
 //! the `meshctl.deployment` label alone. Idempotent; touches nothing else.
 
+use std::time::Duration;
+
 use futures::{StreamExt, TryStreamExt};
 
 use crate::labels::{Role, LABEL_ROLE};
@@ -15,6 +17,9 @@ pub struct DownOptions {
     pub only_role: Option<Role>,
     /// Containers removed at once.
     pub max_workers: usize,
+    /// First pause before asking again to remove a network the Engine
+    /// still counts endpoints on.
+    pub network_retry: Duration,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -46,6 +51,7 @@ pub async fn down(rt: &impl Runtime, opts: &DownOptions) -> anyhow::Result<DownR
         containers: doomed.len(),
         ..Default::default()
     };
+    let mut stuck: Vec<String> = Vec::new();
     for n in rt.list_networks(&mine).await? {
         if !wanted(n.labels.get(LABEL_ROLE).map(String::as_str)) {
             continue;
@@ -60,14 +66,52 @@ pub async fn down(rt: &impl Runtime, opts: &DownOptions) -> anyhow::Result<DownR
                 continue;
             }
         }
-        rt.remove_network(&n.id).await?;
-        report.networks += 1;
+        match remove_network(rt, &n.id, opts.network_retry).await {
+            Ok(()) => report.networks += 1,
+            Err(e) => stuck.push(format!("{}: {e:#}", n.name)),
+        }
     }
+    // Volumes go even when a network stays: a volume left behind would hold
+    // the old deployment's database and password for the next `up`.
     if opts.only_role.is_none() {
         for v in rt.list_volumes(&mine).await? {
             rt.remove_volume(&v.name).await?;
             report.volumes += 1;
         }
     }
+    if !stuck.is_empty() {
+        anyhow::bail!(
+            "removed {} containers, {} networks and {} volumes, but the Engine kept {}: {}. \
+             No container is attached; the Engine still counts an endpoint on it, as it \
+             sometimes does after containers are killed in quick succession. Run `meshctl \
+             down` again later, or restart the Docker daemon to clear it",
+            report.containers,
+            report.networks,
+            report.volumes,
+            if stuck.len() == 1 {
+                "a network"
+            } else {
+                "networks"
+            },
+            stuck.join("; ")
+        );
+    }
     Ok(report)
+}
+
+/// Removes a network, asking again twice (after `pause`, then twice
+/// that) while the Engine still counts endpoints of containers just removed.
+async fn remove_network(rt: &impl Runtime, id: &str, pause: Duration) -> anyhow::Result<()> {
+    let mut wait = pause;
+    for _ in 0..2 {
+        match rt.remove_network(id).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.to_string().contains("active endpoints") => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(rt.remove_network(id).await?)
 }

@@ -26,6 +26,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
             keep_control: args.keep_control,
             only_role: None,
             max_workers: args.max_workers,
+            network_retry: std::time::Duration::from_secs(1),
         },
     )
     .await?;

@@ -88,6 +88,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
                     keep_control: false,
                     only_role: Some(Role::Legacy),
                     max_workers,
+                    network_retry: std::time::Duration::from_secs(1),
                 },
             )
             .await?;

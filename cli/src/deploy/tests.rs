@@ -140,6 +140,7 @@ async fn down_touches_only_its_own_deployment() {
         keep_control,
         only_role: None,
         max_workers: 4,
+        network_retry: std::time::Duration::from_millis(1),
     };
     let r = down(&rt, &o(true)).await.unwrap();
     assert_eq!((r.containers, r.networks, r.volumes), (3 + 3, 3, 3));
@@ -166,6 +167,27 @@ async fn down_touches_only_its_own_deployment() {
         ..o(false)
     };
     assert_eq!(down(&rt, &legacy_only).await.unwrap(), Default::default());
+}
+
+#[tokio::test]
+async fn down_goes_on_past_a_network_the_engine_keeps_and_says_so() {
+    let (rt, ids) = engine();
+    up(&rt, &ids, &config("t1", 2)).await;
+    rt.leak_endpoint("t1-micro-net");
+    let o = DownOptions {
+        name: "t1".into(),
+        keep_control: false,
+        only_role: None,
+        max_workers: 4,
+        network_retry: std::time::Duration::from_millis(1),
+    };
+    let err = format!("{:#}", down(&rt, &o).await.unwrap_err());
+    assert!(err.contains("t1-micro-net"), "{err}");
+    assert!(err.contains("3 networks and 3 volumes"), "{err}");
+    // Everything else is gone, the volumes (and their password) included.
+    assert!(rt.container_names().is_empty());
+    assert_eq!(rt.network_names(), ["t1-micro-net"]);
+    assert!(rt.volume_names().is_empty());
 }
 
 #[tokio::test]

@@ -54,6 +54,9 @@ struct State {
     events: Vec<EngineEvent>,
     /// Container names whose start never returns, and who to tell.
     held: BTreeMap<String, Arc<tokio::sync::Notify>>,
+    /// Networks the engine still counts an endpoint on with no container
+    /// attached (as the Engine does now and then after quick kills).
+    stuck: std::collections::BTreeSet<String>,
     info: EngineInfo,
 }
 
@@ -144,6 +147,11 @@ impl FakeRuntime {
 
     /// From now on, starting container `name` never returns; the answer is
     /// notified when such a start is reached.
+    /// Network `name` keeps a leaked endpoint: removing it fails.
+    pub fn leak_endpoint(&self, name: &str) {
+        self.lock().stuck.insert(name.to_string());
+    }
+
     pub fn hold_start(&self, name: &str) -> Arc<tokio::sync::Notify> {
         let n = Arc::new(tokio::sync::Notify::new());
         self.lock().held.insert(name.to_string(), n.clone());
@@ -629,9 +637,10 @@ impl Runtime for FakeRuntime {
     async fn remove_network(&self, id_or_name: &str) -> Result<()> {
         let name = id_or_name.strip_prefix("net-").unwrap_or(id_or_name);
         let mut s = self.lock();
-        if s.containers
-            .values()
-            .any(|c| c.networks.iter().any(|n| n == name))
+        if s.stuck.contains(name)
+            || s.containers
+                .values()
+                .any(|c| c.networks.iter().any(|n| n == name))
         {
             return Err(RuntimeError::Conflict {
                 what: format!("remove network {name}"),
