@@ -221,24 +221,14 @@ async fn liveness_is_decided_on_read_not_by_the_reaper() {
     let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
     assert_eq!(ids(&l.holders), ["p1", "p2"]);
     // p1 was last heard from 601 s ago.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64;
-    let mut conn = redis.conn().await;
-    let _: () = redis::cmd("ZADD")
-        .arg("mesh:seen")
-        .arg(now - 601_000)
-        .arg("p1")
-        .query_async(&mut conn)
-        .await
-        .expect("age p1");
+    age(&redis, "p1", 601).await;
     let l: SegmentLookup = get_as(&t.url("/segments/s1")).await;
     assert_eq!(ids(&l.holders), ["p2"], "expired holder hidden at once");
     let p: PeersResponse = get_as(&t.url("/peers")).await;
     assert_eq!(p.peers.len(), 1);
     let (status, body) = post(&t.url("/heartbeat"), &json!({"peer_id":"p1"})).await;
     assert_error(status, &body, 404, "announce again");
+    let mut conn = redis.conn().await;
     let exists: i64 = redis::cmd("HEXISTS")
         .arg("mesh:info")
         .arg("p1")
