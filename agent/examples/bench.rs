@@ -22,7 +22,10 @@
 //! Each variant is `label=binary` followed by environment settings for the
 //! agents; the footprint is measured for each, the hops for the first and
 //! the last.
-//! `MESH_BENCH_HOPS=0` skips the hops.
+//! `MESH_BENCH_HOPS=0` skips the hops; `MESH_BENCH_SIZE` (bytes, default
+//! 1000000) and `MESH_BENCH_TRIALS` (default 15) set the hops' segment and
+//! how many fetches per hop count; the hops are also given as p50 / p99 /
+//! max with the number of fetches over 40 ms (a delayed ACK's signature).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -378,8 +381,15 @@ async fn main() -> anyhow::Result<()> {
     if variants.len() > 1 {
         picked.push(&variants[variants.len() - 1]);
     }
-    let size = 1_000_000usize;
-    let trials = 15;
+    let num = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(default)
+    };
+    let size = num("MESH_BENCH_SIZE", 1_000_000);
+    let trials = num("MESH_BENCH_TRIALS", 15);
     let mut lines = Vec::new();
     for (i, v) in picked.iter().enumerate() {
         let agents = line(&c, v, &format!("p{i}-"), 80 + 8 * i as u8, 7)?;
@@ -408,9 +418,16 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    println!("## A fresh 1 MB segment over k hops (median of {trials}; k = 0 is a direct fetch from the holder's cache)");
+    println!(
+        "## A fresh {} kB segment over k hops (median of {trials}; k = 0 is a direct fetch from the holder's cache)",
+        size / 1000
+    );
     println!("| variant | hops | time to first byte | total | throughput | TTFB ratio | throughput ratio |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let tails: Vec<Vec<Vec<Duration>>> = samples
+        .iter()
+        .map(|rows| rows.iter().map(|(_, t)| t.clone()).collect())
+        .collect();
     for (v, rows) in picked.iter().zip(samples) {
         let rows: Vec<(Duration, Duration)> = rows
             .into_iter()
@@ -428,6 +445,25 @@ async fn main() -> anyhow::Result<()> {
                 mbps,
                 f.as_secs_f64() / f0.as_secs_f64(),
                 mbps / mbps0
+            );
+        }
+    }
+    println!();
+    println!("## The same fetches' total time: p50 / p99 / max of {trials}");
+    println!("| variant | hops | p50 | p99 | max | fetches over 40 ms |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (v, rows) in picked.iter().zip(tails) {
+        for (&hops, mut t) in hop_counts.iter().zip(rows) {
+            t.sort();
+            let at = |q: f64| t[((t.len() as f64 - 1.0) * q).round() as usize];
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            println!(
+                "| {} | {hops} | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
+                v.label,
+                ms(at(0.5)),
+                ms(at(0.99)),
+                ms(at(1.0)),
+                t.iter().filter(|d| **d > Duration::from_millis(40)).count()
             );
         }
     }

@@ -73,6 +73,10 @@ pub async fn serve(
                 continue;
             }
         };
+        // Answers go out as written: a response head and a short last
+        // piece of body are small writes, which Nagle's algorithm would hold
+        // until the client's (delayed, up to 40 ms) ACK of the previous one.
+        let _ = stream.set_nodelay(true);
         let Some(slot) = table.admit() else {
             refuse(stream, &refusing);
             continue;

@@ -189,6 +189,11 @@ impl RecordingProxy {
             .fallback(forward)
             .with_state(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        // The player's side answers as written too (no Nagle delay on a
+        // response head or a short last piece).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
