@@ -118,6 +118,9 @@ pub struct StatusOptions {
     pub max_workers: usize,
 }
 
+/// Time between the two stats samples CPU use is computed from.
+const CPU_SAMPLE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// What the engine knows of a deployment.
 #[derive(Debug, Clone, Default)]
 pub struct EngineView {
@@ -165,6 +168,24 @@ impl EngineView {
             }
             if let Some(u) = usage {
                 view.usage.insert(id, u);
+            }
+        }
+        if !view.usage.is_empty() {
+            // CPU from two one-shot samples a moment apart, not from a
+            // sample that waits a second per container.
+            tokio::time::sleep(CPU_SAMPLE).await;
+            let again: Vec<(String, Usage)> = futures::stream::iter(view.usage.keys().cloned())
+                .map(|id| async move { rt.usage(&id).await.ok().map(|u| (id, u)) })
+                .buffer_unordered(opts.max_workers.max(1))
+                .filter_map(|x| async move { x })
+                .collect()
+                .await;
+            for (id, later) in again {
+                if let Some(first) = view.usage.get_mut(&id) {
+                    if let Some(cpu) = later.cpu_since(first) {
+                        first.cpu_percent = cpu;
+                    }
+                }
             }
         }
         if opts.networks {

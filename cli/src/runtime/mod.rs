@@ -239,8 +239,30 @@ pub struct Usage {
     pub memory: u64,
     /// The enforced limit, bytes.
     pub memory_limit: u64,
-    /// CPU use over the engine's sampling interval, percent of one CPU.
+    /// CPU use over the engine's sampling interval, percent of one CPU
+    /// (0 for a one-shot sample: see [`Usage::cpu_since`]).
     pub cpu_percent: f64,
+    /// The cgroup's CPU time and the host's, nanoseconds, and the CPUs
+    /// online: two samples give the CPU use between them.
+    #[serde(skip)]
+    pub cpu_total_ns: u64,
+    #[serde(skip)]
+    pub system_ns: u64,
+    #[serde(skip)]
+    pub cpus: u32,
+}
+
+impl Usage {
+    /// CPU use between `earlier` and this sample, percent of one CPU; `None`
+    /// when the host's clock did not move between them.
+    pub fn cpu_since(&self, earlier: &Usage) -> Option<f64> {
+        let system = self.system_ns.checked_sub(earlier.system_ns)?;
+        if system == 0 {
+            return None;
+        }
+        let used = self.cpu_total_ns.saturating_sub(earlier.cpu_total_ns);
+        Some(used as f64 / system as f64 * f64::from(self.cpus.max(1)) * 100.0)
+    }
 }
 
 /// A command run inside a container and how it ended.
@@ -375,7 +397,8 @@ pub trait Runtime: Send + Sync {
     /// Creates and starts the long-lived helper `spec` (restart policy
     /// none) and returns its id; it runs until it exits or is removed.
     fn start_helper(&self, spec: &HelperSpec) -> impl Future<Output = Result<String>> + Send;
-    /// One resource sample (`docker stats --no-stream`).
+    /// One resource sample at once (`docker stats --no-stream`, one-shot:
+    /// no wait for a second CPU reading).
     fn usage(&self, id: &str) -> impl Future<Output = Result<Usage>> + Send;
     /// stdout and stderr, to the end, or on and on with `follow`.
     fn logs(&self, id: &str, follow: bool, tail: Option<u64>) -> ByteStream<'_>;

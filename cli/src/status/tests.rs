@@ -32,6 +32,7 @@ async fn dead_peers_peers_without_stats_and_missing_services_are_shown() {
             memory: 4 << 20,
             memory_limit: 15 << 20,
             cpu_percent: 1.5,
+            ..Default::default()
         },
     );
     rt.set_state("t1-peer-2", ContainerState::Exited, true);
@@ -223,4 +224,19 @@ async fn status_reads_the_kernels_only_where_faults_can_be() {
         rt.calls()
     );
     assert!(r.peers.iter().all(|p| p.faults.is_empty()));
+}
+
+#[test]
+fn cpu_use_comes_from_two_samples() {
+    let at = |cpu: u64, system: u64| Usage {
+        cpu_total_ns: cpu,
+        system_ns: system,
+        cpus: 2,
+        ..Default::default()
+    };
+    // 50 ms of CPU while the host's two CPUs counted 1 s in all: 10 % of one.
+    let cpu = at(1_050_000_000, 11_000_000_000).cpu_since(&at(1_000_000_000, 10_000_000_000));
+    assert!((cpu.unwrap() - 10.0).abs() < 1e-9, "{cpu:?}");
+    assert_eq!(at(5, 10).cpu_since(&at(1, 10)), None, "no time passed");
+    assert_eq!(at(5, 9).cpu_since(&at(1, 10)), None, "clock went back");
 }

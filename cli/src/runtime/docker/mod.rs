@@ -421,7 +421,12 @@ impl Runtime for DockerRuntime {
 
     async fn usage(&self, id: &str) -> Result<Usage> {
         let what = format!("stats of {id}");
-        let opts = StatsOptionsBuilder::default().stream(false).build();
+        // One-shot: the Engine answers at once instead of waiting a second
+        // for a second CPU reading; the caller takes two samples for CPU.
+        let opts = StatsOptionsBuilder::default()
+            .stream(false)
+            .one_shot(true)
+            .build();
         let stream = self.docker.stats(id, Some(opts));
         let first = async {
             futures::pin_mut!(stream);
@@ -474,6 +479,9 @@ impl Runtime for DockerRuntime {
             memory,
             memory_limit: mem.limit.unwrap_or(0),
             cpu_percent,
+            cpu_total_ns: total,
+            system_ns: system,
+            cpus,
         })
     }
 
