@@ -119,3 +119,42 @@ mod tests {
         );
     }
 }
+
+/// CPU time a host process has used (user + system, all its threads), in
+/// clock ticks of `/proc` (USER_HZ, 100 a second), from `/proc/<pid>/stat`.
+/// `None` where the process is not visible (an Engine on another host, or
+/// another PID namespace).
+pub fn cpu_ticks(pid: i64) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_ticks(&text)
+}
+
+/// `/proc` counts CPU time in these per second on every Linux.
+pub const USER_HZ: f64 = 100.0;
+
+/// utime + stime from a `/proc/<pid>/stat` line: fields 14 and 15, counted
+/// after the command name, which sits in parentheses and may hold spaces.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // After ")": state is field 3, so utime (14) is the 12th from here.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_of_a_stat_line() {
+        let line = "4242 (mesh agent) S 4200 4242 4242 0 -1 4194560 2000 0 0 0 \
+                    1234 567 0 0 20 0 5 0 99999 10000000 900 18446744073709551615";
+        assert_eq!(parse_cpu_ticks(line), Some(1234 + 567));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+        assert_eq!(parse_cpu_ticks("1 (x) S 1 2"), None);
+        // This process can read itself.
+        assert!(cpu_ticks(i64::from(std::process::id())).is_some());
+    }
+}

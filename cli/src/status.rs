@@ -118,8 +118,63 @@ pub struct StatusOptions {
     pub max_workers: usize,
 }
 
-/// Time between the two stats samples CPU use is computed from.
-const CPU_SAMPLE: std::time::Duration = std::time::Duration::from_millis(300);
+/// Stats samples asked of the Engine at once. The Engine answers every
+/// pending one-shot sample at its next collection tick (once a second), so
+/// asking for all peers at once costs one tick, not one per batch.
+const MAX_SAMPLES_AT_ONCE: usize = 2048;
+
+/// Memory of every running peer from one one-shot stats sample each, all
+/// asked at once; CPU from the peer's process in `/proc` read before and
+/// after (where the Engine runs on this host), else from a second sample.
+async fn sample_usage(
+    rt: &impl Runtime,
+    peers: &[&Container],
+    details: &HashMap<String, ContainerDetails>,
+) -> HashMap<String, Usage> {
+    let running: Vec<&Container> = peers
+        .iter()
+        .copied()
+        .filter(|c| c.label(LABEL_ROLE) == Some(Role::Peer.as_str()) && c.running())
+        .collect();
+    let pid_of = |id: &str| details.get(id).and_then(|d| d.pid).filter(|p| *p > 0);
+    let ticks = |ids: &[&Container]| -> HashMap<String, u64> {
+        ids.iter()
+            .filter_map(|c| Some((c.id.clone(), crate::host::cpu_ticks(pid_of(&c.id)?)?)))
+            .collect()
+    };
+    let before = ticks(&running);
+    let t0 = std::time::Instant::now();
+    let sample = |ids: Vec<String>| {
+        futures::stream::iter(ids)
+            .map(|id| async move { rt.usage(&id).await.ok().map(|u| (id, u)) })
+            .buffer_unordered(MAX_SAMPLES_AT_ONCE)
+            .filter_map(|x| async move { x })
+            .collect::<HashMap<String, Usage>>()
+    };
+    let mut usage = sample(running.iter().map(|c| c.id.clone()).collect()).await;
+    let after = ticks(&running);
+    let secs = t0.elapsed().as_secs_f64();
+    let mut by_engine = Vec::new();
+    for (id, u) in usage.iter_mut() {
+        match (before.get(id), after.get(id)) {
+            (Some(a), Some(b)) if secs > 0.0 => {
+                u.cpu_percent = b.saturating_sub(*a) as f64 / crate::host::USER_HZ / secs * 100.0;
+            }
+            _ => by_engine.push(id.clone()),
+        }
+    }
+    if !by_engine.is_empty() {
+        // No process to read here (a remote Engine): a second sample.
+        for (id, later) in sample(by_engine).await {
+            if let Some(first) = usage.get_mut(&id) {
+                if let Some(cpu) = later.cpu_since(first) {
+                    first.cpu_percent = cpu;
+                }
+            }
+        }
+    }
+    usage
+}
 
 /// What the engine knows of a deployment.
 #[derive(Debug, Clone, Default)]
@@ -145,48 +200,21 @@ impl EngineView {
             .iter()
             .filter(|c| c.label(LABEL_ROLE) == Some(Role::Peer.as_str()) || !c.running())
             .collect();
-        type Sample = (Option<ContainerDetails>, Option<Usage>, String);
-        let sampled: Vec<anyhow::Result<Sample>> = futures::stream::iter(peers)
-            .map(|c| async move {
-                let details = rt.inspect_container(&c.id).await?;
-                let peer = c.label(LABEL_ROLE) == Some(Role::Peer.as_str());
-                let usage = if opts.stats && peer && c.running() {
-                    rt.usage(&c.id).await.ok()
-                } else {
-                    None
-                };
-                Ok((details, usage, c.id.clone()))
-            })
-            .buffer_unordered(opts.max_workers.max(1))
-            .collect()
-            .await;
-        let mut view = EngineView::default();
-        for r in sampled {
-            let (details, usage, id) = r?;
-            if let Some(d) = details {
-                view.details.insert(id.clone(), d);
-            }
-            if let Some(u) = usage {
-                view.usage.insert(id, u);
-            }
-        }
-        if !view.usage.is_empty() {
-            // CPU from two one-shot samples a moment apart, not from a
-            // sample that waits a second per container.
-            tokio::time::sleep(CPU_SAMPLE).await;
-            let again: Vec<(String, Usage)> = futures::stream::iter(view.usage.keys().cloned())
-                .map(|id| async move { rt.usage(&id).await.ok().map(|u| (id, u)) })
+        let details: Vec<anyhow::Result<(String, Option<ContainerDetails>)>> =
+            futures::stream::iter(&peers)
+                .map(|c| async move { Ok((c.id.clone(), rt.inspect_container(&c.id).await?)) })
                 .buffer_unordered(opts.max_workers.max(1))
-                .filter_map(|x| async move { x })
                 .collect()
                 .await;
-            for (id, later) in again {
-                if let Some(first) = view.usage.get_mut(&id) {
-                    if let Some(cpu) = later.cpu_since(first) {
-                        first.cpu_percent = cpu;
-                    }
-                }
+        let mut view = EngineView::default();
+        for r in details {
+            let (id, d) = r?;
+            if let Some(d) = d {
+                view.details.insert(id, d);
             }
+        }
+        if opts.stats {
+            view.usage = sample_usage(rt, &peers, &view.details).await;
         }
         if opts.networks {
             let mut nets = Vec::new();
