@@ -94,7 +94,7 @@ complete -c meshctl -n "__fish_meshctl_using_subcommand up" -s h -l help -d 'Pri
 complete -c meshctl -n "__fish_meshctl_using_subcommand up" -s V -l version -d 'Print version'
 complete -c meshctl -n "__fish_meshctl_using_subcommand status" -l format -r -f -a "table\t''
 json\t''"
-complete -c meshctl -n "__fish_meshctl_using_subcommand status" -l max-workers -d 'Peers sampled at once' -r
+complete -c meshctl -n "__fish_meshctl_using_subcommand status" -l max-workers -d 'Containers inspected at once (stats samples are all asked at once: the Engine answers them together at its next tick)' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand status" -l name -d 'The deployment to act on: every object carries its name, and status, graph and down touch only their own [default: mesh]' -r
 complete -c meshctl -n "__fish_meshctl_using_subcommand status" -l networks -d 'Also list the deployment\'s networks and their members (the spec\'s `docker network inspect`)'
 complete -c meshctl -n "__fish_meshctl_using_subcommand status" -l no-stats -d 'Skip Docker stats (memory, CPU): faster on large meshes'

@@ -78,7 +78,7 @@ yaml\:"A mesh file reproducing the plan (with --dry-run)"))' \
 (status)
 _arguments "${_arguments_options[@]}" : \
 '--format=[]:FORMAT:(table json)' \
-'--max-workers=[Peers sampled at once]:MAX_WORKERS:_default' \
+'--max-workers=[Containers inspected at once (stats samples are all asked at once\: the Engine answers them together at its next tick)]:MAX_WORKERS:_default' \
 '--name=[The deployment to act on\: every object carries its name, and status, graph and down touch only their own \[default\: mesh\]]:NAME:_default' \
 '--networks[Also list the deployment'\''s networks and their members (the spec'\''s \`docker network inspect\`)]' \
 '--no-stats[Skip Docker stats (memory, CPU)\: faster on large meshes]' \

@@ -17,7 +17,8 @@ pub struct Args {
     /// Skip Docker stats (memory, CPU): faster on large meshes.
     #[arg(long)]
     pub no_stats: bool,
-    /// Peers sampled at once.
+    /// Containers inspected at once (stats samples are all asked at once:
+    /// the Engine answers them together at its next tick)
     #[arg(long, default_value_t = 16)]
     pub max_workers: usize,
 }
