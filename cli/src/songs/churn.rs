@@ -118,6 +118,10 @@ pub struct Phase {
     pub p2p_ratio: Option<f64>,
     pub latency_p50_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
+    /// Further attempts, and moves to another peer, of the items (playlists
+    /// and segments) that started in the phase.
+    pub retries: u64,
+    pub failovers: u64,
 }
 
 /// What [`run`] measured.
@@ -488,6 +492,8 @@ fn phase(name: &str, from_ms: f64, to_ms: f64, timeline: &[SegmentRecord]) -> Ph
         ..Default::default()
     };
     for r in items {
+        p.retries += u64::from(r.retries);
+        p.failovers += u64::from(r.failovers);
         match r.source {
             Some(Source::Cache) => cache += r.bytes,
             Some(Source::Peer) => peer += r.bytes,
@@ -532,6 +538,8 @@ mod tests {
             source: ok.then_some(source),
             bytes: if ok { 1000 } else { 0 },
             peer: format!("peer-{}", listener + 1),
+            retries: u32::from(!ok) * 2,
+            failovers: u32::from(!ok),
         }
     }
 
@@ -608,6 +616,9 @@ mod tests {
         assert_eq!(r.phases[0].segments, 2);
         assert_eq!(r.phases[1].segments, 1);
         assert_eq!(r.phases[1].failed_segments, 1);
+        // The failed one was asked three times, twice on another peer.
+        assert_eq!((r.phases[1].retries, r.phases[1].failovers), (2, 1));
+        assert_eq!((r.phases[0].retries, r.phases[2].failovers), (0, 0));
         assert_eq!(r.phases[2].segments, 2);
         assert_eq!(r.phases[0].p2p_ratio, Some(0.5));
         let kill = &r.faults[0];

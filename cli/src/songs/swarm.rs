@@ -147,6 +147,9 @@ pub struct SegmentRecord {
     pub bytes: u64,
     /// The peer that answered the good attempt (or the last one asked).
     pub peer: String,
+    /// Attempts after the first, and moves to another peer among them.
+    pub retries: u32,
+    pub failovers: u32,
 }
 
 /// What [`swarm`] measured.
@@ -295,6 +298,7 @@ async fn listen(
     // the chain after a failure.
     let mut fetch = async |run: &mut Run, path: &str, want: Option<&str>, playlist: bool| {
         let at_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let mut moved = 0u32;
         for attempt in 0..=opts.retries {
             run.report.retries += usize::from(attempt > 0);
             if attempt > 0 && !opts.retry_pause.is_zero() {
@@ -321,6 +325,8 @@ async fn listen(
                     source: g.source,
                     bytes: g.bytes,
                     peer: peer.name.clone(),
+                    retries: attempt,
+                    failovers: moved,
                 });
                 return Some(g);
             }
@@ -329,6 +335,7 @@ async fn listen(
                 failed_at[cur % chain.len()] = Some(Instant::now());
                 cur = next_peer(&failed_at, cur);
                 run.report.failovers += 1;
+                moved += 1;
             }
         }
         run.timeline.push(SegmentRecord {
@@ -340,6 +347,8 @@ async fn listen(
             source: None,
             bytes: 0,
             peer: chain[cur % chain.len()].name.clone(),
+            retries: opts.retries,
+            failovers: moved,
         });
         None
     };

@@ -238,6 +238,8 @@ pub fn churn(r: &ChurnBenchReport) -> String {
         "p2p ratio",
         "p50",
         "p99",
+        "retries",
+        "failovers",
     ]);
     for p in &r.phases {
         t.add_row(vec![
@@ -249,6 +251,8 @@ pub fn churn(r: &ChurnBenchReport) -> String {
             pct(p.p2p_ratio),
             ms(p.latency_p50_ms),
             ms(p.latency_p99_ms),
+            p.retries.to_string(),
+            p.failovers.to_string(),
         ]);
     }
     right(&mut t, 1);
