@@ -76,11 +76,13 @@ pub fn join_or_lead(inner: &Arc<Inner>, id: &str, plan: Plan) -> Joined {
 /// A failed attempt; `head_sent` when readers already got part of it.
 /// `err.failed` names a peer of the route that could not be reached or did
 /// not answer; `first_hand` when this peer saw that itself (its neighbor),
-/// not from a relay's `X-Mesh-Failed`.
+/// not from a relay's `X-Mesh-Failed`. `no_route` when no path to the
+/// source could be had at all.
 struct Failed {
     err: FetchError,
     head_sent: bool,
     first_hand: bool,
+    no_route: bool,
 }
 
 impl Failed {
@@ -89,6 +91,15 @@ impl Failed {
             err: FetchError::new(status, msg),
             head_sent: false,
             first_hand: false,
+            no_route: false,
+        }
+    }
+
+    /// No path to the source could be had.
+    fn no_route(status: u16, msg: impl Into<String>) -> Self {
+        Failed {
+            no_route: true,
+            ..Failed::before(status, msg)
         }
     }
 
@@ -248,8 +259,11 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
             SourcePlan::Peer(target) => {
                 tried_peers.insert(target.clone());
                 let r = match tokio::time::timeout(left, control::path_to(&inner, target)).await {
-                    Err(_) => Err(Failed::before(504, format!("no route to {target} in time"))),
-                    Ok(Err(e)) => Err(Failed::before(502, format!("no route to {target}: {e}"))),
+                    Err(_) => Err(Failed::no_route(
+                        504,
+                        format!("no route to {target} in time"),
+                    )),
+                    Ok(Err(e)) => Err(Failed::no_route(502, format!("no route to {target}: {e}"))),
                     Ok(Ok(path)) => match check_path(&inner, &path, target) {
                         Ok(()) => attempt(&inner, &flight, &id, &path[1..], deadline).await,
                         Err(e) => Err(Failed::before(502, e)),
@@ -317,8 +331,7 @@ async fn lead(inner: Arc<Inner>, id: String, plan: Plan, first: Arc<Flight>) {
             Err(f) => {
                 tracing::info!(%id, source = ?source, error = %f.err.message, "fetch attempt failed");
                 inner.stats.event(Some(&id), Event::UpstreamFailure);
-                let unreachable =
-                    f.err.message.starts_with("no route to ") || f.err.failed.is_some();
+                let unreachable = f.no_route || f.err.failed.is_some();
                 only_unreachable &= unreachable && f.err.status != 404;
                 if let Some(b) = &f.err.failed {
                     // Paths avoid it for a while; the tracker hears of it
@@ -599,6 +612,7 @@ async fn attempt(
         err: FetchError::new(502, msg),
         head_sent: true,
         first_hand: false,
+        no_route: false,
     };
     let mut body = resp.into_body();
     let mut acc = BytesMut::with_capacity(len as usize);

@@ -292,3 +292,43 @@ async fn an_edge_peer_serves_what_only_its_database_holds() {
     assert_eq!(status, 404);
     let _ = Duration::from_secs(0);
 }
+
+/// A relay whose next hop is gone says which hop (`X-Mesh-Failed`); the
+/// requester avoids that peer, finds no other way to the only holder, and
+/// answers 503 naming it at once, not a 504 at the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_names_the_hop_that_failed_and_a_cut_off_peer_says_so() {
+    let cp = ControlPlane::start().await;
+    let mut agents = start_mesh(&cp, MeshSpec::line("f", 4)).await;
+    let (a, data_a) = segment("cut", 1, 20_000);
+    let (b, data_b) = segment("cut", 2, 20_000);
+    agents[3].ingest(&a, &data_a).await;
+    agents[3].ingest(&b, &data_b).await;
+    eventually("the tracker lists f4 as holder of both", || async {
+        cp.holders(&a).await == vec!["f4".to_string()]
+            && cp.holders(&b).await == vec!["f4".to_string()]
+    })
+    .await;
+    // f1 learns (and keeps for a few seconds) the path f1,f2,f3,f4.
+    let (status, h, _) = fetch(&http(), &format!("{}/segments/{a}", agents[0].url())).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "x-mesh-route"), "f1,f2,f3,f4");
+    // f3 goes away; f2 cannot reach it.
+    agents[2].service.stop().await.expect("f3 stops");
+    let (status, h, body) = fetch(&http(), &format!("{}/segments/{b}", agents[0].url())).await;
+    let body = String::from_utf8_lossy(&body.unwrap_or_default()).to_string();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("f3 did not answer"), "{body}");
+    assert!(body.contains("cut off"), "{body}");
+    assert_eq!(header(&h, "x-mesh-failed"), "", "a client is not told");
+    // f2's own answer to a relay names the hop that failed.
+    let r = relay_request(
+        agents[0].addr.ip(),
+        &format!("{}/segments/{b}", agents[1].url()),
+        "f2,f3,f4",
+        "f1",
+    )
+    .await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(header(r.headers(), "x-mesh-failed"), "f3");
+}

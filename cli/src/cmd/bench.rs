@@ -168,7 +168,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
 
 /// Each running peer's fallbacks (its mesh neighbours and peers two hops
 /// away), from topology's live graph.
-pub(super) async fn neighbours(
+pub(super) async fn fallbacks(
     rt: &meshctl::runtime::DockerRuntime,
     name: &str,
     peers: &[PeerRef],
@@ -193,7 +193,7 @@ async fn run_churn(args: ChurnArgs, name: &str) -> anyhow::Result<()> {
     let d = super::discover(name).await?;
     let peers = meshctl::songs::running_peers(&d);
     let rt = meshctl::runtime::connect().await?;
-    let (fallbacks, view) = neighbours(&rt, name, &peers).await?;
+    let (fallbacks, view) = fallbacks(&rt, name, &peers).await?;
     let seed = args.seed.unwrap_or_else(churn::fresh_seed);
     if args.seed.is_none() {
         eprintln!("seed {seed} (give --seed {seed} to do the same again)");
@@ -287,7 +287,7 @@ async fn run_swarm(args: SwarmArgs, name: &str) -> anyhow::Result<()> {
             retries: args.retries,
             retry_pause: Duration::ZERO,
             fallbacks: if args.failover {
-                neighbours(&meshctl::runtime::connect().await?, name, &peers)
+                fallbacks(&meshctl::runtime::connect().await?, name, &peers)
                     .await?
                     .0
             } else {

@@ -77,7 +77,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<()> {
         BTreeMap::new()
     } else {
         let rt = meshctl::runtime::connect().await?;
-        super::bench::neighbours(&rt, &name, &peers).await?.0
+        super::bench::fallbacks(&rt, &name, &peers).await?.0
     };
     let rediscover: play::Rediscover = {
         let name = name.clone();

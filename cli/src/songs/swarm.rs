@@ -394,9 +394,9 @@ async fn listen(
 }
 
 /// The peers a listener of `own` asks, in order: `own`, then its fallbacks
-/// (its mesh neighbours and peers two hops away, in turn) that `known` accepts,
-/// each once. A listener moves
-/// one step along this list after a failed request, wrapping around.
+/// (its mesh neighbours and peers two hops away, in turn) that `known`
+/// accepts, each once. A listener moves one step along this list after a
+/// failed request, wrapping around.
 pub fn failover_order(
     own: &str,
     fallbacks: &BTreeMap<String, Vec<String>>,
