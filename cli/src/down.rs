@@ -68,7 +68,31 @@ pub async fn down(rt: &impl Runtime, opts: &DownOptions) -> anyhow::Result<DownR
         }
         match remove_network(rt, &n.id, opts.network_retry).await {
             Ok(()) => report.networks += 1,
-            Err(e) => stuck.push(format!("{}: {e:#}", n.name)),
+            Err(e) => {
+                // Say what holds it: containers still attached (another
+                // deployment's, or one attached by hand), or none at all.
+                let members = rt
+                    .inspect_network(&n.name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|i| i.members)
+                    .unwrap_or_default();
+                let why = if members.is_empty() {
+                    "no container is attached, yet the Engine still counts an endpoint on \
+                     it, as it sometimes does after containers are killed in quick \
+                     succession: run `meshctl down` again later, or restart the Docker \
+                     daemon to clear it"
+                        .to_string()
+                } else {
+                    format!(
+                        "still attached: {}; detach them (`docker network disconnect`) and \
+                         run `meshctl down` again",
+                        members.join(", ")
+                    )
+                };
+                stuck.push(format!("{} ({e:#}): {why}", n.name));
+            }
         }
     }
     // Volumes go even when a network stays: a volume left behind would hold
@@ -81,10 +105,7 @@ pub async fn down(rt: &impl Runtime, opts: &DownOptions) -> anyhow::Result<DownR
     }
     if !stuck.is_empty() {
         anyhow::bail!(
-            "removed {} containers, {} networks and {} volumes, but the Engine kept {}: {}. \
-             No container is attached; the Engine still counts an endpoint on it, as it \
-             sometimes does after containers are killed in quick succession. Run `meshctl \
-             down` again later, or restart the Docker daemon to clear it",
+            "removed {} containers, {} networks and {} volumes, but the Engine kept {}: {}",
             report.containers,
             report.networks,
             report.volumes,

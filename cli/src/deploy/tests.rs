@@ -183,6 +183,7 @@ async fn down_goes_on_past_a_network_the_engine_keeps_and_says_so() {
     };
     let err = format!("{:#}", down(&rt, &o).await.unwrap_err());
     assert!(err.contains("t1-micro-net"), "{err}");
+    assert!(err.contains("no container is attached"), "{err}");
     assert!(err.contains("3 networks and 3 volumes"), "{err}");
     // Everything else is gone, the volumes (and their password) included.
     assert!(rt.container_names().is_empty());
